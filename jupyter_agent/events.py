@@ -1,0 +1,313 @@
+"""The agent-event vocabulary: the one typed stream every frontend consumes.
+
+Layers below the agent (protocol, transport, session) speak wire types; the agent turns
+them into these events. Cell renderers, the side-panel bridge, the realtime widget and the
+plain Python API all read this vocabulary and nothing else.
+
+Every event is a frozen dataclass with a ``type`` string and a ``to_dict()`` that gives a
+JSON-safe dict (used by the comm bridge and persisted history). ``event_from_dict`` is the
+inverse.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+Phase = Literal["commentary", "final_answer"] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitWindow:
+    """One window of a bucket: percent used, window length and reset time (unix seconds)."""
+
+    used_percent: float
+    window_minutes: int | None = None
+    resets_at: float | None = None
+    #: Absolute figures, known for the platform ``x-ratelimit-*`` headers only.
+    limit: int | None = None
+    remaining: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Credits:
+    has_credits: bool
+    unlimited: bool
+    balance: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSnapshot:
+    """The state of one rate-limit bucket.
+
+    ``source`` is ``"codex"`` for the ``x-<id>-primary-*`` header families, the
+    ``codex.rate_limits`` WebSocket event and the usage endpoint; ``"platform"`` for the
+    OpenAI ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` headers (then
+    ``limit_id`` is ``requests`` or ``tokens``); ``"realtime"`` for ``rate_limits.updated``.
+    """
+
+    limit_id: str
+    limit_name: str | None = None
+    primary: RateLimitWindow | None = None
+    secondary: RateLimitWindow | None = None
+    credits: Credits | None = None
+    plan_type: str | None = None
+    source: Literal["codex", "platform", "realtime"] = "codex"
+    captured_at: float = field(default_factory=time.time)
+
+    @property
+    def label(self) -> str:
+        return self.limit_name or self.limit_id
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_output_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvent:
+    """Base of all agent events."""
+
+    type: ClassVar[str] = "event"
+    #: Id of the turn this event belongs to ("" for session-level events).
+    turn_id: str = field(default="", kw_only=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"type": self.type}
+        for f in dataclasses.fields(self):
+            data[f.name] = _jsonable(getattr(self, f.name))
+        return data
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+# --- turn lifecycle -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStarted(AgentEvent):
+    type: ClassVar[str] = "turn_started"
+    prompt: str = ""
+    model: str = ""
+    source: str = "python"  # "cell", "panel", "python", "voice"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDone(AgentEvent):
+    type: ClassVar[str] = "turn_done"
+    #: "completed", "failed", "interrupted"
+    status: str = "completed"
+    text: str = ""
+
+
+# --- model output ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta(AgentEvent):
+    type: ClassVar[str] = "text_delta"
+    delta: str = ""
+    item_id: str = ""
+    phase: Phase = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDone(AgentEvent):
+    type: ClassVar[str] = "message_done"
+    text: str = ""
+    item_id: str = ""
+    phase: Phase = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta(AgentEvent):
+    type: ClassVar[str] = "reasoning_delta"
+    delta: str = ""
+    item_id: str = ""
+    #: "summary" for reasoning summaries, "content" for raw reasoning text.
+    kind: Literal["summary", "content"] = "summary"
+    index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WebSearch(AgentEvent):
+    """A hosted web-search call: ``in_progress`` when it starts, ``completed`` when done."""
+
+    type: ClassVar[str] = "web_search"
+    item_id: str = ""
+    status: str = "in_progress"
+    #: "search", "open_page", "find_in_page", "other" or None while in progress.
+    action: str | None = None
+    #: Display detail per spec §9: the query, the url, or "'<pattern>' in <url>".
+    detail: str = ""
+    query: str | None = None
+    url: str | None = None
+    pattern: str | None = None
+
+    @property
+    def display_text(self) -> str:
+        if self.status != "completed":
+            return "Searching the web"
+        return f"Searched {self.detail}".rstrip()
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall(AgentEvent):
+    type: ClassVar[str] = "tool_call"
+    call_id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult(AgentEvent):
+    type: ClassVar[str] = "tool_result"
+    call_id: str = ""
+    name: str = ""
+    output: str = ""
+    is_error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest(AgentEvent):
+    type: ClassVar[str] = "approval_request"
+    call_id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalResolved(AgentEvent):
+    type: ClassVar[str] = "approval_resolved"
+    call_id: str = ""
+    #: "approve", "approve_always", "deny", "cancelled"
+    decision: str = "deny"
+
+
+# --- session state --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits(AgentEvent):
+    type: ClassVar[str] = "rate_limits"
+    snapshot: RateLimitSnapshot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerModel(AgentEvent):
+    type: ClassVar[str] = "server_model"
+    model: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RerouteWarning(AgentEvent):
+    type: ClassVar[str] = "reroute_warning"
+    from_model: str = ""
+    to_model: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Retry(AgentEvent):
+    """A retryable failure; the partial output of the failed attempt is discarded."""
+
+    type: ClassVar[str] = "retry"
+    attempt: int = 1
+    max_attempts: int = 1
+    delay: float = 0.0
+    reason: str = ""
+
+    @property
+    def display_text(self) -> str:
+        return f"Reconnecting... {self.attempt}/{self.max_attempts}"
+
+
+@dataclass(frozen=True, slots=True)
+class Error(AgentEvent):
+    type: ClassVar[str] = "error"
+    message: str = ""
+    retryable: bool = False
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice(AgentEvent):
+    """Information for the user (e.g. which model answered, transport fallback)."""
+
+    type: ClassVar[str] = "notice"
+    level: Literal["info", "warning"] = "info"
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent(AgentEvent):
+    type: ClassVar[str] = "usage"
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry(AgentEvent):
+    """Per-turn runtime summary (spec §10)."""
+
+    type: ClassVar[str] = "telemetry"
+    summary: dict[str, Any] = field(default_factory=dict)
+    line: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeEvent(AgentEvent):
+    """Lifecycle and inbound events of a realtime voice conversation."""
+
+    type: ClassVar[str] = "realtime"
+    #: "started", "event", "closed", "transcript", "error"
+    kind: str = "event"
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+EVENT_TYPES: dict[str, type[AgentEvent]] = {
+    cls.type: cls
+    for cls in (
+        TurnStarted, TurnDone, TextDelta, MessageDone, ReasoningDelta, WebSearch, ToolCall,
+        ToolResult, ApprovalRequest, ApprovalResolved, RateLimits, ServerModel, RerouteWarning,
+        Retry, Error, Notice, UsageEvent, Telemetry, RealtimeEvent,
+    )
+}
+
+
+def event_from_dict(data: dict[str, Any]) -> AgentEvent:
+    """Rebuild an event from ``to_dict()`` output (nested snapshots included)."""
+    cls = EVENT_TYPES[data["type"]]
+    kwargs = {k: v for k, v in data.items() if k != "type"}
+    if cls is RateLimits and isinstance(kwargs.get("snapshot"), dict):
+        kwargs["snapshot"] = snapshot_from_dict(kwargs["snapshot"])
+    if cls is UsageEvent and isinstance(kwargs.get("usage"), dict):
+        kwargs["usage"] = Usage(**kwargs["usage"])
+    return cls(**kwargs)
+
+
+def snapshot_from_dict(data: dict[str, Any]) -> RateLimitSnapshot:
+    def window(w: dict[str, Any] | None) -> RateLimitWindow | None:
+        return RateLimitWindow(**w) if w else None
+
+    credits = data.get("credits")
+    return RateLimitSnapshot(
+        **{k: v for k, v in data.items() if k not in {"primary", "secondary", "credits"}},
+        primary=window(data.get("primary")),
+        secondary=window(data.get("secondary")),
+        credits=Credits(**credits) if credits else None,
+    )

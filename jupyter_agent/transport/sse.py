@@ -1,0 +1,175 @@
+"""HTTP + Server-Sent Events transport for ``POST {base}/responses``.
+
+``SseDecoder`` is an incremental WHATWG-style decoder (CR, LF and CRLF line ends, also split
+across chunks; ``:`` comments; several ``data:`` lines joined with ``\\n``; the ``event:`` name
+is ignored because the JSON ``type`` is the discriminator). ``SseTransport`` posts the request
+with httpx, reads the response headers first, then validates each event's JSON once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, AsyncIterator, Iterator
+
+import httpx
+
+from ..protocol import errors as E
+from ..protocol.responses import parse_event
+from .base import ResponseHeaders, StreamState, Transport
+
+MAX_ERROR_BODY = 64 * 1024
+
+
+class SseDecoder:
+    """Bytes in, complete event ``data`` payloads (bytes) out."""
+
+    __slots__ = ("_buf", "_data", "_pending_cr")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._data: list[bytes] = []
+        self._pending_cr = False
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        if self._pending_cr:
+            chunk = b"\r" + chunk
+            self._pending_cr = False
+        if b"\r" in chunk:
+            if chunk.endswith(b"\r"):
+                # A CR at the end may be half of a CRLF split across chunks.
+                chunk = chunk[:-1]
+                self._pending_cr = True
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buf = self._buf + chunk if self._buf else chunk
+        lines = buf.split(b"\n")
+        self._buf = lines.pop()
+        out: list[bytes] = []
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    out.append(data[0] if len(data) == 1 else b"\n".join(data))
+                    data.clear()
+                continue
+            if line.startswith(b"data:"):
+                value = line[5:]
+                data.append(value[1:] if value.startswith(b" ") else value)
+            elif line.startswith(b":"):
+                continue
+            elif line == b"data":
+                data.append(b"")
+            # event:, id:, retry: and unknown fields carry nothing the client needs.
+        return out
+
+    def flush(self) -> list[bytes]:
+        """End of stream: a final event without the blank line is still dispatched."""
+        out = self.feed(b"\n\n") if (self._buf or self._data or self._pending_cr) else []
+        self._buf, self._pending_cr = b"", False
+        self._data.clear()
+        return out
+
+
+def iter_sse_events(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Convenience for tests and benchmarks: decode an iterable of byte chunks."""
+    decoder = SseDecoder()
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+    yield from decoder.flush()
+
+
+class SseTransport(Transport):
+    """One POST per request; the stream ends at the first completion."""
+
+    name = "sse"
+
+    def __init__(self, client: httpx.AsyncClient, url: str, *, metrics: Any | None = None) -> None:
+        self._client = client
+        self._url = url
+        self._metrics = metrics
+
+    async def stream(
+        self, body: dict[str, Any], headers: dict[str, str], *, idle_timeout: float
+    ) -> AsyncIterator[Any]:
+        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        request = self._client.build_request(
+            "POST",
+            self._url,
+            content=payload,
+            headers={**headers, "Accept": "text/event-stream", "Content-Type": "application/json"},
+            timeout=httpx.Timeout(connect=15.0, read=idle_timeout, write=30.0, pool=30.0),
+        )
+        started = time.perf_counter()
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise E.StreamError(f"timeout connecting to {self._url}: {type(exc).__name__}") from None
+        except httpx.TransportError as exc:
+            raise E.StreamError(f"connection to {self._url} failed: {_describe(exc)}") from None
+        if self._metrics is not None:
+            self._metrics.record_api_call(time.perf_counter() - started, response.status_code < 400)
+        try:
+            if response.status_code >= 400:
+                body_bytes = await _read_bounded(response, MAX_ERROR_BODY)
+                raise E.from_http_status(response.status_code, response.headers, body_bytes, url=self._url)
+            yield ResponseHeaders.from_http(response.headers)
+            decoder = SseDecoder()
+            state = StreamState()
+            stream = response.aiter_raw()
+            while True:
+                waited = time.perf_counter()
+                try:
+                    chunk = await stream.__anext__()
+                except StopAsyncIteration:
+                    break
+                except httpx.ReadTimeout:
+                    raise E.IdleTimeout("idle timeout waiting for SSE") from None
+                except httpx.TransportError as exc:
+                    raise E.StreamError(f"stream disconnected before completion: {_describe(exc)}") from None
+                for data in decoder.feed(chunk):
+                    event = parse_event(data)
+                    if event is None:
+                        continue
+                    if self._metrics is not None:
+                        self._metrics.record_sse_event(time.perf_counter() - waited)
+                    model = state.server_model(event)
+                    if model is not None:
+                        yield model
+                    yield event
+                    if state.check_terminal(event):
+                        return
+            for data in decoder.flush():
+                event = parse_event(data)
+                if event is None:
+                    continue
+                yield event
+                if state.check_terminal(event):
+                    return
+            raise state.end_of_stream()
+        finally:
+            await _close_quietly(response)
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+    out = bytearray()
+    try:
+        async for chunk in response.aiter_raw():
+            out += chunk
+            if len(out) >= limit:
+                break
+    except httpx.TransportError:
+        pass
+    return bytes(out[:limit])
+
+
+async def _close_quietly(response: httpx.Response) -> None:
+    try:
+        await asyncio.shield(response.aclose())
+    except BaseException:  # noqa: BLE001 - closing must never mask the real outcome
+        pass
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:300]
