@@ -1,0 +1,1 @@
+"""Model providers: OpenAI, Azure OpenAI, Responses-compatible servers, and the embedded local model."""
