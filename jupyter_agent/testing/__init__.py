@@ -1,0 +1,80 @@
+"""Scripted Responses server for tests, example notebooks and offline use.
+
+A real HTTP/1.1 + WebSocket server on 127.0.0.1 (one port) running its own asyncio loop in a daemon
+thread, so it works from sync code, pytest-asyncio tests and a busy Jupyter kernel::
+
+    from jupyter_agent.testing import ScriptedServer, Reply, WsConn, text_reply
+
+    with ScriptedServer() as server:                  # or server = ScriptedServer().start(); server.stop()
+        server.add_response(text_reply("Hi", phase="final_answer"))
+        ...  # client talks to server.base_url == "http://127.0.0.1:PORT/v1"
+        assert server.requests[0].json["model"] == "gpt-5"
+
+HTTP ``POST .../responses`` (any path ending in ``/responses``) replays queued `Reply` objects in
+order; then ``responder(RecordedRequest) -> Reply`` if given; else 500 ``scripted server: no reply
+left``. `Reply` supports status, headers, SSE events (dicts, `Ev` with delay, `Raw` bytes), a plain
+``body`` for errors, and faults (``"reset_before_first_byte"``, ``"close_before_first_byte"``,
+``("drop_after", n)``, ``("hang_after", n)``, ``"slow"``). ``add_route(method, path, Reply|fn)``
+serves other endpoints (usage, ``/v1/models``).
+
+WebSocket ``GET .../responses`` upgrades play queued `WsConn` scripts (wire spec §12): record the
+handshake, answer with the scripted headers (permessage-deflate is accepted), then for each scripted
+request read one client frame and send its events (`WsBinary`, `WsClose`, `Sleep`, `Hang` are special
+entries). Records: ``server.requests`` (`RecordedRequest`, handshakes included) and
+``server.ws_connections`` (`WsRecord`).
+
+Extension hook — custom WebSocket endpoints (e.g. realtime at ``/v1/realtime`` and ``/ws``)::
+
+    async def handler(ws: ServerWebSocket, handshake: RecordedRequest) -> None:
+        msg = await ws.recv()            # str | bytes; raises websockets ConnectionClosed on close
+        await ws.send('{"type": "session.created"}')
+        await ws.close(1000, "bye")      # also: ws.closed, await ws.wait_closed()
+
+    def pre_accept(handshake: RecordedRequest) -> WsAccept | dict[str, str] | None:
+        return WsAccept(101, headers={"x-session": "1"})   # status != 101 refuses the upgrade
+
+    server.add_ws_route("/v1/realtime", handler, pre_accept=pre_accept, headers={"x-static": "1"})
+
+Routes match by path prefix (longest first) before the ``/responses`` scripts; frames the client sends
+are recorded in the connection's `WsRecord` too. When the handler returns the socket is closed (1000).
+
+CLI: ``python -m jupyter_agent.testing --port 8000 --echo`` serves an echo bot.
+"""
+
+from __future__ import annotations
+
+from .script import (
+    Ev,
+    Hang,
+    Headers,
+    Raw,
+    RecordedRequest,
+    Reply,
+    Sleep,
+    WsAccept,
+    WsBinary,
+    WsClose,
+    WsConn,
+    WsRecord,
+    encode_sse_event,
+)
+from .server import ScriptedServer
+from .ws import ServerWebSocket
+
+__all__ = [
+    "ScriptedServer",
+    "ServerWebSocket",
+    "Reply",
+    "Ev",
+    "Raw",
+    "Headers",
+    "RecordedRequest",
+    "WsConn",
+    "WsBinary",
+    "WsClose",
+    "Sleep",
+    "Hang",
+    "WsAccept",
+    "WsRecord",
+    "encode_sse_event",
+]
