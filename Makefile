@@ -78,7 +78,7 @@ browser-deps:
 	if [ -n "$$missing" ]; then \
 	  echo "==> [browser-deps] apt-get install$$missing"; \
 	  $(SUDO) apt-get update; \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$missing; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $$missing; \
 	else \
 	  echo "==> [browser-deps] chromium, espeak-ng and sox already present"; \
 	fi
