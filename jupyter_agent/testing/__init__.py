@@ -58,6 +58,24 @@ from .script import (
     WsRecord,
     encode_sse_event,
 )
+from .replies import (
+    completed_event,
+    created_event,
+    echo_responder,
+    error_reply,
+    failed_events,
+    failed_reply,
+    function_call_events,
+    function_call_reply,
+    incomplete_events,
+    incomplete_reply,
+    last_user_text,
+    text_events,
+    text_reply,
+    usage,
+    web_search_events,
+    web_search_reply,
+)
 from .server import ScriptedServer
 from .ws import ServerWebSocket
 
@@ -77,4 +95,20 @@ __all__ = [
     "WsAccept",
     "WsRecord",
     "encode_sse_event",
+    "text_events",
+    "text_reply",
+    "function_call_events",
+    "function_call_reply",
+    "web_search_events",
+    "web_search_reply",
+    "failed_events",
+    "failed_reply",
+    "incomplete_events",
+    "incomplete_reply",
+    "error_reply",
+    "created_event",
+    "completed_event",
+    "usage",
+    "last_user_text",
+    "echo_responder",
 ]
