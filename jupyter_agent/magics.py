@@ -1,0 +1,394 @@
+"""``%agent`` line commands and ``%%agent`` cells.
+
+A ``%%agent`` cell is rewritten (an IPython cleanup transform) into a top-level
+``await run_agent_cell(line, body)``: the cell stays busy until the turn ends, its outputs land
+in the cell, and the kernel keeps handling comm messages (Stop, Approve) meanwhile. The turn's
+network I/O runs on the agent loop thread; this coroutine only renders events on the kernel
+thread. Without autoawait the plain ``%%agent`` magic runs the same turn and blocks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import threading
+from typing import Any, Callable
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+
+from . import events as ev
+from .agent import Agent
+from .loop import EventBridge
+
+FRAME_INTERVAL = 1 / 30
+_default_agent: Agent | None = None
+_lock = threading.Lock()
+
+
+def get_agent(shell: Any | None = None) -> Agent:
+    """The notebook's agent (one per kernel), created on first use."""
+    global _default_agent
+    with _lock:
+        if _default_agent is None:
+            if shell is None:
+                try:
+                    from IPython import get_ipython
+
+                    shell = get_ipython()
+                except ImportError:  # pragma: no cover
+                    shell = None
+            _default_agent = Agent(parent=shell) if shell is not None else Agent()
+            if shell is not None and _default_agent not in shell.configurables:
+                shell.configurables.append(_default_agent)
+        return _default_agent
+
+
+def set_agent(agent: Agent) -> None:
+    """Make ``agent`` the one ``%%agent`` cells and the side panel use."""
+    global _default_agent
+    with _lock:
+        _default_agent = agent
+
+
+class UsageError(Exception):
+    """A bad ``%agent`` command line; shown as a usage message, not a traceback."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message}\n\n{self.format_usage().strip()}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        raise UsageError(message or self.format_help())
+
+
+def _cell_parser() -> _Parser:
+    p = _Parser(prog="%%agent", add_help=False, description="Ask the agent; the cell body is the prompt.")
+    p.add_argument("-m", "--model", help="model for this cell")
+    p.add_argument("-t", "--transport", choices=["auto", "sse", "websocket"], help="transport for this cell")
+    p.add_argument("--reasoning", choices=["minimal", "low", "medium", "high"], help="reasoning effort for this cell")
+    p.add_argument("words", nargs="*", help="prompt text (the cell body is appended)")
+    return p
+
+
+def parse_cell_line(line: str) -> argparse.Namespace:
+    try:
+        parts = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"cannot parse options: {exc}") from None
+    return _cell_parser().parse_args(parts)
+
+
+def _prompt(opts: argparse.Namespace, body: str) -> str:
+    head = " ".join(opts.words).strip()
+    body = body.strip("\n")
+    return f"{head}\n{body}".strip() if head and body.strip() else (head or body).strip()
+
+
+class _Overrides:
+    """Per-cell option overrides, restored when the cell ends."""
+
+    def __init__(self, agent: Agent, opts: argparse.Namespace) -> None:
+        self.agent = agent
+        self.changes = {k: v for k, v in (("model", opts.model), ("transport", opts.transport), ("reasoning_effort", opts.reasoning)) if v}
+        self.saved: dict[str, Any] = {}
+
+    def __enter__(self) -> "_Overrides":
+        for name, value in self.changes.items():
+            self.saved[name] = getattr(self.agent, name)
+            setattr(self.agent, name, value)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name, value in self.saved.items():
+            setattr(self.agent, name, value)
+
+
+def _make_view(agent: Agent) -> Any:
+    from .ui import TurnView
+
+    return TurnView(
+        requested_model=agent.model_name,
+        on_stop=lambda: agent.cancel(),
+        on_approval=agent.resolve_approval,
+    )
+
+
+async def run_agent_cell(line: str, body: str, *, agent: Agent | None = None) -> None:
+    """Run one ``%%agent`` cell: start the turn, render its events until it ends."""
+    try:
+        opts = parse_cell_line(line)
+    except UsageError as exc:
+        print(f"UsageError: {exc}")
+        return
+    prompt = _prompt(opts, body)
+    if not prompt:
+        print("UsageError: empty prompt. Write the question in the cell body, e.g.\n%%agent\nWhat does df.describe() show?")
+        return
+    agent = agent or get_agent()
+    bridge: EventBridge[ev.AgentEvent] = EventBridge()
+    with _Overrides(agent, opts):
+        view = _make_view(agent)
+        view.display()
+        handle = agent.start(prompt, source="cell", sink=bridge.put, interactive=True)
+        try:
+            await _drive(view, bridge)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            handle.cancel()
+            await _drain_after_cancel(view, bridge, handle)
+            view.finish()
+            raise
+        view.finish()
+
+
+async def _drive(view: Any, bridge: EventBridge[ev.AgentEvent]) -> None:
+    done = False
+    while not done:
+        batch = await bridge.get_batch(timeout=FRAME_INTERVAL)
+        for event in batch:
+            view.handle(event)
+            if isinstance(event, ev.TurnDone):
+                done = True
+        view.flush()
+
+
+async def _drain_after_cancel(view: Any, bridge: EventBridge[ev.AgentEvent], handle: Any, timeout: float = 2.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            batch = await bridge.get_batch(timeout=0.05)
+        except BaseException:  # noqa: BLE001 - a second interrupt: stop draining
+            return
+        for event in batch:
+            view.handle(event)
+            if isinstance(event, ev.TurnDone):
+                return
+
+
+def run_agent_cell_blocking(line: str, body: str) -> None:
+    """Fallback without autoawait: run the cell's coroutine to completion on a private loop."""
+    result: dict[str, BaseException] = {}
+
+    def runner() -> None:
+        try:
+            asyncio.run(run_agent_cell(line, body))
+        except BaseException as exc:  # noqa: BLE001
+            result["error"] = exc
+
+    thread = threading.Thread(target=runner, name="jupyter-agent-cell")
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+
+
+# --- the %%agent rewrite -------------------------------------------------------------------
+
+_MARK = "%%agent"
+
+
+def agent_cell_transform(lines: list[str]) -> list[str]:
+    """Rewrite a ``%%agent`` cell into a top-level await (IPython cleanup transform)."""
+    if not lines or not lines[0].startswith(_MARK):
+        return lines
+    first = lines[0][len(_MARK):]
+    if first and not first[0].isspace():
+        return lines  # e.g. %%agentx: not ours
+    line = first.strip()
+    body = "".join(lines[1:])
+    return [f"await __import__('jupyter_agent.magics', fromlist=['run_agent_cell']).run_agent_cell({line!r}, {body!r})\n"]
+
+
+# --- %agent line commands ------------------------------------------------------------------
+
+HELP = """\
+%%agent [-m MODEL] [-t auto|sse|websocket] [--reasoning EFFORT] [prompt words]
+    Ask the agent. The cell body is the prompt; answers stream into the cell.
+
+%agent help                 this help
+%agent status               provider, model, transport, session and rate limits
+%agent usage                usage/limits from the provider's usage endpoint, as gauges
+%agent limits               a rate-limit gauge widget that keeps updating (pin it)
+%agent model NAME           use another model from now on
+%agent transport auto|sse|websocket
+%agent connect [--base-url URL] [--provider openai|azure|compatible|local]
+               [--api-key-env VAR] [--model NAME] [--transport T]
+%agent reset                start a new conversation
+%agent history              the conversation so far
+%agent voice                realtime voice conversation widget
+Configuration: %config Agent.model = "gpt-5.2" (see %config Agent), ipython_config.py,
+environment variables OPENAI_API_KEY / OPENAI_BASE_URL / AZURE_OPENAI_API_KEY /
+AZURE_OPENAI_ENDPOINT (a .env file in the working directory is read too)."""
+
+
+class _Output:
+    """A line command's rich result: text/plain and text/markdown."""
+
+    def __init__(self, text: str, markdown: str | None = None) -> None:
+        self.text = text
+        self.md = markdown
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        bundle = {"text/plain": self.text}
+        if self.md:
+            bundle["text/markdown"] = self.md
+        return bundle
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def status_text(agent: Agent) -> str:
+    provider = agent.resolved_provider()
+    lines = [
+        f"Provider:   {provider.describe()}",
+        f"Model:      {agent.model_name}",
+        f"Transport:  {agent.transport}",
+    ]
+    session = agent._session
+    if session is not None:
+        lines.append(f"Session:    {session.conversation_id}")
+        if session.server_model:
+            lines.append(f"Server model: {session.server_model}")
+    lines.append(f"Turns:      {len(agent.turns)}; history items: {len(agent.history)}")
+    lines.append(f"Web search: {agent.web_search_mode(provider)}")
+    lines.append("")
+    lines.append(_limits_text(agent.rate_limits))
+    return "\n".join(lines)
+
+
+def _limits_text(snapshots: dict[str, ev.RateLimitSnapshot]) -> str:
+    try:
+        from .ui.gauges import gauges_text
+
+        return gauges_text(snapshots)
+    except ImportError:
+        if not snapshots:
+            return "Rate limits: data not available yet"
+        return "\n".join(f"{s.label}: {s.primary.used_percent:.0f}% used" for s in snapshots.values() if s.primary)
+
+
+def history_text(agent: Agent) -> str:
+    rows = []
+    for msg in agent.transcript():
+        label = msg["role"] + (f" ({msg['phase']})" if msg.get("phase") else "")
+        rows.append(f"[{label}] {msg['text']}")
+    return "\n\n".join(rows) or "(no conversation yet)"
+
+
+def _connect_parser() -> _Parser:
+    p = _Parser(prog="%agent connect", add_help=False)
+    p.add_argument("--base-url")
+    p.add_argument("--provider", choices=["openai", "azure", "compatible", "local"])
+    p.add_argument("--api-key-env", help="name of the environment variable holding the key")
+    p.add_argument("--model")
+    p.add_argument("--transport", choices=["auto", "sse", "websocket"])
+    return p
+
+
+@magics_class
+class AgentMagics(Magics):
+    @line_cell_magic
+    def agent(self, line: str, cell: str | None = None) -> Any:
+        """Talk to the agent: ``%%agent`` cells and ``%agent`` commands (see ``%agent help``)."""
+        if cell is not None:
+            return run_agent_cell_blocking(line, cell)
+        try:
+            return self._command(line)
+        except UsageError as exc:
+            print(f"UsageError: {exc}")
+            return None
+
+    def _command(self, line: str) -> Any:
+        try:
+            parts = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if not parts:
+            raise UsageError("missing command.\n\n" + HELP)
+        cmd, args = parts[0], parts[1:]
+        agent = get_agent(self.shell)
+        handler: Callable[[Agent, list[str]], Any] | None = getattr(self, f"_cmd_{cmd}", None)
+        if handler is None:
+            raise UsageError(f"unknown command {cmd!r}.\n\n{HELP}")
+        return handler(agent, args)
+
+    def _cmd_help(self, agent: Agent, args: list[str]) -> Any:
+        return _Output(HELP)
+
+    def _cmd_status(self, agent: Agent, args: list[str]) -> Any:
+        text = status_text(agent)
+        return _Output(text, "```\n" + text + "\n```")
+
+    def _cmd_model(self, agent: Agent, args: list[str]) -> Any:
+        if len(args) != 1:
+            raise UsageError("usage: %agent model NAME")
+        agent.model = args[0]
+        return _Output(f"Model set to {args[0]}")
+
+    def _cmd_transport(self, agent: Agent, args: list[str]) -> Any:
+        if len(args) != 1 or args[0] not in ("auto", "sse", "websocket"):
+            raise UsageError("usage: %agent transport auto|sse|websocket")
+        agent.transport = args[0]
+        return _Output(f"Transport set to {args[0]}")
+
+    def _cmd_reset(self, agent: Agent, args: list[str]) -> Any:
+        agent.reset()
+        return _Output("Started a new conversation.")
+
+    def _cmd_history(self, agent: Agent, args: list[str]) -> Any:
+        return _Output(history_text(agent))
+
+    def _cmd_connect(self, agent: Agent, args: list[str]) -> Any:
+        import os
+
+        opts = _connect_parser().parse_args(args)
+        if opts.api_key_env:
+            key = os.environ.get(opts.api_key_env)
+            if not key:
+                raise UsageError(f"environment variable {opts.api_key_env} is not set")
+            from .config import Secret
+
+            agent._api_key = Secret(key)
+        if opts.provider:
+            agent.provider = opts.provider
+        if opts.base_url:
+            agent.base_url = opts.base_url
+        if opts.model:
+            agent.model = opts.model
+        if opts.transport:
+            agent.transport = opts.transport
+        agent._provider_obj = None
+        return _Output(f"Connected: {agent.resolved_provider().describe()}, model {agent.model_name}")
+
+    def _cmd_limits(self, agent: Agent, args: list[str]) -> Any:
+        from .ui.gauges import pinned_gauges
+
+        return pinned_gauges(agent)
+
+    def _cmd_usage(self, agent: Agent, args: list[str]) -> Any:
+        from .usage import fetch_usage_sync
+
+        return fetch_usage_sync(agent)
+
+    def _cmd_voice(self, agent: Agent, args: list[str]) -> Any:
+        from .realtime import show_voice
+
+        return show_voice(agent)
+
+
+def register(shell: Any) -> None:
+    """Register the magics and the ``%%agent`` rewrite on ``shell``."""
+    shell.register_magics(AgentMagics)
+    transforms = shell.input_transformers_cleanup
+    if agent_cell_transform not in transforms:
+        transforms.append(agent_cell_transform)
+    get_agent(shell)
+
+
+def unregister(shell: Any) -> None:
+    transforms = shell.input_transformers_cleanup
+    if agent_cell_transform in transforms:
+        transforms.remove(agent_cell_transform)

@@ -1,0 +1,121 @@
+"""Function tools: a Python callable plus its JSON schema and an approval policy.
+
+``FunctionTool.from_callable(fn)`` derives the parameters schema from type hints with pydantic
+and validates the model's arguments before calling. Tool errors are returned to the model as
+text, never raised into the user's face.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import traceback
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+ApprovalPolicy = Literal["ask", "auto", "never"]
+MAX_TOOL_OUTPUT = 20_000
+
+
+@dataclass
+class FunctionTool:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    fn: Callable[..., Any]
+    approval: ApprovalPolicy = "auto"
+    args_model: type[BaseModel] | None = None
+    #: Run on the kernel's main thread (code execution) rather than a worker thread.
+    needs_kernel_thread: bool = False
+
+    @classmethod
+    def from_callable(
+        cls,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        approval: ApprovalPolicy = "auto",
+    ) -> "FunctionTool":
+        sig = inspect.signature(fn)
+        hints = inspect.get_annotations(fn, eval_str=True)
+        fields: dict[str, Any] = {}
+        for pname, param in sig.parameters.items():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            annotation = hints.get(pname, Any)
+            default = ... if param.default is inspect.Parameter.empty else param.default
+            fields[pname] = (annotation, default)
+        model = create_model(f"{fn.__name__}_args", __config__=ConfigDict(extra="forbid"), **fields)
+        schema = model.model_json_schema()
+        schema.pop("title", None)
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+        doc = inspect.getdoc(fn) or ""
+        return cls(
+            name=name or fn.__name__,
+            description=description or doc.split("\n\n")[0] or fn.__name__,
+            parameters=schema,
+            fn=fn,
+            approval=approval,
+            args_model=model,
+        )
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": "function", "name": self.name, "description": self.description, "parameters": self.parameters}
+
+    def parse_arguments(self, arguments: str) -> dict[str, Any]:
+        data = json.loads(arguments or "{}")
+        if not isinstance(data, dict):
+            raise ValueError("tool arguments must be a JSON object")
+        if self.args_model is not None:
+            data = self.args_model.model_validate(data).model_dump()
+        return data
+
+    async def invoke(self, arguments: str, *, run_sync: Callable[[Callable[[], Any]], Awaitable[Any]] | None = None) -> tuple[str, bool]:
+        """Run the tool; returns ``(output text, is_error)``."""
+        try:
+            kwargs = self.parse_arguments(arguments)
+        except (ValueError, ValidationError) as exc:
+            return f"Invalid arguments for {self.name}: {exc}", True
+        try:
+            if inspect.iscoroutinefunction(self.fn):
+                result = await self.fn(**kwargs)
+            elif run_sync is not None:
+                result = await run_sync(lambda: self.fn(**kwargs))
+            else:
+                result = await asyncio.to_thread(self.fn, **kwargs)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - tool errors go back to the model
+            tb = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            return truncate(f"Error: {tb}"), True
+        return truncate(result if isinstance(result, str) else _to_text(result)), False
+
+
+def _to_text(value: Any) -> str:
+    if value is None:
+        return ""
+    try:
+        return json.dumps(value, default=repr)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def truncate(text: str, limit: int = MAX_TOOL_OUTPUT) -> str:
+    if len(text) <= limit:
+        return text
+    head = text[: limit * 2 // 3]
+    tail = text[-limit // 3 :]
+    return f"{head}\n... [{len(text) - len(head) - len(tail)} characters truncated] ...\n{tail}"
+
+
+def as_tool(obj: Any) -> FunctionTool:
+    if isinstance(obj, FunctionTool):
+        return obj
+    if callable(obj):
+        return FunctionTool.from_callable(obj)
+    raise TypeError(f"not a tool: {obj!r}")
