@@ -102,7 +102,8 @@ test-notebooks: venv
 
 # ----------------------------------------------------------------------------- demo server
 run: venv
-	@token="$(TOKEN)"; [ -n "$$token" ] || token=$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(16))'); \
+	@mkdir -p notebooks; \
+	token="$(TOKEN)"; [ -n "$$token" ] || token=$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(16))'); \
 	if [ -f "notebooks/$(NOTEBOOK)" ]; then open="notebooks/$(NOTEBOOK)"; path="lab/tree/$(NOTEBOOK)"; \
 	else open=""; path="lab"; echo "==> [run] notebooks/$(NOTEBOOK) not found: opening the notebooks folder"; fi; \
 	echo ""; \
