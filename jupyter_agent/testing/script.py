@@ -192,6 +192,7 @@ class RecordedRequest:
     json: Any
     time: float
     target: str = ""
+    peer: tuple[str, int] | None = None
 
     @property
     def is_websocket(self) -> bool:
@@ -199,7 +200,9 @@ class RecordedRequest:
         return self.headers.get("upgrade", "").lower() == "websocket"
 
     @classmethod
-    def build(cls, method: str, target: str, headers: Headers, body: bytes) -> RecordedRequest:
+    def build(
+        cls, method: str, target: str, headers: Headers, body: bytes, peer: tuple[str, int] | None = None
+    ) -> RecordedRequest:
         """Split the target into path/query and parse a JSON body when possible."""
         path, _, qs = target.partition("?")
         parsed: Any = None
@@ -217,6 +220,7 @@ class RecordedRequest:
             json=parsed,
             time=time.time(),
             target=target,
+            peer=peer,
         )
 
 

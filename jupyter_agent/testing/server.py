@@ -425,7 +425,8 @@ class ScriptedServer:
                 await self._handle_ws(head, target, headers, reader, writer)
                 return
             body = await _read_body(reader, headers)
-            rec = RecordedRequest.build(method, target, headers, body)
+            peer = writer.get_extra_info("peername")
+            rec = RecordedRequest.build(method, target, headers, body, tuple(peer[:2]) if peer else None)
             self._record(rec)
             conn_hdr = headers.get("connection", "").lower()
             keep_alive = ("close" not in conn_hdr) if version == "HTTP/1.1" else ("keep-alive" in conn_hdr)
@@ -577,7 +578,8 @@ class ScriptedServer:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
-        hs = RecordedRequest.build("GET", target, headers, b"")
+        peer = writer.get_extra_info("peername")
+        hs = RecordedRequest.build("GET", target, headers, b"", tuple(peer[:2]) if peer else None)
         self._record(hs)
         with self._lock:
             route = next((r for r in self._ws_routes if hs.path.startswith(r.prefix)), None)
