@@ -25,6 +25,7 @@ PYTEST_ARGS ?=
 NBVAL_ARGS  ?= --nbval --nbval-current-env
 
 APT_PACKAGES := chromium espeak-ng sox
+CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo || true)
 
 .PHONY: help venv browser-deps test test-unit test-notebooks run bench clean
@@ -72,7 +73,7 @@ $(STAMP): $(INSTALL_DEPS)
 # ----------------------------------------------------------------------------- system packages
 browser-deps:
 	@missing=""; \
-	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x "$(CHROMIUM)" ] || missing="$$missing chromium"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
 	command -v sox >/dev/null 2>&1 || missing="$$missing sox"; \
 	if [ -n "$$missing" ]; then \
