@@ -92,6 +92,13 @@ class _Sampling:
     partial_text: dict[str, str] = field(default_factory=dict)
     phases: dict[str, str | None] = field(default_factory=dict)
 
+    def reset(self) -> None:
+        self.items.clear()
+        self.partial_text.clear()
+        self.phases.clear()
+        self.usage = None
+        self.response_id = None
+
 
 class Agent(Configurable):
     """A model agent: one conversation, any number of turns, from cells, panel or Python."""
@@ -350,7 +357,8 @@ class Agent(Configurable):
         try:
             for _round in range(self.max_tool_rounds + 1):
                 body = self._build_body(provider)
-                last = await self._sample(body, ctx, turn, emit, started)
+                last = _Sampling()
+                await self._sample(body, ctx, turn, emit, started, last)
                 keep_ids = provider.is_azure
                 for item in last.items:
                     replay = _replay_item(item, keep_ids)
@@ -448,11 +456,12 @@ class Agent(Configurable):
             body["max_output_tokens"] = self.max_output_tokens
         return body
 
-    async def _sample(self, body: dict[str, Any], ctx: TurnContext, turn: Turn, emit: EventCallback, started: float) -> _Sampling:
-        """One model request (with its retries) turned into agent events."""
+    async def _sample(
+        self, body: dict[str, Any], ctx: TurnContext, turn: Turn, emit: EventCallback, started: float, result: _Sampling
+    ) -> None:
+        """One model request (with its retries) turned into agent events, collected in ``result``."""
         session = self.session
         tid = ctx.turn_id
-        result = _Sampling()
         async for event in session.stream(body, ctx):
             if isinstance(event, OutputTextDelta):
                 if ctx.metrics.ttft_ms is None:
@@ -512,9 +521,8 @@ class Agent(Configurable):
             elif isinstance(event, TimingEvent):
                 ctx.metrics.record_timing(event.timing_metrics)
             elif isinstance(event, SessionRetry):
-                result = _Sampling()  # the failed attempt's output is void
+                result.reset()  # the failed attempt's output is void
                 emit(ev.Retry(attempt=event.attempt, max_attempts=event.max_attempts, delay=event.delay, reason=event.reason, turn_id=tid))
-        return result
 
     def _server_model(self, model: str, ctx: TurnContext, emit: EventCallback) -> None:
         if model != self._last_server_model:

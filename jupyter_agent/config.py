@@ -146,14 +146,14 @@ def local_provider() -> Provider:
     provider = Provider(
         name="local",
         base_url="",  # filled by prepare()
-        default_model=local.LOCAL_MODEL_ID,
+        default_model=local.MODEL_ALIAS,
         supports_websockets=False,
         request_adapter=local.adapt_request,
         display_name="embedded local model (SmolLM2-135M-Instruct via xllamacpp)",
     )
 
     def prepare() -> str:
-        provider.base_url = local.LocalModel.instance().ensure_started()
+        provider.base_url = local.LocalModel.shared().ensure_started()
         return provider.base_url
 
     provider.prepare = prepare

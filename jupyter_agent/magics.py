@@ -138,7 +138,8 @@ async def run_agent_cell(line: str, body: str, *, agent: Agent | None = None) ->
             handle.cancel()
             await _drain_after_cancel(view, bridge, handle)
             view.finish()
-            raise
+            # Show the interrupt the way any interrupted cell shows it.
+            raise KeyboardInterrupt("agent turn interrupted") from None
         view.finish()
 
 
