@@ -1,0 +1,115 @@
+"""The extension in a real ipykernel (started with jupyter_client), against the scripted server."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from jupyter_agent.testing import Ev, Reply, ScriptedServer
+from jupyter_agent.testing.replies import function_call_events, text_events, text_reply
+
+from .kernel_driver import KernelDriver
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = ScriptedServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory, server):
+    driver = KernelDriver(cwd=str(tmp_path_factory.mktemp("kernel")))
+    setup = driver.run(
+        "%load_ext jupyter_agent\n"
+        "import jupyter_agent.magics as M\n"
+        f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-test --transport sse\n"
+        "a = M.get_agent()\n"
+    )
+    assert setup.status == "ok", setup.text
+    yield driver
+    driver.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def fresh_conversation(kernel):
+    kernel.run("a.reset()")
+
+
+def test_cell_streams_answer_into_the_cell(kernel, server):
+    server.add_response(text_reply("Hello from the scripted server.", phase="final_answer", chunks=5))
+    result = kernel.run("%%agent\nsay hello")
+    assert result.status == "ok", result.text
+    assert "Hello from the scripted server." in result.text
+    assert "Final answer" in result.text or "final answer" in result.text.lower()
+    history = kernel.run("print(M.history_text(a))")
+    assert "[user] say hello" in history.text
+    assert "Hello from the scripted server." in history.text
+
+
+def test_interrupt_cancels_turn_and_keeps_history(kernel, server):
+    slow = text_events("word " * 60, phase="final_answer", chunks=60)
+    server.add_response(Reply(events=[Ev(e, delay=0.2) for e in slow]))
+    result = kernel.run("%%agent\nwrite a long answer", interrupt_after=1.5)
+    assert result.status == "error"
+    assert "KeyboardInterrupt" in result.text
+    assert result.interrupt_to_reply is not None and result.interrupt_to_reply < 1.0
+    history = kernel.run("print(M.history_text(a))").text
+    assert "[user] write a long answer" in history
+    assert "[interrupted]" in history
+    # the next turn works and sees a consistent history
+    server.add_response(text_reply("Still here.", phase="final_answer"))
+    again = kernel.run("%%agent\nare you there?")
+    assert again.status == "ok" and "Still here." in again.text
+    last_input = server.requests[-1].json["input"]
+    assert [i["role"] for i in last_input if i.get("type") == "message"] == ["user", "assistant", "user"]
+
+
+def test_network_progresses_while_the_kernel_is_idle(kernel, server):
+    """A background turn keeps streaming and runs its tool follow-up with no cell executing."""
+    kernel.run(
+        "def lookup(key: str) -> str:\n"
+        "    'Look a key up.'\n"
+        "    return key.upper()\n"
+        "a.add_tool(lookup)\n"
+    )
+    before = len(server.requests)
+    first = function_call_events("lookup", '{"key": "abc"}', call_id="call_bg")
+    server.add_response(Reply(events=[Ev(e, delay=0.05) for e in first]))
+    server.add_response(Reply(events=[Ev(e, delay=0.05) for e in text_events("Found ABC.", phase="final_answer")]))
+    started = kernel.run("h = a.start('look up abc', interactive=False)")
+    assert started.status == "ok" and started.seconds < 2.0
+    # No cell runs now: only the agent's own loop can make the follow-up request.
+    assert server.wait_for(lambda: len(server.requests) >= before + 2, timeout=10)
+    follow_up = server.requests[before + 1].json["input"]
+    assert follow_up[-1] == {"type": "function_call_output", "call_id": "call_bg", "output": "ABC"}
+    time.sleep(0.5)
+    done = kernel.run("print(h.future.done(), h.result().text)")
+    assert "True Found ABC." in done.text
+
+
+def test_agent_commands_and_usage_errors(kernel):
+    status = kernel.run("%agent status")
+    assert status.status == "ok"
+    assert "Model:      gpt-test" in status.text and "compatible" in status.text
+    bad = kernel.run("%agent frobnicate")
+    assert bad.status == "ok" and "UsageError: unknown command 'frobnicate'" in bad.text
+    assert "Traceback" not in bad.text
+    bad_cell = kernel.run("%%agent --model\nhello")
+    assert bad_cell.status == "ok" and "UsageError" in bad_cell.text
+    config = kernel.run("%config Agent.model = 'gpt-other'\nprint(a.model)")
+    assert "gpt-other" in config.text
+    kernel.run("a.model = 'gpt-test'")
+
+
+def test_failed_turn_shows_clear_error_and_keeps_message(kernel, server):
+    server.add_response(Reply(status=400, body={"error": {"type": "invalid_request_error", "code": "invalid_prompt", "message": "Prompt flagged."}}))
+    result = kernel.run("%%agent\nsomething bad")
+    assert result.status == "ok"
+    assert "Prompt flagged." in result.text
+    history = kernel.run("print(M.history_text(a))").text
+    assert "[user] something bad" in history
