@@ -459,19 +459,19 @@ async def test_echo_responder_http_and_ws() -> None:
 
 
 def test_cli_echo_server() -> None:
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "jupyter_agent.testing", "--port", "0", "--echo"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
-        body = {"model": "m", "input": "hello cli"}
-        r = httpx.post(url + "/responses", json=body, timeout=5)
-        assert 'You said: \\"hello cli\\"' in r.text
-    finally:
-        proc.terminate()
-        assert proc.wait(5) == 0
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            url = proc.stdout.readline().strip()
+            assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
+            body = {"model": "m", "input": "hello cli"}
+            r = httpx.post(url + "/responses", json=body, timeout=5)
+            assert 'You said: \\"hello cli\\"' in r.text
+        finally:
+            proc.terminate()
+            assert proc.wait(5) == 0
 
 
 def test_stop_is_prompt_with_hung_connections() -> None:

@@ -358,6 +358,12 @@ class ScriptedServer:
             self._start_error = exc
         finally:
             self._ready.set()
+            leftover = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for t in leftover:
+                t.cancel()
+            if leftover:
+                with contextlib.suppress(BaseException):
+                    loop.run_until_complete(asyncio.wait(leftover, timeout=0.2))
             with contextlib.suppress(Exception):
                 loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
