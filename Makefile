@@ -96,7 +96,7 @@ test-unit: venv
 	$(BIN)/pytest tests/ -ra $(PYTEST_ARGS)
 
 test-notebooks: venv
-	@nbs=$$(find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null | sort); \
+	@nbs=""; [ ! -d notebooks ] || nbs=$$(find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort); \
 	if [ -z "$$nbs" ]; then echo "==> [test] no notebooks under notebooks/: nbval skipped"; exit 0; fi; \
 	sanitize=""; [ -f notebooks/sanitize.cfg ] && sanitize="--nbval-sanitize-with notebooks/sanitize.cfg"; \
 	set -x; $(BIN)/pytest $(NBVAL_ARGS) $$sanitize -ra $(PYTEST_ARGS) notebooks/
