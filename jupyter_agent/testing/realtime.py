@@ -374,6 +374,10 @@ class RealtimeServer:
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
         return self.endpoint.wait_for(predicate, timeout)
 
+    async def frames(self, index: int, n: int, timeout: float = 5.0, type: str | None = None) -> RealtimeRecord:
+        """`wait_for_frames` without blocking the calling event loop."""
+        return await asyncio.to_thread(self.endpoint.wait_for_frames, index, n, timeout, type)
+
 
 # --- event builders -------------------------------------------------------------------
 
