@@ -513,3 +513,42 @@ def test_stop_is_prompt_with_hung_connections() -> None:
     assert len(errors) == 2  # both clients saw their connection end
     with pytest.raises(httpx.ConnectError):
         httpx.post(server.base_url + "/responses", json={}, timeout=2)
+
+
+def test_expect_continue_gzip_body_and_route_prefix_segments(server: ScriptedServer) -> None:
+    import gzip
+    import socket
+
+    server.add_response(text_reply("ok"))
+    payload = json.dumps({"model": "gpt-5", "input": "x" * 2000}).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(payload)
+        )
+        assert sock.recv(64).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(payload)
+        assert sock.recv(64).startswith(b"HTTP/1.1 200 OK\r\n")
+    assert server.wait_for_requests(1)[0].json["input"] == "x" * 2000
+
+    server.add_response(text_reply("ok"))
+    post(server, json=None, content=gzip.compress(payload), headers={"content-encoding": "gzip"})
+    assert server.requests[1].json["model"] == "gpt-5"
+
+    async def handler(ws: ServerWebSocket, hs: RecordedRequest) -> None:
+        await ws.send(hs.path)
+
+    server.add_ws_route("/ws", handler)
+
+    async def paths() -> list[int]:
+        got = []
+        for p in ("/ws", "/ws/sub", "/wsx"):
+            try:
+                async with connect(server.url(p, "ws")) as ws:
+                    assert await ws.recv() == p
+                    got.append(101)
+            except InvalidStatus as exc:
+                got.append(exc.response.status_code)
+        return got
+
+    assert asyncio.run(paths()) == [101, 101, 404]

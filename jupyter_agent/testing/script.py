@@ -6,6 +6,8 @@ plays them, and records what the client sent as `RecordedRequest` / `WsRecord`.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
 import threading
 import time
@@ -207,8 +209,12 @@ class RecordedRequest:
         path, _, qs = target.partition("?")
         parsed: Any = None
         if body:
+            raw = body
+            if headers.get("content-encoding", "").lower() == "gzip":
+                with contextlib.suppress(OSError, EOFError):
+                    raw = gzip.decompress(body)
             try:
-                parsed = json.loads(body)
+                parsed = json.loads(raw)
             except (ValueError, UnicodeDecodeError):
                 parsed = None
         return cls(

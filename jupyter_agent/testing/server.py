@@ -234,7 +234,7 @@ class ScriptedServer:
         pre_accept: PreAccept | None = None,
         headers: dict[str, str] | None = None,
     ) -> ScriptedServer:
-        """Mount a WebSocket endpoint: upgrades whose path starts with ``path_prefix`` (longest
+        """Mount a WebSocket endpoint: upgrades whose path is ``path_prefix`` or below it (longest
         prefix wins, checked before the ``/responses`` scripts) are accepted and handed to
         ``await handler(ws, handshake)``. ``headers`` are added to every 101 response;
         ``pre_accept(handshake)`` (sync or async) may return a `WsAccept` (status/headers/body/delay;
@@ -430,6 +430,9 @@ class ScriptedServer:
             if method == "GET" and headers.get("upgrade", "").lower() == "websocket":
                 await self._handle_ws(head, target, headers, reader, writer)
                 return
+            if headers.get("expect", "").lower() == "100-continue":
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                await writer.drain()
             body = await _read_body(reader, headers)
             peer = writer.get_extra_info("peername")
             rec = RecordedRequest.build(method, target, headers, body, tuple(peer[:2]) if peer else None)
@@ -588,7 +591,7 @@ class ScriptedServer:
         hs = RecordedRequest.build("GET", target, headers, b"", tuple(peer[:2]) if peer else None)
         self._record(hs)
         with self._lock:
-            route = next((r for r in self._ws_routes if hs.path.startswith(r.prefix)), None)
+            route = next((r for r in self._ws_routes if _prefix_match(hs.path, r.prefix)), None)
             conn: WsConn | None = None
             if route is None and hs.path.endswith("/responses") and self._ws_scripts:
                 conn = self._ws_scripts.popleft()
@@ -745,6 +748,12 @@ class ScriptedServer:
         if self._loop is None:
             raise RuntimeError("server not started")
         self._loop.call_soon_threadsafe(fn, *args)
+
+
+def _prefix_match(path: str, prefix: str) -> bool:
+    """Segment-aware prefix match: ``/ws`` matches ``/ws`` and ``/ws/x`` but not ``/wsx``."""
+    base = prefix.rstrip("/")
+    return path == prefix or path == base or path.startswith(base + "/")
 
 
 async def _wait_client_gone(reader: asyncio.StreamReader | None) -> None:
