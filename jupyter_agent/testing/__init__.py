@@ -38,7 +38,15 @@ Extension hook — custom WebSocket endpoints (e.g. realtime at ``/v1/realtime``
 Routes match by path prefix (longest first) before the ``/responses`` scripts; frames the client sends
 are recorded in the connection's `WsRecord` too. When the handler returns the socket is closed (1000).
 
-CLI: ``python -m jupyter_agent.testing --port 8000 --echo`` serves an echo bot.
+Reply builders (``replies.py``): ``text_reply(text, model=, phase=, response_id=, chunks=)``,
+``function_call_reply(name, arguments_json, call_id=, preamble=)``, ``web_search_reply(query, answer=,
+action=)``, ``failed_reply(code, message)``, ``incomplete_reply(reason)``, ``error_reply(status, message,
+type=, code=)``; the matching ``*_events`` functions return plain event lists for `WsConn` scripts.
+``echo_responder`` quotes the last user input as a ``final_answer``; ``add_replies_from_sse_file``
+replays a recorded ``.sse`` body byte-for-byte.
+
+CLI: ``python -m jupyter_agent.testing --port 8000 --echo`` serves an echo bot (HTTP and WebSocket);
+``--replay FILE.sse`` queues recorded streams.
 """
 
 from __future__ import annotations
