@@ -552,3 +552,20 @@ def test_expect_continue_gzip_body_and_route_prefix_segments(server: ScriptedSer
         return got
 
     assert asyncio.run(paths()) == [101, 101, 404]
+
+
+async def test_ws_client_disconnect_mid_stream_leaks_nothing(server: ScriptedServer) -> None:
+    server.add_ws_connection(WsConn(requests=[[{"type": "e", "i": i} for i in range(40)]], delay=0.02))
+    server.add_response(Reply(events=[{"type": "e", "i": i} for i in range(40)], delay=0.02))
+    async with connect(server.ws_base_url + "/responses") as ws:
+        await ws.send("{}")
+        assert json.loads(await ws.recv())["i"] == 0
+    async with httpx.AsyncClient() as client:
+        async with client.stream("POST", server.base_url + "/responses", json={}) as r:
+            async for _ in r.aiter_raw():
+                break
+    rec = server.ws_connections[0]
+    assert await asyncio.to_thread(rec.wait_closed, 2)
+    ok = await asyncio.to_thread(server.wait_for, lambda: server.open_connections == 0, 3)
+    assert ok, server.open_connections
+    assert server.errors == []

@@ -245,6 +245,11 @@ class ScriptedServer:
         return self
 
     @property
+    def open_connections(self) -> int:
+        """TCP connections currently being served (HTTP keep-alive and WebSocket)."""
+        return sum(1 for t in list(self._tasks) if not t.done())
+
+    @property
     def pending_replies(self) -> int:
         """Replies still queued for ``/responses``."""
         with self._lock:
