@@ -271,6 +271,21 @@ def _limits_text(snapshots: dict[str, ev.RateLimitSnapshot]) -> str:
         return "\n".join(f"{s.label}: {s.primary.used_percent:.0f}% used" for s in snapshots.values() if s.primary)
 
 
+def pinned_gauges(agent: Agent) -> Any:
+    """A gauge widget that follows the agent's rate limits from every later turn."""
+    from .ui.gauges import RateLimitGauges
+
+    widget = RateLimitGauges()
+    widget.update(agent.rate_limits)
+
+    def on_event(event: ev.AgentEvent) -> None:
+        if isinstance(event, ev.RateLimits):
+            widget.update(agent.rate_limits)
+
+    widget.unsubscribe = agent.subscribe(on_event)  # type: ignore[attr-defined]
+    return widget
+
+
 def history_text(agent: Agent) -> str:
     rows = []
     for msg in agent.transcript():
@@ -365,8 +380,6 @@ class AgentMagics(Magics):
         return _Output(f"Connected: {agent.resolved_provider().describe()}, model {agent.model_name}")
 
     def _cmd_limits(self, agent: Agent, args: list[str]) -> Any:
-        from .ui.gauges import pinned_gauges
-
         return pinned_gauges(agent)
 
     def _cmd_usage(self, agent: Agent, args: list[str]) -> Any:
