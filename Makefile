@@ -86,11 +86,13 @@ browser-deps:
 
 # ----------------------------------------------------------------------------- tests
 test: venv browser-deps
-	@echo "==> [test] stage 1/2: pytest tests/"
-	@$(MAKE) --no-print-directory test-unit
-	@echo "==> [test] stage 2/2: nbval notebooks/"
-	@$(MAKE) --no-print-directory test-notebooks
-	@echo "==> [test] all stages passed"
+	@rc_unit=0; rc_nb=0; \
+	echo "==> [test] stage 1/2: pytest tests/"; \
+	$(MAKE) --no-print-directory test-unit || rc_unit=$$?; \
+	echo "==> [test] stage 2/2: nbval notebooks/"; \
+	$(MAKE) --no-print-directory test-notebooks || rc_nb=$$?; \
+	echo "==> [test] summary: pytest tests/ $$( [ $$rc_unit = 0 ] && echo passed || echo FAILED ), nbval notebooks/ $$( [ $$rc_nb = 0 ] && echo passed || echo FAILED )"; \
+	[ $$rc_unit = 0 ] && [ $$rc_nb = 0 ]
 
 test-unit: venv
 	$(BIN)/pytest tests/ -ra $(PYTEST_ARGS)
