@@ -29,7 +29,7 @@ Accepted but mishandled -- converted or dropped by :func:`adapt_request`:
   the system prompt is always added.
 * ``function_call`` / ``function_call_output`` items are rendered by the SmolLM2 chat
   template as an *empty* assistant turn followed by an unknown ``tool`` role; the model
-  then ignores or misreads the result (3 probes: 1/3 sensible).  Folding the call and its
+  then ignores or misreads the result (3 probes: 2/3 used it, 1 answered nonsense).  Folding the call and its
   output into the text of a user message gave 3/3 answers that used the result.
 * ``tools`` (function, web_search, custom, local_shell) are silently dropped (the template
   has no tool support, ``/props`` says ``supports_tools=false``); ``tool_choice`` as an object
