@@ -148,6 +148,7 @@ def local_provider() -> Provider:
         base_url="",  # filled by prepare()
         default_model=local.MODEL_ALIAS,
         supports_websockets=False,
+        extra_headers=dict(local.LOCAL_REQUEST_HEADERS),
         request_adapter=local.adapt_request,
         display_name="embedded local model (SmolLM2-135M-Instruct via xllamacpp)",
     )
