@@ -1,0 +1,19 @@
+"""Cell renderers and widgets: the live turn view, rate-limit gauges, text fallbacks."""
+
+from .gauges import GaugeRow, RateLimitGauges, gauge_rows, gauges_html, gauges_markdown, gauges_text, pinned_gauges
+from .transcript import TurnState
+from .turn_view import LIVE_TEXT, TurnView, ViewStats
+
+__all__ = [
+    "GaugeRow",
+    "LIVE_TEXT",
+    "RateLimitGauges",
+    "TurnState",
+    "TurnView",
+    "ViewStats",
+    "gauge_rows",
+    "gauges_html",
+    "gauges_markdown",
+    "gauges_text",
+    "pinned_gauges",
+]

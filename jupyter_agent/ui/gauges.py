@@ -1,0 +1,390 @@
+"""Rate-limit gauges: pure row builders (spec §5.6), text/markdown/HTML renderings, a live widget.
+
+``gauge_rows(snapshots, now)`` turns the per-bucket snapshots into display rows with the TUI's
+labels (``5h limit``, ``Weekly limit``, ``Credits``, combined ``<label> <window> limit`` rows,
+a ``<label> limit`` heading for multi-window buckets, platform ``requests``/``tokens`` rows).
+Everything else here only renders those rows.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Literal, Mapping
+
+from ..events import Credits, RateLimits, RateLimitSnapshot, RateLimitWindow
+
+BAR_SEGMENTS = 20
+STALE_AFTER_S = 15 * 60
+STALE_TEXT = "limits may be stale - start new turn to refresh."
+EMPTY_TEXT = "data not available yet"
+WARN_USED = 70.0
+CRITICAL_USED = 90.0
+COLORS = {"ok": "#2e7d32", "warn": "#f59e0b", "critical": "#d32f2f"}
+
+Level = Literal["ok", "warn", "critical"]
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeRow:
+    """One display row. ``kind`` is ``window`` (a bar), ``heading``, ``credits`` or ``note``."""
+
+    label: str
+    kind: Literal["window", "heading", "credits", "note"] = "window"
+    used_percent: float | None = None
+    resets_at: float | None = None
+    #: Extra figures, e.g. ``4,000/5,000 left`` for platform buckets or ``123 credits``.
+    detail: str = ""
+    limit_id: str = ""
+
+    @property
+    def remaining_percent(self) -> float | None:
+        if self.used_percent is None:
+            return None
+        return min(100.0, max(0.0, 100.0 - self.used_percent))
+
+    @property
+    def level(self) -> Level:
+        return level_for(self.used_percent)
+
+
+def level_for(used_percent: float | None) -> Level:
+    """``critical`` from 90 % used, ``warn`` from 70 %, else ``ok``."""
+    if used_percent is None:
+        return "ok"
+    if used_percent >= CRITICAL_USED:
+        return "critical"
+    if used_percent >= WARN_USED:
+        return "warn"
+    return "ok"
+
+
+def window_label(minutes: int | None, default: str) -> str:
+    """Spec §5.6: ``<N>h`` up to 24h (+3 min slack), then weekly / monthly / annual."""
+    if minutes is None or minutes <= 0:
+        return default
+    if minutes <= 24 * 60 + 3:
+        return f"{max(1, (minutes + 3) // 60)}h"
+    if minutes <= 7 * 24 * 60 + 3:
+        return "weekly"
+    if minutes <= 30 * 24 * 60 + 3:
+        return "monthly"
+    return "annual"
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def credits_text(credits: Credits | None) -> str | None:
+    """``Unlimited``, ``<n> credits`` or None (no row) per spec §5.6."""
+    if credits is None or not credits.has_credits:
+        return None
+    if credits.unlimited:
+        return "Unlimited"
+    raw = (credits.balance or "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        try:
+            f = float(raw)
+        except ValueError:
+            return None
+        if not math.isfinite(f):
+            return None
+        value = round(f)
+    if value <= 0:
+        return None
+    return f"{value} credits"
+
+
+def ordered(snapshots: Mapping[str, RateLimitSnapshot]) -> list[RateLimitSnapshot]:
+    """``codex`` first, then codex-style ids sorted, then platform/realtime buckets sorted."""
+    def key(s: RateLimitSnapshot) -> tuple[int, str]:
+        if s.limit_id == "codex":
+            return (0, "")
+        return (1 if s.source == "codex" else 2, s.limit_id)
+
+    return sorted(snapshots.values(), key=key)
+
+
+def _windows(s: RateLimitSnapshot) -> list[tuple[RateLimitWindow, str]]:
+    out = []
+    if s.primary is not None:
+        out.append((s.primary, window_label(s.primary.window_minutes, "5h")))
+    if s.secondary is not None:
+        out.append((s.secondary, window_label(s.secondary.window_minutes, "weekly")))
+    return out
+
+
+def _absolute_detail(w: RateLimitWindow) -> str:
+    if w.limit is None or w.remaining is None:
+        return ""
+    return f"{w.remaining:,}/{w.limit:,} left"
+
+
+def gauge_rows(snapshots: Mapping[str, RateLimitSnapshot], now: float | None = None) -> list[GaugeRow]:
+    """Display rows for all buckets (see module doc). Notes for stale / missing data come last."""
+    now = time.time() if now is None else now
+    rows: list[GaugeRow] = []
+    stale = False
+    for snap in ordered(snapshots):
+        windows = _windows(snap)
+        credit = credits_text(snap.credits)
+        if not windows and credit is None:
+            continue
+        if now - snap.captured_at > STALE_AFTER_S:
+            stale = True
+        lid = snap.limit_id
+        if snap.source != "codex" or any(w.limit is not None for w, _ in windows):
+            # Platform x-ratelimit-* buckets (requests / tokens) and realtime buckets.
+            for w, _name in windows:
+                rows.append(GaugeRow(f"{_cap(snap.label)} limit", used_percent=w.used_percent,
+                                     resets_at=w.resets_at, detail=_absolute_detail(w), limit_id=lid))
+        elif lid == "codex":
+            for w, name in windows:
+                rows.append(GaugeRow(f"{_cap(name)} limit", used_percent=w.used_percent, resets_at=w.resets_at, limit_id=lid))
+        elif len(windows) == 1:
+            w, name = windows[0]
+            rows.append(GaugeRow(f"{snap.label} {name} limit", used_percent=w.used_percent, resets_at=w.resets_at, limit_id=lid))
+        elif windows:
+            rows.append(GaugeRow(f"{snap.label} limit", kind="heading", limit_id=lid))
+            for w, name in windows:
+                rows.append(GaugeRow(f"{_cap(name)} limit", used_percent=w.used_percent, resets_at=w.resets_at, limit_id=lid))
+        if credit is not None:
+            rows.append(GaugeRow("Credits", kind="credits", detail=credit, limit_id=lid))
+    if not rows:
+        return [GaugeRow(EMPTY_TEXT, kind="note")]
+    if stale:
+        rows.append(GaugeRow(STALE_TEXT, kind="note"))
+    return rows
+
+
+# --- renderings -------------------------------------------------------------------------
+
+
+def bar(remaining_percent: float) -> str:
+    """20-segment bar of the REMAINING percent."""
+    filled = int(round(min(100.0, max(0.0, remaining_percent)) / 100.0 * BAR_SEGMENTS))
+    return "█" * filled + "░" * (BAR_SEGMENTS - filled)
+
+
+def format_reset(ts: float, now: float | None = None) -> str:
+    """``14:05`` for a reset today (local time), else ``14:05 on 3 Dec``."""
+    now = time.time() if now is None else now
+    t = time.localtime(ts)
+    hm = time.strftime("%H:%M", t)
+    if time.strftime("%Y-%m-%d", t) == time.strftime("%Y-%m-%d", time.localtime(now)):
+        return hm
+    return f"{hm} on {t.tm_mday} {time.strftime('%b', t)}"
+
+
+def _row_figures(row: GaugeRow, now: float | None) -> str:
+    parts = []
+    if row.remaining_percent is not None:
+        parts.append(f"{row.remaining_percent:.0f}% left")
+    if row.detail:
+        parts.append(row.detail)
+    text = ", ".join(parts)
+    if row.resets_at is not None:
+        text += f" (resets {format_reset(row.resets_at, now)})"
+    return text
+
+
+_LEVEL_WORD = {"ok": "", "warn": "  [low]", "critical": "  [very low]"}
+
+
+def rows_text(rows: Iterable[GaugeRow], now: float | None = None) -> str:
+    rows = list(rows)
+    width = max((len(r.label) for r in rows if r.kind in ("window", "credits")), default=0)
+    lines = []
+    for r in rows:
+        if r.kind == "note":
+            lines.append(r.label)
+        elif r.kind == "heading":
+            lines.append(f"{r.label}:")
+        elif r.kind == "credits":
+            lines.append(f"{(r.label + ':').ljust(width + 1)} {r.detail}")
+        else:
+            b = bar(r.remaining_percent) if r.remaining_percent is not None else " " * BAR_SEGMENTS
+            lines.append(f"{(r.label + ':').ljust(width + 1)} [{b}] {_row_figures(r, now)}{_LEVEL_WORD[r.level]}")
+    return "\n".join(lines)
+
+
+def gauges_text(snapshots: Mapping[str, RateLimitSnapshot], now: float | None = None, *, title: str = "Rate limits") -> str:
+    """Plain-text gauges (terminal IPython, ``%agent status``)."""
+    body = rows_text(gauge_rows(snapshots, now), now)
+    return f"{title}:\n" + "\n".join("  " + line for line in body.splitlines())
+
+
+def gauges_markdown(snapshots: Mapping[str, RateLimitSnapshot], now: float | None = None, *, title: str = "Rate limits") -> str:
+    """Markdown gauges: the text rows in a code block so the bars stay aligned."""
+    body = rows_text(gauge_rows(snapshots, now), now)
+    return f"**{title}**\n\n```text\n{body}\n```"
+
+
+def gauges_html(snapshots: Mapping[str, RateLimitSnapshot], now: float | None = None, *, title: str = "Rate limits") -> str:
+    """HTML gauges with colored bars (amber from 70 % used, red from 90 %)."""
+    rows = gauge_rows(snapshots, now)
+    out = [f'<div class="jpa-gauges"><div style="font-weight:600;margin-bottom:2px">{html.escape(title)}</div>',
+           '<table style="border-collapse:collapse;font-size:12px">']
+    for r in rows:
+        label = html.escape(r.label)
+        if r.kind == "note":
+            out.append(f'<tr><td colspan="3" style="font-style:italic;opacity:0.8">{label}</td></tr>')
+        elif r.kind == "heading":
+            out.append(f'<tr><td colspan="3" style="font-weight:600;padding-top:2px">{label}</td></tr>')
+        elif r.kind == "credits":
+            out.append(f'<tr><td style="padding-right:8px">{label}</td><td></td><td>{html.escape(r.detail)}</td></tr>')
+        else:
+            rem = r.remaining_percent or 0.0
+            color = COLORS[r.level]
+            gauge = (
+                f'<div title="{r.used_percent:.0f}% used" style="width:120px;height:9px;background:#8884;border-radius:3px;overflow:hidden">'
+                f'<div style="width:{rem:.1f}%;height:100%;background:{color}"></div></div>'
+            ) if r.used_percent is not None else ""
+            out.append(
+                f'<tr class="jpa-gauge jpa-gauge-{r.level}" data-level="{r.level}"><td style="padding-right:8px">{label}</td>'
+                f'<td style="padding-right:8px">{gauge}</td><td>{html.escape(_row_figures(r, now))}</td></tr>'
+            )
+    out.append("</table></div>")
+    return "".join(out)
+
+
+# --- the live widget --------------------------------------------------------------------
+
+
+def _html_widget() -> Any:
+    import ipywidgets as widgets
+
+    return widgets.HTML(layout=widgets.Layout(margin="2px 0"))
+
+
+class RateLimitGauges:
+    """A gauge widget that keeps updating; display it once and pin it.
+
+    ``update`` may be called from any thread. The front end gets at most one update per
+    ``min_interval`` seconds from updates (the last one always lands: a timer flushes it).
+    Its ``text/plain`` is the text rendering at display time.
+    """
+
+    def __init__(self, snapshots: Mapping[str, RateLimitSnapshot] | None = None, *, title: str = "Rate limits",
+                 min_interval: float = 0.25, clock: Callable[[], float] = time.monotonic) -> None:
+        self.title = title
+        self._snapshots: dict[str, RateLimitSnapshot] = dict(snapshots or {})
+        self._lock = threading.Lock()
+        self._min_interval = min_interval
+        self._clock = clock
+        self._last_push = -math.inf
+        self._timer: threading.Timer | None = None
+        self._widget: Any = None
+        self.updates_sent = 0
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # state --------------------------------------------------------------------------
+    @property
+    def snapshots(self) -> dict[str, RateLimitSnapshot]:
+        with self._lock:
+            return dict(self._snapshots)
+
+    def update(self, snapshots: Mapping[str, RateLimitSnapshot]) -> None:
+        """Merge ``{limit_id: snapshot}`` (missing credits inherited, as in spec §5.6) and refresh."""
+        with self._lock:
+            for lid, snap in snapshots.items():
+                prev = self._snapshots.get(lid)
+                if snap.credits is None and prev is not None and prev.credits is not None:
+                    snap = _with_credits(snap, prev.credits)
+                self._snapshots[lid] = snap
+        self._schedule()
+
+    def handle(self, event: Any) -> None:
+        """Feed agent events; ``RateLimits`` events update the gauges, others are ignored."""
+        if isinstance(event, RateLimits) and event.snapshot is not None:
+            self.update({event.snapshot.limit_id: event.snapshot})
+
+    def text(self, now: float | None = None) -> str:
+        return gauges_text(self.snapshots, now, title=self.title)
+
+    def markdown(self, now: float | None = None) -> str:
+        return gauges_markdown(self.snapshots, now, title=self.title)
+
+    def html(self, now: float | None = None) -> str:
+        return gauges_html(self.snapshots, now, title=self.title)
+
+    # front end ----------------------------------------------------------------------
+    @property
+    def widget(self) -> Any:
+        if self._widget is None:
+            self._widget = _html_widget()
+            self._widget.add_class("jupyter-agent-gauges")
+            self._widget.value = self.html()
+        return self._widget
+
+    def _schedule(self) -> None:
+        if self._widget is None:
+            return
+        with self._lock:
+            now = self._clock()
+            wait = self._last_push + self._min_interval - now
+            if wait > 0:
+                if self._timer is None:
+                    self._timer = threading.Timer(wait, self._push)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+        self._push()
+
+    def _push(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._last_push = self._clock()
+        value = self.html()
+        if self._widget is not None and self._widget.value != value:
+            self._widget.value = value
+            self.updates_sent += 1
+
+    def refresh(self) -> None:
+        """Re-render now (e.g. to show the stale marker after a quiet period)."""
+        if self._widget is not None:
+            self._push()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle = dict(self.widget._repr_mimebundle_() or {})
+        bundle["text/plain"] = self.text()
+        return bundle
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def subscribe(self, agent: Any) -> None:
+        """Follow ``agent``'s events (called on the agent thread) until ``close()``."""
+        self.update(getattr(agent, "rate_limits", {}) or {})
+        self._unsubscribe = agent.subscribe(self.handle)
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._widget is not None:
+            self._widget.close()
+            self._widget = None
+
+
+def _with_credits(snap: RateLimitSnapshot, credits: Credits) -> RateLimitSnapshot:
+    import dataclasses
+
+    return dataclasses.replace(snap, credits=credits)
+
+
+def pinned_gauges(agent: Any) -> RateLimitGauges:
+    """``%agent limits``: a gauge widget following ``agent``; it keeps updating as later cells run turns."""
+    gauges = RateLimitGauges()
+    gauges.subscribe(agent)
+    return gauges

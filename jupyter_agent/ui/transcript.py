@@ -1,0 +1,519 @@
+"""The state of one turn as a frontend shows it, built from agent events; plus text renderings.
+
+``TurnState.handle(event)`` is cheap (string appends, dict lookups) and records which parts
+changed (``version`` counters), so a view can push only what changed. ``markdown()`` and
+``plain_text()`` render the whole turn; the per-block functions render one block.
+
+Retry semantics: the agent emits ``Retry`` before re-streaming, and the failed attempt's output
+is void. An attempt starts at ``TurnStarted`` and after each tool round; on ``Retry`` every
+block created since the attempt started is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import events as ev
+from .gauges import gauges_markdown, gauges_text
+
+MAX_TOOL_OUTPUT_LINES = 40
+MAX_TOOL_OUTPUT_CHARS = 4000
+PHASE_LABELS = {"commentary": "Commentary (interim)", "final_answer": "Final answer"}
+DECISION_TEXT = {
+    "approve": "approved",
+    "approve_always": "approved (always for this tool)",
+    "deny": "denied",
+    "cancelled": "cancelled",
+}
+
+
+@dataclass(eq=False)
+class Block:
+    key: int
+    version: int = 0
+
+    def touch(self) -> None:
+        self.version += 1
+
+
+@dataclass(eq=False)
+class TextBlock(Block):
+    item_id: str = ""
+    phase: str | None = None
+    parts: list[str] = field(default_factory=list)
+    _joined: str = ""
+    _joined_len: int = 0
+
+    @property
+    def text(self) -> str:
+        if self._joined_len != len(self.parts):
+            self._joined = "".join(self.parts)
+            self.parts = [self._joined]
+            self._joined_len = 1
+        return self._joined
+
+
+@dataclass(eq=False)
+class ReasoningBlock(Block):
+    item_id: str = ""
+    kind: str = "summary"
+    sections: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(v.strip() for _, v in sorted(self.sections.items()) if v.strip())
+
+
+@dataclass(eq=False)
+class SearchBlock(Block):
+    item_id: str = ""
+    event: ev.WebSearch = field(default_factory=ev.WebSearch)
+
+    @property
+    def text(self) -> str:
+        return self.event.display_text
+
+
+@dataclass(eq=False)
+class ToolBlock(Block):
+    call_id: str = ""
+    name: str = ""
+    arguments: str = ""
+    #: None (no approval asked), "pending", or a decision from ``ApprovalResolved``.
+    approval: str | None = None
+    output: str | None = None
+    is_error: bool = False
+
+
+@dataclass
+class Notice:
+    level: str  # "info" | "warning" | "error"
+    message: str
+
+
+@dataclass
+class TurnState:
+    """Everything a renderer needs about one turn."""
+
+    requested_model: str = ""
+    server_model: str = ""
+    prompt: str = ""
+    blocks: list[Block] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    #: Transient status line: "Reconnecting... n/max" while a retry is pending.
+    status: str = ""
+    usage: ev.Usage | None = None
+    telemetry_line: str = ""
+    rate_limits: dict[str, ev.RateLimitSnapshot] = field(default_factory=dict)
+    done: bool = False
+    done_status: str = ""
+    final_text: str = ""
+    rerouted: bool = False
+    #: Bumped when the notices/errors/status/footer/gauges change (blocks have their own).
+    chrome_version: int = 0
+    gauges_version: int = 0
+    structure_version: int = 0
+    _next_key: int = 0
+    _checkpoint: int = 0
+    _by_item: dict[tuple[str, str], Block] = field(default_factory=dict)
+    _tools: dict[str, ToolBlock] = field(default_factory=dict)
+
+    # -- events -----------------------------------------------------------------------
+
+    def handle(self, event: ev.AgentEvent) -> None:
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event)
+
+    def _new(self, cls: type, **kw: Any) -> Any:
+        block = cls(key=self._next_key, **kw)
+        self._next_key += 1
+        self.blocks.append(block)
+        self.structure_version += 1
+        return block
+
+    def _content_started(self) -> None:
+        if self.status:
+            self.status = ""
+            self.chrome_version += 1
+
+    def _checkpoint_here(self) -> None:
+        self._checkpoint = len(self.blocks)
+        self._by_item.clear()
+
+    def _on_turn_started(self, e: ev.TurnStarted) -> None:
+        self.prompt = e.prompt
+        if e.model and not self.requested_model:
+            self.requested_model = e.model
+        self._checkpoint_here()
+        self.chrome_version += 1
+
+    def _text_block(self, item_id: str, phase: str | None) -> TextBlock:
+        block = self._by_item.get(("text", item_id))
+        if block is None:
+            block = self._new(TextBlock, item_id=item_id, phase=phase)
+            self._by_item[("text", item_id)] = block
+        assert isinstance(block, TextBlock)
+        return block
+
+    def _on_text_delta(self, e: ev.TextDelta) -> None:
+        self._content_started()
+        block = self._text_block(e.item_id, e.phase)
+        if e.phase and block.phase != e.phase:
+            block.phase = e.phase
+        block.parts.append(e.delta)
+        block.version += 1
+
+    def _on_message_done(self, e: ev.MessageDone) -> None:
+        self._content_started()
+        block = self._text_block(e.item_id, e.phase)
+        if e.phase:
+            block.phase = e.phase
+        if e.text and e.text != block.text:
+            block.parts = [e.text]
+            block._joined_len = 0
+        block.touch()
+
+    def _on_reasoning(self, e: ev.ReasoningDelta) -> None:
+        self._content_started()
+        key = ("reasoning:" + e.kind, e.item_id)
+        block = self._by_item.get(key)
+        if block is None:
+            block = self._new(ReasoningBlock, item_id=e.item_id, kind=e.kind)
+            self._by_item[key] = block
+        assert isinstance(block, ReasoningBlock)
+        block.sections[e.index] = block.sections.get(e.index, "") + e.delta
+        block.touch()
+
+    def _on_web_search(self, e: ev.WebSearch) -> None:
+        self._content_started()
+        key = ("search", e.item_id)
+        block = self._by_item.get(key)
+        if block is None:
+            block = self._new(SearchBlock, item_id=e.item_id, event=e)
+            self._by_item[key] = block
+        assert isinstance(block, SearchBlock)
+        block.event = e
+        block.touch()
+
+    def _tool(self, call_id: str, name: str, arguments: str) -> ToolBlock:
+        block = self._tools.get(call_id)
+        if block is None:
+            block = self._new(ToolBlock, call_id=call_id, name=name, arguments=arguments)
+            self._tools[call_id] = block
+        if name and not block.name:
+            block.name = name
+        if arguments and not block.arguments:
+            block.arguments = arguments
+        return block
+
+    def _on_tool_call(self, e: ev.ToolCall) -> None:
+        self._content_started()
+        self._tool(e.call_id, e.name, e.arguments).touch()
+        self._checkpoint_here()
+
+    def _on_tool_result(self, e: ev.ToolResult) -> None:
+        block = self._tool(e.call_id, e.name, "")
+        block.output = e.output
+        block.is_error = e.is_error
+        block.touch()
+        self._checkpoint_here()
+
+    def _on_approval_request(self, e: ev.ApprovalRequest) -> None:
+        block = self._tool(e.call_id, e.name, e.arguments)
+        block.approval = "pending"
+        block.touch()
+        self._checkpoint_here()
+
+    def _on_approval_resolved(self, e: ev.ApprovalResolved) -> None:
+        block = self._tool(e.call_id, "", "")
+        block.approval = e.decision
+        block.touch()
+        self._checkpoint_here()
+
+    def _on_retry(self, e: ev.Retry) -> None:
+        dropped = self.blocks[self._checkpoint:]
+        if dropped:
+            del self.blocks[self._checkpoint:]
+            for block in dropped:
+                if isinstance(block, ToolBlock):
+                    self._tools.pop(block.call_id, None)
+            self.structure_version += 1
+        self._by_item.clear()
+        self.status = e.display_text
+        self.chrome_version += 1
+
+    def _on_rate_limits(self, e: ev.RateLimits) -> None:
+        if e.snapshot is not None:
+            self.rate_limits[e.snapshot.limit_id] = e.snapshot
+            self.gauges_version += 1
+
+    def _on_server_model(self, e: ev.ServerModel) -> None:
+        if e.model != self.server_model:
+            self.server_model = e.model
+            self.chrome_version += 1
+
+    def _on_reroute(self, e: ev.RerouteWarning) -> None:
+        if self.rerouted:
+            return
+        self.rerouted = True
+        message = e.message or (
+            f"The server answered with model {e.to_model} instead of the requested {e.from_model}."
+        )
+        if e.from_model and e.to_model and (e.from_model not in message or e.to_model not in message):
+            message = f"Model rerouted from {e.from_model} to {e.to_model}. {message}"
+        self.notices.append(Notice("warning", message))
+        self.chrome_version += 1
+
+    def _on_error(self, e: ev.Error) -> None:
+        if e.message and e.message not in self.errors:
+            self.errors.append(e.message)
+        self.status = ""
+        self.chrome_version += 1
+
+    def _on_notice(self, e: ev.Notice) -> None:
+        if e.message and all(n.message != e.message for n in self.notices):
+            self.notices.append(Notice(e.level, e.message))
+            self.chrome_version += 1
+
+    def _on_usage(self, e: ev.UsageEvent) -> None:
+        u, a = self.usage, e.usage
+        self.usage = a if u is None else ev.Usage(
+            input_tokens=u.input_tokens + a.input_tokens,
+            cached_input_tokens=u.cached_input_tokens + a.cached_input_tokens,
+            output_tokens=u.output_tokens + a.output_tokens,
+            reasoning_output_tokens=u.reasoning_output_tokens + a.reasoning_output_tokens,
+            total_tokens=u.total_tokens + a.total_tokens,
+        )
+        self.chrome_version += 1
+
+    def _on_telemetry(self, e: ev.Telemetry) -> None:
+        self.telemetry_line = e.line
+        self.chrome_version += 1
+
+    def _on_turn_done(self, e: ev.TurnDone) -> None:
+        self.done = True
+        self.done_status = e.status
+        self.final_text = e.text
+        self.status = ""
+        for block in self._tools.values():
+            if block.approval == "pending":
+                block.approval = "cancelled"
+                block.touch()
+        self.chrome_version += 1
+
+    # -- queries ----------------------------------------------------------------------
+
+    def answer_text(self) -> str:
+        """The streamed text of the turn's messages (final answers, or all messages if unphased)."""
+        texts = [b.text for b in self.blocks if isinstance(b, TextBlock)]
+        finals = [b.text for b in self.blocks if isinstance(b, TextBlock) and b.phase == "final_answer"]
+        return "".join(finals) if finals else "".join(texts)
+
+    def warnings(self) -> list[Notice]:
+        return [n for n in self.notices if n.level == "warning"]
+
+    # -- renderings -------------------------------------------------------------------
+
+    def footer_text(self) -> str:
+        lines = []
+        if self.usage is not None:
+            lines.append(usage_text(self.usage))
+        if self.telemetry_line:
+            lines.append(self.telemetry_line)
+        return "\n".join(lines)
+
+    def markdown(self, now: float | None = None, *, gauges: bool = True) -> str:
+        parts: list[str] = []
+        for n in self.notices:
+            parts.append(notice_markdown(n))
+        parts.extend(_join_blocks(self.blocks, block_markdown))
+        if self.status:
+            parts.append(f"*{self.status}*")
+        for err in self.errors:
+            parts.append(f"**Error:** {_md_escape(err)}")
+        if self.done_status == "interrupted":
+            parts.append("*[interrupted]*")
+        footer = self.footer_text()
+        if footer:
+            parts.append("---\n" + "  \n".join(_md_escape(x) for x in footer.splitlines()))
+        if gauges and self.rate_limits:
+            parts.append(gauges_markdown(self.rate_limits, now))
+        return "\n\n".join(p for p in parts if p).strip() + "\n"
+
+    def plain_text(self, now: float | None = None, *, gauges: bool = True) -> str:
+        parts: list[str] = []
+        for n in self.notices:
+            parts.append(notice_text(n))
+        parts.extend(_join_blocks(self.blocks, block_text))
+        if self.status:
+            parts.append(self.status)
+        for err in self.errors:
+            parts.append(f"Error: {err}")
+        if self.done_status == "interrupted":
+            parts.append("[interrupted]")
+        footer = self.footer_text()
+        if footer:
+            parts.append(("-" * 40) + "\n" + footer)
+        if gauges and self.rate_limits:
+            parts.append(gauges_text(self.rate_limits, now))
+        return "\n\n".join(p for p in parts if p).strip() + "\n"
+
+
+_HANDLERS: dict[type, Any] = {
+    ev.TurnStarted: TurnState._on_turn_started,
+    ev.TextDelta: TurnState._on_text_delta,
+    ev.MessageDone: TurnState._on_message_done,
+    ev.ReasoningDelta: TurnState._on_reasoning,
+    ev.WebSearch: TurnState._on_web_search,
+    ev.ToolCall: TurnState._on_tool_call,
+    ev.ToolResult: TurnState._on_tool_result,
+    ev.ApprovalRequest: TurnState._on_approval_request,
+    ev.ApprovalResolved: TurnState._on_approval_resolved,
+    ev.Retry: TurnState._on_retry,
+    ev.RateLimits: TurnState._on_rate_limits,
+    ev.ServerModel: TurnState._on_server_model,
+    ev.RerouteWarning: TurnState._on_reroute,
+    ev.Error: TurnState._on_error,
+    ev.Notice: TurnState._on_notice,
+    ev.UsageEvent: TurnState._on_usage,
+    ev.Telemetry: TurnState._on_telemetry,
+    ev.TurnDone: TurnState._on_turn_done,
+    # RealtimeEvent: rendered by the voice widget, not by cells.
+}
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def usage_text(u: ev.Usage) -> str:
+    total = u.total_tokens or (u.input_tokens + u.output_tokens)
+    return (
+        f"Tokens: {total:,} total (input {u.input_tokens:,}, cached {u.cached_input_tokens:,}, "
+        f"output {u.output_tokens:,}, reasoning {u.reasoning_output_tokens:,})"
+    )
+
+
+def _md_escape(text: str) -> str:
+    """Escape what would turn plain text into markup (HTML tags, emphasis)."""
+    return text.replace("\\", "\\\\").replace("<", "&lt;").replace("*", "\\*").replace("_", "\\_").replace("`", "\\`")
+
+
+def _fence(body: str, lang: str = "") -> str:
+    ticks = "```"
+    while ticks in body:
+        ticks += "`"
+    return f"{ticks}{lang}\n{body}\n{ticks}"
+
+
+def _pretty_args(arguments: str) -> tuple[str, str]:
+    """(body, language) for a tool call's arguments: code arguments as Python, else JSON."""
+    try:
+        parsed = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        return arguments, "text"
+    if isinstance(parsed, dict) and len(parsed) == 1 and isinstance(next(iter(parsed.values())), str) \
+            and next(iter(parsed)) in ("code", "source", "python"):
+        return next(iter(parsed.values())), "python"
+    return json.dumps(parsed, indent=2, ensure_ascii=False), "json"
+
+
+def _clip(text: str) -> str:
+    lines = text.splitlines()
+    clipped = False
+    if len(lines) > MAX_TOOL_OUTPUT_LINES:
+        lines = lines[:MAX_TOOL_OUTPUT_LINES]
+        clipped = True
+    out = "\n".join(lines)
+    if len(out) > MAX_TOOL_OUTPUT_CHARS:
+        out = out[:MAX_TOOL_OUTPUT_CHARS]
+        clipped = True
+    return out + ("\n... (truncated)" if clipped else "")
+
+
+def notice_markdown(n: Notice) -> str:
+    if n.level == "warning":
+        return f"> **⚠ Warning:** {_md_escape(n.message)}"
+    return f"> ℹ {_md_escape(n.message)}"
+
+
+def notice_text(n: Notice) -> str:
+    return ("Warning: " if n.level == "warning" else "Note: ") + n.message
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in text.split("\n"))
+
+
+def block_markdown(block: Block) -> str:
+    if isinstance(block, TextBlock):
+        text = block.text
+        if block.phase == "commentary":
+            return f"**{PHASE_LABELS['commentary']}**\n\n{_quote(text)}"
+        if block.phase == "final_answer":
+            return f"**{PHASE_LABELS['final_answer']}**\n\n{text}"
+        return text
+    if isinstance(block, ReasoningBlock):
+        title = "Reasoning summary" if block.kind == "summary" else "Reasoning"
+        return f"<details><summary>{title}</summary>\n\n{block.text}\n\n</details>"
+    if isinstance(block, SearchBlock):
+        mark = "🔎" if block.event.status == "completed" else "⏳"
+        return f"{mark} {_md_escape(block.text)}"
+    if isinstance(block, ToolBlock):
+        body, lang = _pretty_args(block.arguments)
+        out = [f"**Tool call** `{block.name or '?'}`"]
+        if block.arguments.strip():
+            out.append(_fence(body, lang))
+        if block.approval == "pending":
+            out.append("*Waiting for approval.*")
+        elif block.approval:
+            out.append(f"*Approval: {DECISION_TEXT.get(block.approval, block.approval)}.*")
+        if block.output is not None:
+            out.append("**Error:**" if block.is_error else "**Result:**")
+            out.append(_fence(_clip(block.output), "text"))
+        return "\n\n".join(out)
+    return ""
+
+
+def block_text(block: Block) -> str:
+    if isinstance(block, TextBlock):
+        if block.phase in PHASE_LABELS:
+            return f"[{PHASE_LABELS[block.phase]}]\n{block.text}"
+        return block.text
+    if isinstance(block, ReasoningBlock):
+        title = "Reasoning summary" if block.kind == "summary" else "Reasoning"
+        return f"[{title}]\n" + "\n".join("  " + line for line in block.text.splitlines())
+    if isinstance(block, SearchBlock):
+        return block.text
+    if isinstance(block, ToolBlock):
+        body, _lang = _pretty_args(block.arguments)
+        out = [f"Tool call: {block.name or '?'}"]
+        if block.arguments.strip():
+            out.append("\n".join("  " + line for line in body.splitlines()))
+        if block.approval == "pending":
+            out.append("  (waiting for approval)")
+        elif block.approval:
+            out.append(f"  approval: {DECISION_TEXT.get(block.approval, block.approval)}")
+        if block.output is not None:
+            out.append(("  error:\n" if block.is_error else "  result:\n") + "\n".join("    " + line for line in _clip(block.output).splitlines()))
+        return "\n".join(out)
+    return ""
+
+
+def _join_blocks(blocks: list[Block], render: Any) -> list[str]:
+    """Render blocks; consecutive web-search lines form one paragraph (one line per call)."""
+    out: list[str] = []
+    prev_search = False
+    for block in blocks:
+        text = render(block)
+        is_search = isinstance(block, SearchBlock)
+        if is_search and prev_search and out:
+            sep = "  \n" if render is block_markdown else "\n"
+            out[-1] = out[-1] + sep + text
+        elif text:
+            out.append(text)
+        prev_search = is_search
+    return out
