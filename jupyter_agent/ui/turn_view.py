@@ -86,6 +86,59 @@ _CSS = """<style>
 </style>"""
 
 
+SEGMENT_CHARS = 4000
+
+
+def _text_md(phase: str | None, body: str, *, first: bool) -> str:
+    block = TextBlock(key=-1, phase=phase, parts=[body])
+    md = block_markdown(block)
+    if not first and phase in ("commentary", "final_answer"):
+        md = md.split("\n\n", 1)[1]  # the phase label only heads the first segment
+    return md
+
+
+class _Segments:
+    """Split offsets of one streaming message (see ``TurnView._render_text``)."""
+
+    def __init__(self, phase: str | None = None) -> None:
+        self.phase = phase
+        self.splits = [0]
+        self.scan_pos = 0
+        self.in_fence = False
+        self.widgets: list[Any] = []
+        self.sent: dict[int, str] = {}
+        self._frozen = ""
+
+    @property
+    def frozen_text(self) -> str:
+        return self._frozen
+
+    def body(self, text: str, i: int) -> str:
+        end = self.splits[i + 1] if i + 1 < len(self.splits) else len(text)
+        return text[self.splits[i]:end]
+
+    def scan(self, text: str) -> int:
+        """Scan complete new lines; split at most once (at the last paragraph break that leaves
+        a segment of ``SEGMENT_CHARS`` or more). Returns the number of splits added (0 or 1)."""
+        end = text.rfind("\n") + 1
+        pos = self.scan_pos
+        cut = 0
+        while pos < end:
+            nl = text.index("\n", pos)
+            line = text[pos:nl].strip()
+            if line.startswith(("```", "~~~")):
+                self.in_fence = not self.in_fence
+            elif not line and not self.in_fence and nl + 1 - self.splits[-1] >= SEGMENT_CHARS:
+                cut = nl + 1
+            pos = nl + 1
+        self.scan_pos = max(self.scan_pos, end)
+        if not cut:
+            return 0
+        self.splits.append(cut)
+        self._frozen = text[:cut]
+        return 1
+
+
 class TurnView:
     """Live cell view of one turn; see the module doc for the front-end scheme."""
 
@@ -345,7 +398,9 @@ class TurnView:
             box._jpa_out = out  # type: ignore[attr-defined]
             box._jpa_bar = bar  # type: ignore[attr-defined]
             return box
-        return W.Output()
+        box = W.VBox([])
+        box._jpa_seg = _Segments()  # type: ignore[attr-defined]
+        return box
 
     def _render_block(self, block: Block, widget: Any) -> None:
         if isinstance(block, SearchBlock):
@@ -367,9 +422,43 @@ class TurnView:
                 self.stats.count({"display": want})
             return
         assert isinstance(block, TextBlock)
-        self._set(widget, "outputs", _md_output(md))
+        self._render_text(block, widget)
+
+    def _render_text(self, block: TextBlock, box: Any) -> None:
+        """Long messages stream as segments split at paragraph breaks outside code fences:
+        finished segments are sent once, each frame re-sends only the last one."""
+        import ipywidgets as W
+
+        seg: _Segments = box._jpa_seg
+        text = block.text
+        if seg.phase != block.phase or not text.startswith(seg.frozen_text):
+            for w in seg.widgets:
+                w.close()
+            box._jpa_seg = seg = _Segments(phase=block.phase)
+        new_splits = seg.scan(text)
+        for i in range(max(0, min(len(seg.widgets) - 1, len(seg.splits) - 1 - new_splits)), len(seg.splits)):
+            if i >= len(seg.widgets):
+                seg.widgets.append(W.Output())
+            body = seg.body(text, i)
+            if seg.sent.get(i) != body:
+                seg.sent[i] = body
+                self._set(seg.widgets[i], "outputs", _md_output(_text_md(block.phase, body, first=i == 0)))
+        if len(box.children) != len(seg.widgets):
+            self._set(box, "children", tuple(seg.widgets))
 
     def _close_widgets(self) -> None:
+        # Empty the big values first: nbclient stores the last state of every widget (closed
+        # ones too) in the notebook metadata, and the final rendering already has the content.
+        for _block, widget, _v in self._block_widgets.values():
+            target = getattr(widget, "_jpa_out", widget)
+            if hasattr(target, "outputs") and target.outputs:
+                target.outputs = ()
+            elif isinstance(getattr(target, "value", None), str) and target.value:
+                target.value = ""
+        for name in ("footer", "gauges", "notices", "errors"):
+            w = self._w.get(name)
+            if w is not None and w.value:
+                w.value = ""
         for _block, widget, _v in self._block_widgets.values():
             for attr in ("_jpa_out", "_jpa_bar"):
                 child = getattr(widget, attr, None)
