@@ -1,0 +1,398 @@
+"""Kernel side of the JupyterLab side panel: a Jupyter comm bridge to the notebook's agent.
+
+The panel opens a comm to the target ``"jupyter_agent"`` (registered by ``load_ipython_extension``)
+with ``{"type": "hello", "version": 1}`` as its open data. Every message in both directions is a
+typed, validated pydantic model (a discriminated union on ``type``); anything malformed or too
+large gets an ``error`` reply and changes nothing.
+
+panel -> kernel: ``hello``, ``send`` (start a turn), ``stop``, ``approval``, ``history``.
+kernel -> panel: ``state`` (model, provider, transport, rate limits, busy), ``history``
+(``agent.transcript()``), ``event`` (``AgentEvent.to_dict()`` of every turn, from cells and panel
+alike), ``error``.
+
+Events arrive on the agent thread. They go into a queue that a small sender thread per comm
+drains: consecutive text/reasoning deltas of one item are merged, so a model streaming thousands
+of tiny deltas a second costs the kernel tens of comm messages a second, not thousands.
+ipykernel's iopub socket is thread-safe, so the sender thread calls ``comm.send`` directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from . import events as ev
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .agent import Agent
+
+log = logging.getLogger("jupyter_agent.comm")
+
+TARGET_NAME = "jupyter_agent"
+PROTOCOL_VERSION = 1
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_TEXT_BYTES = 100 * 1024
+MAX_ID_CHARS = 200
+#: Pause between two drains of the event queue (merges deltas; bounds the comm message rate).
+FRAME_INTERVAL = 1 / 50
+
+
+# --- panel -> kernel ------------------------------------------------------------------------
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Hello(_Msg):
+    """First message (the comm's open data): the panel's protocol version."""
+
+    type: Literal["hello"]
+    version: int
+
+
+class Send(_Msg):
+    """Start a turn with ``text`` as the user's prompt; ``id`` is the panel's message id."""
+
+    type: Literal["send"]
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    text: str = Field(min_length=1)
+
+    @field_validator("text")
+    @classmethod
+    def _text_size(cls, value: str) -> str:
+        if len(value.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+            raise ValueError(f"text is longer than {MAX_TEXT_BYTES // 1024} kB")
+        if not value.strip():
+            raise ValueError("text is empty")
+        return value
+
+
+class Stop(_Msg):
+    """Cancel the running turn."""
+
+    type: Literal["stop"]
+
+
+class Approval(_Msg):
+    """Answer a pending tool approval."""
+
+    type: Literal["approval"]
+    call_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    decision: Literal["approve", "approve_always", "deny"]
+
+
+class HistoryRequest(_Msg):
+    """Ask for the conversation so far."""
+
+    type: Literal["history"]
+
+
+PanelMessage = Annotated[Union[Hello, Send, Stop, Approval, HistoryRequest], Field(discriminator="type")]
+_panel_adapter: TypeAdapter[PanelMessage] = TypeAdapter(PanelMessage)
+
+
+# --- kernel -> panel ------------------------------------------------------------------------
+
+
+class StateMessage(_Msg):
+    type: Literal["state"] = "state"
+    model: str
+    provider: str
+    transport: str
+    rate_limits: dict[str, dict[str, Any]]
+    busy: bool
+    version: int = PROTOCOL_VERSION
+
+
+class TranscriptEntry(_Msg):
+    role: str
+    text: str
+    phase: str | None = None
+
+
+class HistoryMessage(_Msg):
+    type: Literal["history"] = "history"
+    messages: list[TranscriptEntry]
+
+
+class EventMessage(_Msg):
+    type: Literal["event"] = "event"
+    event: dict[str, Any]
+
+    @field_validator("event")
+    @classmethod
+    def _known_event(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("type") not in ev.EVENT_TYPES:
+            raise ValueError(f"unknown event type {value.get('type')!r}")
+        return value
+
+
+class ErrorMessage(_Msg):
+    type: Literal["error"] = "error"
+    message: str
+    request_type: str | None = None
+
+
+KernelMessage = Annotated[Union[StateMessage, HistoryMessage, EventMessage, ErrorMessage], Field(discriminator="type")]
+_kernel_adapter: TypeAdapter[KernelMessage] = TypeAdapter(KernelMessage)
+
+
+class MessageError(ValueError):
+    """A panel message that is malformed or too large; ``request_type`` when it could be read."""
+
+    def __init__(self, message: str, request_type: str | None) -> None:
+        super().__init__(message)
+        self.request_type = request_type
+
+
+def parse_panel_message(data: Any) -> PanelMessage:
+    """Validate one panel->kernel message (size first, then shape)."""
+    request_type = data.get("type") if isinstance(data, dict) and isinstance(data.get("type"), str) else None
+    try:
+        size = len(json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    except (TypeError, ValueError) as exc:
+        raise MessageError(f"message is not JSON: {exc}", request_type) from None
+    if size > MAX_MESSAGE_BYTES:
+        raise MessageError(f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}", request_type)
+    try:
+        return _panel_adapter.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "message"
+        raise MessageError(f"invalid {request_type or 'message'}: {where}: {first.get('msg')}", request_type) from None
+
+
+def validate_kernel_message(data: Any) -> dict[str, Any]:
+    """Validate one kernel->panel message and return its JSON form."""
+    return _kernel_adapter.dump_python(_kernel_adapter.validate_python(data), mode="json")
+
+
+# --- event coalescing ------------------------------------------------------------------------
+
+
+def coalesce(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge consecutive text/reasoning deltas of the same item (order and text preserved)."""
+    out: list[dict[str, Any]] = []
+    for event in events:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and event["type"] in ("text_delta", "reasoning_delta")
+            and prev["type"] == event["type"]
+            and all(prev.get(k) == event.get(k) for k in ("turn_id", "item_id", "phase", "kind", "index"))
+        ):
+            out[-1] = {**prev, "delta": prev["delta"] + event["delta"]}
+        else:
+            out.append(event)
+    return out
+
+
+# --- the bridge ------------------------------------------------------------------------------
+
+
+class PanelBridge:
+    """One open panel comm: validates requests, drives the agent, forwards its events."""
+
+    def __init__(self, comm: Any, get_agent: Callable[[], "Agent"]) -> None:
+        self.comm = comm
+        self._get_agent = get_agent
+        self._agent: Agent | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._running: set[str] = set()
+        self._closed = False
+        self._send_lock = threading.Lock()
+        self._sender = threading.Thread(target=self._pump, name="jupyter-agent-comm", daemon=True)
+        self._sender.start()
+        comm.on_msg(self._on_msg)
+        comm.on_close(self._on_close)
+
+    # -- agent ----------------------------------------------------------------------------
+
+    @property
+    def agent(self) -> "Agent":
+        if self._agent is None:
+            self._agent = self._get_agent()
+            self._unsubscribe = self._agent.subscribe(self._on_event)
+        return self._agent
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._running)
+
+    def _on_event(self, event: ev.AgentEvent) -> None:
+        """Agent-thread callback: track busy, queue the event for the sender thread."""
+        if isinstance(event, ev.TurnStarted):
+            self._running.add(event.turn_id)
+        elif isinstance(event, ev.TurnDone):
+            self._running.discard(event.turn_id)
+        if not self._closed:
+            self._queue.put(event.to_dict())
+
+    def _pump(self) -> None:
+        import time
+
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            for event in coalesce(batch):
+                self._send({"type": "event", "event": event})
+            if stop:
+                return
+            time.sleep(FRAME_INTERVAL)
+
+    # -- comm I/O -------------------------------------------------------------------------
+
+    def _send(self, data: dict[str, Any]) -> None:
+        if self._closed:
+            return
+        try:
+            payload = validate_kernel_message(data)
+        except ValidationError:
+            log.exception("refusing to send an invalid panel message")
+            return
+        with self._send_lock:
+            try:
+                self.comm.send(payload)
+            except Exception:  # noqa: BLE001 - a dead iopub must not break the agent
+                log.debug("comm send failed", exc_info=True)
+
+    def send_error(self, message: str, request_type: str | None = None) -> None:
+        self._send({"type": "error", "message": message, "request_type": request_type})
+
+    def state(self) -> dict[str, Any]:
+        agent = self.agent
+        try:
+            model, provider = agent.model_name, agent.provider_name
+        except Exception as exc:  # noqa: BLE001 - no provider configured yet
+            model, provider = "", f"unconfigured ({exc})"
+        limits = {k: _snapshot_dict(v) for k, v in agent.rate_limits.items()}
+        return {
+            "type": "state", "model": model, "provider": provider, "transport": str(agent.transport),
+            "rate_limits": limits, "busy": self.busy or _agent_busy(agent),
+        }
+
+    def send_state(self) -> None:
+        self._send(self.state())
+
+    def send_history(self) -> None:
+        messages = [
+            {"role": str(m.get("role", "")), "text": str(m.get("text", "")), "phase": m.get("phase")}
+            for m in self.agent.transcript()
+        ]
+        self._send({"type": "history", "messages": messages})
+
+    def _on_msg(self, msg: dict[str, Any]) -> None:
+        self.handle(msg.get("content", {}).get("data"))
+
+    def _on_close(self, msg: dict[str, Any] | None = None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop forwarding (comm closed by the panel or the kernel shutting down)."""
+        if self._closed:
+            return
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._closed = True
+        self._queue.put(None)
+
+    def handle(self, data: Any) -> None:
+        """Validate and apply one panel message; reply ``error`` on anything bad."""
+        try:
+            msg = parse_panel_message(data)
+        except MessageError as exc:
+            self.send_error(str(exc), exc.request_type)
+            return
+        try:
+            if isinstance(msg, Hello):
+                if msg.version != PROTOCOL_VERSION:
+                    self.send_error(f"protocol version {msg.version} is not supported (kernel speaks {PROTOCOL_VERSION})", "hello")
+                    return
+                self.send_state()
+                self.send_history()
+            elif isinstance(msg, HistoryRequest):
+                self.send_history()
+            elif isinstance(msg, Send):
+                self.agent.start(msg.text, source="panel")
+            elif isinstance(msg, Stop):
+                self.agent.cancel()
+            elif isinstance(msg, Approval):
+                self.agent.resolve_approval(msg.call_id, msg.decision)
+        except Exception as exc:  # noqa: BLE001 - report, never kill the kernel's comm handler
+            log.exception("panel request %s failed", msg.type)
+            self.send_error(f"{msg.type} failed: {exc}", msg.type)
+
+
+def _agent_busy(agent: Any) -> bool:
+    tasks = getattr(agent, "_tasks", None)
+    return bool(tasks)
+
+
+def _snapshot_dict(snapshot: Any) -> dict[str, Any]:
+    if isinstance(snapshot, dict):
+        return snapshot
+    return ev._jsonable(snapshot)
+
+
+#: Open bridges in this kernel (tests and diagnostics).
+bridges: list[PanelBridge] = []
+
+
+def register_comm_target(shell: Any, get_agent: Callable[[], "Agent"]) -> None:
+    """Register the ``jupyter_agent`` comm target; each panel that opens it gets a `PanelBridge`."""
+    manager = _comm_manager(shell)
+    if manager is None:
+        log.debug("no comm manager (not running in ipykernel): side panel unavailable")
+        return
+
+    def on_open(comm: Any, open_msg: dict[str, Any]) -> None:
+        bridge = PanelBridge(comm, get_agent)
+        bridges[:] = [b for b in bridges if not b._closed] + [bridge]
+        data = open_msg.get("content", {}).get("data")
+        if data:
+            bridge.handle(data)
+
+    manager.register_target(TARGET_NAME, on_open)
+
+
+def unregister_comm_target(shell: Any) -> None:
+    manager = _comm_manager(shell)
+    if manager is not None:
+        manager.unregister_target(TARGET_NAME, None)
+    for bridge in list(bridges):
+        bridge.close()
+    bridges.clear()
+
+
+def _comm_manager(shell: Any) -> Any:
+    kernel = getattr(shell, "kernel", None)
+    manager = getattr(kernel, "comm_manager", None)
+    if manager is not None:
+        return manager
+    if kernel is None:
+        return None
+    try:
+        import comm as comm_pkg
+
+        return comm_pkg.get_comm_manager()
+    except Exception:  # noqa: BLE001
+        return None

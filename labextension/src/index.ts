@@ -1,0 +1,109 @@
+/**
+ * jupyter-agent: the Agent side panel. It follows the active notebook and chats with the
+ * jupyter_agent session in that notebook's kernel over a Jupyter comm (no server extension).
+ */
+
+import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { extensionIcon } from '@jupyterlab/ui-components';
+import { AgentConnection } from './connection';
+import { AgentPanel, IPanelSettings } from './panel';
+
+const PLUGIN_ID = 'jupyter-agent:plugin';
+const PANEL_ID = 'jupyter-agent-panel';
+const TOGGLE_COMMAND = 'jupyter-agent:toggle-panel';
+
+interface ISettings extends IPanelSettings {
+  position: 'left' | 'right';
+  reloadAfterRestart: boolean;
+}
+
+const DEFAULTS: ISettings = {
+  position: 'right',
+  showReasoning: true,
+  reloadAfterRestart: true,
+  sendOnEnter: true
+};
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'A side panel that chats with the jupyter_agent session in the active notebook kernel.',
+  autoStart: true,
+  requires: [ILabShell, INotebookTracker],
+  optional: [ISettingRegistry, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    shell: ILabShell,
+    tracker: INotebookTracker,
+    registry: ISettingRegistry | null,
+    palette: ICommandPalette | null
+  ) => {
+    const settings: ISettings = { ...DEFAULTS };
+    const panel = new AgentPanel();
+    panel.id = PANEL_ID;
+    panel.title.icon = extensionIcon;
+    panel.title.caption = 'Agent';
+    panel.title.label = '';
+    let area: 'left' | 'right' = settings.position;
+    shell.add(panel, area, { rank: 1000 });
+
+    const connections = new Map<NotebookPanel, AgentConnection>();
+    const connectionFor = (nb: NotebookPanel): AgentConnection => {
+      let conn = connections.get(nb);
+      if (!conn) {
+        conn = new AgentConnection(nb.sessionContext, {
+          reloadAfterRestart: () => settings.reloadAfterRestart
+        });
+        connections.set(nb, conn);
+        nb.disposed.connect(() => {
+          conn?.dispose();
+          connections.delete(nb);
+          if (tracker.currentWidget === null) {
+            panel.setConnection(null);
+          }
+        });
+      }
+      return conn;
+    };
+
+    const follow = (nb: NotebookPanel | null): void => {
+      if (!nb) {
+        panel.setConnection(null);
+        return;
+      }
+      panel.setConnection(connectionFor(nb), nb.context.localPath.split('/').pop() ?? '');
+    };
+    tracker.currentChanged.connect((_, nb) => follow(nb));
+    void app.restored.then(() => follow(tracker.currentWidget));
+
+    app.commands.addCommand(TOGGLE_COMMAND, {
+      label: 'Agent: Show the Agent panel',
+      execute: () => {
+        shell.activateById(PANEL_ID);
+        return undefined;
+      }
+    });
+    palette?.addItem({ command: TOGGLE_COMMAND, category: 'Agent' });
+
+    const apply = (raw: Partial<ISettings>): void => {
+      Object.assign(settings, { ...DEFAULTS, ...raw });
+      panel.settings = { showReasoning: settings.showReasoning, sendOnEnter: settings.sendOnEnter };
+      if (settings.position !== area) {
+        area = settings.position;
+        shell.add(panel, area, { rank: 1000 });
+      }
+    };
+    if (registry) {
+      void Promise.all([registry.load(PLUGIN_ID), app.restored])
+        .then(([loaded]) => {
+          apply(loaded.composite as unknown as Partial<ISettings>);
+          loaded.changed.connect(() => apply(loaded.composite as unknown as Partial<ISettings>));
+        })
+        .catch(reason => console.error('jupyter-agent: cannot load settings', reason));
+    }
+  }
+};
+
+export default plugin;
