@@ -97,7 +97,7 @@ def credits_text(credits: Credits | None) -> str | None:
             return None
         if not math.isfinite(f):
             return None
-        value = round(f)
+        value = math.floor(abs(f) + 0.5) * (1 if f >= 0 else -1)  # half away from zero, as the TUI
     if value <= 0:
         return None
     return f"{value} credits"

@@ -407,7 +407,7 @@ class TurnView:
             done = block.event.status == "completed"
             icon = "🔎" if done else "⏳"
             self._set(widget, "value", f'<div class="jpa-search" data-status="{html.escape(block.event.status)}">'
-                                       f"{icon} {html.escape(block.text)}</div>")
+                                       f"{icon} {html.escape(block.text, quote=False)}</div>")
             return
         md = block_markdown(block)
         if isinstance(block, ReasoningBlock):
