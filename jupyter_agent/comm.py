@@ -206,6 +206,8 @@ class PanelBridge:
         self._unsubscribe: Callable[[], None] | None = None
         self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self._running: set[str] = set()
+        #: Once a turn event was seen, ``_running`` is the truth; before, ask the agent.
+        self._seen_turn = False
         self._closed = False
         self._send_lock = threading.Lock()
         self._sender = threading.Thread(target=self._pump, name="jupyter-agent-comm", daemon=True)
@@ -229,8 +231,10 @@ class PanelBridge:
     def _on_event(self, event: ev.AgentEvent) -> None:
         """Agent-thread callback: track busy, queue the event for the sender thread."""
         if isinstance(event, ev.TurnStarted):
+            self._seen_turn = True
             self._running.add(event.turn_id)
         elif isinstance(event, ev.TurnDone):
+            self._seen_turn = True
             self._running.discard(event.turn_id)
         if not self._closed:
             self._queue.put(event.to_dict())
@@ -253,8 +257,16 @@ class PanelBridge:
                     stop = True
                     break
                 batch.append(item)
+            boundary = False
             for event in coalesce(batch):
                 self._send({"type": "event", "event": event})
+                boundary = boundary or event["type"] in ("turn_started", "turn_done")
+            if boundary and not self._closed:
+                # Model, server model, rate limits and busy change at turn boundaries.
+                try:
+                    self._send(self.state())
+                except Exception:  # noqa: BLE001
+                    log.debug("state refresh failed", exc_info=True)
             if stop:
                 return
             time.sleep(FRAME_INTERVAL)
@@ -287,7 +299,7 @@ class PanelBridge:
         limits = {k: _snapshot_dict(v) for k, v in agent.rate_limits.items()}
         return {
             "type": "state", "model": model, "provider": provider, "transport": str(agent.transport),
-            "rate_limits": limits, "busy": self.busy or _agent_busy(agent),
+            "rate_limits": limits, "busy": self.busy or (not self._seen_turn and _agent_busy(agent)),
         }
 
     def send_state(self) -> None:

@@ -196,8 +196,10 @@ def test_events_are_forwarded_in_order_with_deltas_merged(fake):
     agent.emit(ev.TextDelta(delta="after", item_id="a", phase="final_answer", turn_id="t"))
     agent.emit(ev.RerouteWarning(from_model="a", to_model="b", message="rerouted", turn_id="t"))
     agent.emit(ev.TurnDone(status="completed", text="x", turn_id="t"))
-    sent = comm.wait_for(lambda s: s and s[-1]["type"] == "event" and s[-1]["event"]["type"] == "turn_done")
-    events = [m["event"] for m in sent[n0:]]
+    sent = comm.wait_for(lambda s: s[-1]["type"] == "state" and any(m.get("event", {}).get("type") == "turn_done" for m in s))
+    events = [m["event"] for m in sent[n0:] if m["type"] == "event"]
+    # A fresh state follows each turn boundary (busy while the turn runs, idle after it).
+    assert [m["busy"] for m in sent[n0:] if m["type"] == "state"][-1] is False
     types = [e["type"] for e in events]
     assert types[0] == "turn_started" and types[-2:] == ["reroute_warning", "turn_done"]
     deltas_before_search = events[1 : types.index("web_search")]
