@@ -94,7 +94,7 @@ def test_markdown_of_a_full_turn():
     assert "**Commentary (interim)**\n\n> Let me search." in md  # interim narration is quoted
     assert "**Final answer**\n\nIt is sunny." in md
     assert "<details><summary>Reasoning summary</summary>" in md  # collapsed by default
-    assert "🔎 Searched weather seattle  \n🔎 Searched 'needle' in https://example.com" in md
+    assert "• Searched weather seattle  \n• Searched 'needle' in https://example.com" in md
     assert "Tokens: 130 total" in md and "**Rate limits**" in md
 
 
@@ -262,8 +262,8 @@ def test_live_widgets_show_the_state(frontend):
     acc = w["transcript"].children[0]
     assert acc.selected_index is None  # reasoning collapsed by default
     assert [c.value for c in w["transcript"].children[2:4]] == [
-        '<div class="jpa-search" data-status="completed">🔎 Searched weather seattle</div>',
-        '<div class="jpa-search" data-status="completed">🔎 Searched \'needle\' in https://example.com</div>',
+        '<div class="jpa-search" data-status="completed">• Searched weather seattle</div>',
+        '<div class="jpa-search" data-status="completed">• Searched \'needle\' in https://example.com</div>',
     ]
     final_box = w["transcript"].children[4]
     assert final_box.children[0].outputs[0]["data"]["text/markdown"] == "**Final answer**\n\nIt is sunny."

@@ -460,8 +460,7 @@ def block_markdown(block: Block) -> str:
         title = "Reasoning summary" if block.kind == "summary" else "Reasoning"
         return f"<details><summary>{title}</summary>\n\n{block.text}\n\n</details>"
     if isinstance(block, SearchBlock):
-        mark = "🔎" if block.event.status == "completed" else "⏳"
-        return f"{mark} {_md_escape(block.text)}"
+        return f"• {_md_escape(block.text)}"
     if isinstance(block, ToolBlock):
         body, lang = _pretty_args(block.arguments)
         out = [f"**Tool call** `{block.name or '?'}`"]

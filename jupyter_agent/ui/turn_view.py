@@ -404,10 +404,8 @@ class TurnView:
 
     def _render_block(self, block: Block, widget: Any) -> None:
         if isinstance(block, SearchBlock):
-            done = block.event.status == "completed"
-            icon = "🔎" if done else "⏳"
             self._set(widget, "value", f'<div class="jpa-search" data-status="{html.escape(block.event.status)}">'
-                                       f"{icon} {html.escape(block.text, quote=False)}</div>")
+                                       f"• {html.escape(block.text, quote=False)}</div>")
             return
         md = block_markdown(block)
         if isinstance(block, ReasoningBlock):
