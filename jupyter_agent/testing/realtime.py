@@ -161,7 +161,7 @@ class RealtimeEndpoint:
     PATHS = ("/ws", "/v1/realtime", "/openai/v1/realtime", "/openai/realtime")
 
     def __init__(self, *conns: RealtimeConn, default: RealtimeConn | None = None) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # predicates passed to wait_for may read `records`
         self._cond = threading.Condition(self._lock)
         self._scripts: deque[RealtimeConn] = deque(conns)
         self.default = default
