@@ -6,7 +6,7 @@ import os
 import queue
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from jupyter_client.manager import start_new_kernel
 
@@ -45,7 +45,14 @@ class KernelDriver:
         kernel_env.update(env or {})
         self.km, self.kc = start_new_kernel(kernel_name="python3", cwd=cwd, env=kernel_env)
 
-    def run(self, code: str, timeout: float = 60.0, interrupt_after: float | None = None) -> ExecResult:
+    def run(
+        self,
+        code: str,
+        timeout: float = 60.0,
+        interrupt_after: float | None = None,
+        interrupt_when: Callable[[], bool] | None = None,
+    ) -> ExecResult:
+        """Execute ``code``; interrupt the kernel after a delay or once ``interrupt_when()`` holds."""
         msg_id = self.kc.execute(code)
         start = time.perf_counter()
         outputs: list[dict[str, Any]] = []
@@ -54,7 +61,10 @@ class KernelDriver:
             now = time.perf_counter()
             if now - start > timeout:
                 raise TimeoutError(f"cell did not finish in {timeout}s: {code[:80]!r}")
-            if interrupt_after is not None and interrupted_at is None and now - start >= interrupt_after:
+            due = (interrupt_after is not None and now - start >= interrupt_after) or (
+                interrupt_when is not None and interrupt_when()
+            )
+            if due and interrupted_at is None:
                 self.km.interrupt_kernel()
                 interrupted_at = time.perf_counter()
             try:

@@ -89,7 +89,7 @@ class ScriptedServer:
         self._want_port = port
         self.port: int = 0
         self.responder = responder
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: wait_for predicates may read the public records
         self._cond = threading.Condition(self._lock)
         self._replies: deque[Reply] = deque()
         self._ws_scripts: deque[WsConn] = deque()
