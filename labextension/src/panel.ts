@@ -61,7 +61,7 @@ export class AgentPanel extends Widget {
     this.addClass('jp-AgentPanel');
     const header = el('div', 'jp-AgentPanel-header');
     this._title = el('div', 'jp-AgentPanel-title', 'Agent');
-    this._status = el('div', 'jp-AgentPanel-status');
+    this._status = el('div', 'jp-AgentPanel-connection');
     header.append(this._title, this._status);
 
     this._gauges = el('div', 'jp-AgentPanel-gauges');

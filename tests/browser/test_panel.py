@@ -1,0 +1,330 @@
+"""The Agent side panel in real JupyterLab + headless Chromium (Playwright, system Chromium).
+
+The scripted Responses server runs in this pytest process; the notebooks' kernels connect to it
+with ``%agent connect``. One JupyterLab and one browser page serve the whole module; the tests run
+in order (open, chat, stop, kernel stays free, switch notebooks, restart) and save screenshots to
+``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyter_agent.testing import Reply, ScriptedServer
+from jupyter_agent.testing.replies import _message_events, _number, completed_event, created_event, text_events
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TOKEN = "paneltoken"
+PANEL = "#jupyter-agent-panel"
+SERVED_MODEL = "gpt-5-mini"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def notebook(*sources: str) -> dict[str, Any]:
+    cells = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src} for src in sources]
+    return {"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+            "nbformat": 4, "nbformat_minor": 5}
+
+
+def rich_reply() -> Reply:
+    """A web search, a commentary message and a final answer, streamed slowly, with rate-limit
+    headers and a served model that differs from the requested one (reroute warning)."""
+    rid = "resp_panel_1"
+    ws = {"type": "web_search_call", "id": "ws_1", "status": "in_progress"}
+    ws_done = {**ws, "status": "completed", "action": {"type": "search", "query": "jupyter comm protocol"}}
+    note, note_done = _message_events("Let me look that up.", "commentary", 1, 4)
+    answer, answer_done = _message_events(
+        "Jupyter comms are bidirectional channels between a frontend and the kernel.", "final_answer", 2, 8)
+    events = [
+        created_event(rid, SERVED_MODEL),
+        {"type": "response.output_item.added", "output_index": 0, "item": ws},
+        {"type": "response.web_search_call.in_progress", "output_index": 0, "item_id": "ws_1"},
+        {"type": "response.web_search_call.searching", "output_index": 0, "item_id": "ws_1"},
+        {"type": "response.web_search_call.completed", "output_index": 0, "item_id": "ws_1"},
+        {"type": "response.output_item.done", "output_index": 0, "item": ws_done},
+        *note, *answer,
+        completed_event(rid, SERVED_MODEL, [ws_done, note_done, answer_done]),
+    ]
+    headers = {
+        "openai-model": SERVED_MODEL,
+        "x-codex-primary-used-percent": "42", "x-codex-primary-window-minutes": "300",
+        "x-codex-secondary-used-percent": "12", "x-codex-secondary-window-minutes": "10080",
+    }
+    return Reply(headers=headers, events=_number(events), delay=0.12)
+
+
+def slow_reply(text: str, chunks: int, delay: float) -> Reply:
+    return Reply(headers={"openai-model": "gpt-5.2"}, events=text_events(text, model="gpt-5.2", phase="final_answer", chunks=chunks), delay=delay)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ScriptedServer]:
+    srv = ScriptedServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, server: ScriptedServer) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    root = tmp_path_factory.mktemp("lab")
+    connect = f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-5.2 --transport sse"
+    (root / "alpha.ipynb").write_text(json.dumps(notebook("%load_ext jupyter_agent", connect, "x = 41")))
+    (root / "beta.ipynb").write_text(json.dumps(notebook(connect)))
+    user_settings = root / ".settings"
+    (user_settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    (user_settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        json.dumps({"checkForUpdates": False, "fetchNews": "false"}))
+    port = free_port()
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(user_settings), "JUPYTERLAB_WORKSPACES_DIR": str(root / ".ws")}
+    for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"):
+        env.pop(key, None)
+    log = open(root / "lab.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly",
+         "--LabApp.expose_app_in_browser=True", "--ServerApp.port_retries=0"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=1).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("JupyterLab did not start:\n" + (root / "lab.log").read_text()[-3000:])
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(lab: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 900})
+        pg.set_default_timeout(30_000)
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(f"{lab}/lab/tree/alpha.ipynb?token={TOKEN}&reset")
+        pg.wait_for_selector("#jupyterlab-splash", state="detached")
+        pg.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext")
+        yield pg
+        shot(pg, "panel-final")
+        browser.close()
+        assert not [e for e in errors if "jupyter-agent" in e or "AgentPanel" in e], errors
+
+
+def shot(pg: Any, name: str) -> Path:
+    path = ARTIFACTS / f"{name}.png"
+    pg.screenshot(path=str(path))
+    return path
+
+
+def run_all_cells(pg: Any) -> None:
+    """Run every cell of the current notebook and wait until its kernel is idle again."""
+    pg.evaluate("""async () => {
+        const nb = window.jupyterapp.shell.currentWidget;
+        await nb.sessionContext.ready;
+        await window.jupyterapp.commands.execute('notebook:run-all-cells');
+    }""")
+    pg.wait_for_function("""() => {
+        const nb = window.jupyterapp.shell.currentWidget;
+        const cells = nb.content.widgets;
+        return cells.every(c => c.model.type !== 'code' || c.model.executionCount !== null)
+            && nb.sessionContext.session.kernel.status === 'idle';
+    }""")
+
+
+def open_panel(pg: Any) -> None:
+    if not pg.locator(PANEL).is_visible():
+        pg.click(f".lm-TabBar-tab[data-id='{PANEL[1:]}']")
+    pg.wait_for_selector(PANEL, state="visible")
+
+
+def send(pg: Any, text: str) -> None:
+    pg.fill(f"{PANEL} .jp-AgentPanel-input", text)
+    pg.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
+
+
+def panel_status(pg: Any) -> str:
+    return pg.get_attribute(PANEL, "data-status") or ""
+
+
+def test_panel_connects_to_the_notebook_kernel(page: Any) -> None:
+    run_all_cells(page)
+    open_panel(page)
+    page.wait_for_selector(f"{PANEL}[data-status='connected']")
+    status = page.inner_text(f"{PANEL} .jp-AgentPanel-connection")
+    assert "gpt-5.2" in status and "compatible" in status and "sse" in status
+    assert "alpha.ipynb" in page.inner_text(f"{PANEL} .jp-AgentPanel-title")
+
+
+def test_streaming_turn_with_phases_search_gauges_and_warning(page: Any, server: ScriptedServer) -> None:
+    server.add_response(rich_reply())
+    send(page, "How do Jupyter comms work?")
+    # The prompt appears at once, then the stream: search progress first.
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-user:has-text('How do Jupyter comms work?')")
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-search")
+    page.wait_for_selector(f"{PANEL}[data-busy='true']")
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-phase:has-text('Commentary')")
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-text.jp-mod-streaming")
+    shot(page, "panel-streaming")
+    page.wait_for_selector(f"{PANEL}[data-busy='false']", timeout=30_000)
+    texts = page.locator(f"{PANEL} .jp-AgentPanel-entry").all_inner_texts()
+    joined = "\n".join(texts)
+    assert "Searched jupyter comm protocol" in joined
+    assert "Let me look that up." in joined
+    assert "Jupyter comms are bidirectional channels between a frontend and the kernel." in joined
+    assert page.locator(f"{PANEL} .jp-AgentPanel-phase:has-text('Final answer')").count() == 1
+    warning = page.inner_text(f"{PANEL} .jp-AgentPanel-warning")
+    assert SERVED_MODEL in warning and "gpt-5.2" in warning
+    gauges = page.locator(f"{PANEL} .jp-AgentPanel-gauge").all_inner_texts()
+    assert any("5h" in g and "42%" in g for g in gauges), gauges
+    assert any("1w" in g and "12%" in g for g in gauges), gauges
+    # The kernel-side request carried the panel's prompt.
+    body = server.requests[-1].json
+    assert "How do Jupyter comms work?" in json.dumps(body["input"])
+    shot(page, "panel-light")
+
+
+def test_stop_button_interrupts_the_turn(page: Any, server: ScriptedServer) -> None:
+    long_text = " ".join(f"word{i}" for i in range(200))
+    server.add_response(slow_reply(long_text, chunks=100, delay=0.1))
+    send(page, "Write a long story.")
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-text.jp-mod-streaming:has-text('word1')")
+    assert page.is_enabled(f"{PANEL} .jp-AgentPanel-stop")
+    page.click(f"{PANEL} .jp-AgentPanel-stop")
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-entry[data-kind='status']:has-text('Stopped.')", timeout=15_000)
+    page.wait_for_selector(f"{PANEL}[data-busy='false']")
+    assert page.is_disabled(f"{PANEL} .jp-AgentPanel-stop")
+    streamed = page.locator(f"{PANEL} .jp-AgentPanel-assistant").last.inner_text()
+    assert "word1" in streamed and "word199" not in streamed
+    shot(page, "panel-stopped")
+
+
+def test_notebook_cells_run_while_the_panel_streams(page: Any, server: ScriptedServer) -> None:
+    server.add_response(slow_reply("tick " * 60, chunks=60, delay=0.1))
+    send(page, "Count slowly.")
+    page.wait_for_selector(f"{PANEL}[data-busy='true']")
+    # Execute a cell in the notebook while the panel turn streams.
+    t0 = time.monotonic()
+    result = page.evaluate("""async () => {
+        const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+        const t0 = performance.now();
+        const future = kernel.requestExecute({code: 'x + 1', silent: false, store_history: false});
+        let text = '';
+        future.onIOPub = msg => { if (msg.header.msg_type === 'execute_result') text = msg.content.data['text/plain']; };
+        await future.done;
+        return {text, ms: performance.now() - t0};
+    }""")
+    assert result["text"] == "42"
+    assert result["ms"] < 2000, result
+    assert page.get_attribute(PANEL, "data-busy") == "true", "the panel turn should still be streaming"
+    assert time.monotonic() - t0 < 5
+    page.wait_for_selector(f"{PANEL}[data-busy='false']", timeout=30_000)
+
+
+def test_cell_turns_show_in_the_panel(page: Any, server: ScriptedServer) -> None:
+    server.add_response(slow_reply("From the cell.", chunks=2, delay=0.05))
+    page.evaluate("""async () => {
+        const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+        await kernel.requestExecute({code: '%%agent\\nHello from a cell'}).done;
+    }""")
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-user:has-text('You (cell)'):has-text('Hello from a cell')")
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-assistant:has-text('From the cell.')")
+
+
+def test_switching_notebooks_follows_the_kernel(page: Any, server: ScriptedServer) -> None:
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:open', {path: 'beta.ipynb'})")
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-title:has-text('beta.ipynb')")
+    # beta's kernel has not loaded jupyter_agent: the panel offers to load it.
+    page.wait_for_selector(f"{PANEL}[data-status='not-loaded']")
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-loadButton:has-text('Load jupyter_agent in this kernel')")
+    assert page.locator(f"{PANEL} .jp-AgentPanel-entry").count() == 0
+    shot(page, "panel-not-loaded")
+    page.click(f"{PANEL} .jp-AgentPanel-loadButton")
+    page.wait_for_selector(f"{PANEL}[data-status='connected']")
+    run_all_cells(page)  # %agent connect in beta's kernel
+    server.add_response(slow_reply("Beta answer.", chunks=2, delay=0.05))
+    send(page, "Hello beta")
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-assistant:has-text('Beta answer.')")
+    assert "Write a long story." not in page.inner_text(f"{PANEL} .jp-AgentPanel-messages")
+    # Back to alpha: its conversation again.
+    page.click(".lm-TabBar-tab:has-text('alpha.ipynb')")
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-title:has-text('alpha.ipynb')")
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-user:has-text('Write a long story.')")
+    assert "Hello beta" not in page.inner_text(f"{PANEL} .jp-AgentPanel-messages")
+
+
+def test_kernel_restart_reconnects(page: Any, server: ScriptedServer) -> None:
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
+    page.wait_for_function(f"document.querySelector('{PANEL}').dataset.status !== 'connected'")
+    page.wait_for_selector(f"{PANEL}[data-status='connected']", timeout=60_000)
+    # The new kernel's agent: its transcript is what the panel shows (the persisted conversation
+    # when history persistence is on, else empty).
+    transcript = page.evaluate("""async () => {
+        const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+        let text = '';
+        const f = kernel.requestExecute({code: 'import json; from jupyter_agent import get_agent; print(json.dumps([m["text"] for m in get_agent().transcript()]))'});
+        f.onIOPub = msg => { if (msg.header.msg_type === 'stream') text += msg.content.text; };
+        await f.done;
+        return JSON.parse(text);
+    }""")
+    shown = page.locator(f"{PANEL} .jp-AgentPanel-user, {PANEL} .jp-AgentPanel-assistant").all_inner_texts()
+    assert len(shown) == len(transcript)
+    for want in transcript:
+        assert any(want in s for s in shown)
+    # The reconnected comm carries new turns.
+    run_all_cells(page)
+    server.add_response(slow_reply("After the restart.", chunks=2, delay=0.05))
+    send(page, "Still there?")
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-assistant:has-text('After the restart.')")
+    shot(page, "panel-after-restart")
+
+
+def test_dark_theme(page: Any) -> None:
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'")
+    page.wait_for_timeout(500)
+    bg = page.evaluate(f"getComputedStyle(document.querySelector('{PANEL}')).backgroundColor")
+    fg = page.evaluate(f"getComputedStyle(document.querySelector('{PANEL} .jp-AgentPanel-messages')).color")
+    assert bg != "rgb(255, 255, 255)" and fg != "rgba(0, 0, 0, 0.87)", (bg, fg)
+    shot(page, "panel-dark")
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'true'")
