@@ -91,15 +91,24 @@ class VoiceWidget(anywidget.AnyWidget):
 
         return mgr.submit(go())
 
-    def close(self) -> None:  # type: ignore[override]
-        """Hang up (the widget stays usable); use ``dispose()`` to also close the widget."""
-        self.manager.submit_close()
+    def hangup(self) -> concurrent.futures.Future[Any]:
+        """End the conversation (emits ``closed``/``requested``); the widget stays usable."""
+        return self.manager.submit_close()
 
-    def dispose(self) -> None:
-        self._unsubscribe()
-        if self.manager.running:
-            self.manager.submit_close()
+    def close(self) -> None:
+        """Close the widget and hang up a running conversation."""
+        unsubscribe = getattr(self, "_unsubscribe", None)
+        if unsubscribe is not None:
+            unsubscribe()
+        manager = getattr(self, "manager", None)
+        if manager is not None and manager.running:
+            try:
+                manager.submit_close()
+            except RuntimeError:  # the agent loop is already gone
+                pass
         super().close()
+
+    dispose = close
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)
