@@ -7,8 +7,8 @@ import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/a
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import { extensionIcon } from '@jupyterlab/ui-components';
 import { AgentConnection } from './connection';
+import { agentIcon } from './icon';
 import { AgentPanel, IPanelSettings } from './panel';
 
 const PLUGIN_ID = 'jupyter-agent:plugin';
@@ -43,7 +43,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const settings: ISettings = { ...DEFAULTS };
     const panel = new AgentPanel();
     panel.id = PANEL_ID;
-    panel.title.icon = extensionIcon;
+    panel.title.icon = agentIcon;
     panel.title.caption = 'Agent';
     panel.title.label = '';
     let area: 'left' | 'right' = settings.position;
@@ -80,6 +80,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     app.commands.addCommand(TOGGLE_COMMAND, {
       label: 'Agent: Show the Agent panel',
+      icon: agentIcon,
       execute: () => {
         shell.activateById(PANEL_ID);
         return undefined;

@@ -3,6 +3,7 @@
  * stays visible, the conversation, and an input with Send and Stop.
  */
 
+import { LabIcon, buildIcon, searchIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 import { AgentConnection } from './connection';
 import { Entry, gaugeItems } from './model';
@@ -298,11 +299,11 @@ export class AgentPanel extends Widget {
         break;
       case 'search':
         node.dataset.status = entry.status ?? '';
-        node.append(el('span', 'jp-AgentPanel-icon', '🔎'), el('span', 'jp-AgentPanel-text', entry.text));
+        node.append(iconNode(searchIcon), el('span', 'jp-AgentPanel-text', entry.text));
         break;
       case 'tool':
         node.dataset.status = entry.status ?? '';
-        node.append(el('span', 'jp-AgentPanel-icon', '⚙'), el('code', 'jp-AgentPanel-text', entry.text));
+        node.append(iconNode(buildIcon), el('code', 'jp-AgentPanel-text', entry.text));
         break;
       case 'approval': {
         node.append(el('div', 'jp-AgentPanel-role', 'Approval needed'), el('code', 'jp-AgentPanel-text', entry.text));
@@ -338,6 +339,10 @@ export class AgentPanel extends Widget {
     }
     return node;
   }
+}
+
+function iconNode(icon: LabIcon): HTMLElement {
+  return icon.element({ tag: 'span', className: 'jp-AgentPanel-icon', elementPosition: 'center', height: '12px', width: '12px' });
 }
 
 function decisionText(decision: string): string {
