@@ -74,8 +74,9 @@ def notebook(url: str) -> dict:
             "nbformat": 4, "nbformat_minor": 5}
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    tmp_path = tmp_path_factory.mktemp("voice-lab")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}")
     port, token = free_port(), "voicetoken"
@@ -113,6 +114,51 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         log.close()
 
 
+def open_and_run(page: object, base: str, token: str, name: str) -> object:
+    """Open notebook ``name`` in JupyterLab, run its cell and return the mic button."""
+    page.goto(f"{base}/lab/tree/{name}?token={token}&reset")  # type: ignore[attr-defined]
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30000)  # type: ignore[attr-defined]
+    page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=30000)  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => /\\|\\s*Idle/.test(document.querySelector('.jp-StatusBar-Widget, #jp-main-statusbar')"
+        "?.textContent || '')", timeout=30000)
+    page.click(".jp-Notebook .jp-Cell .cm-content")  # type: ignore[attr-defined]
+    page.keyboard.press("Shift+Enter")  # type: ignore[attr-defined]
+    try:
+        return page.wait_for_selector(".ja-voice .ja-voice-mic", timeout=30000)  # type: ignore[attr-defined]
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / f"{name}-failure.png"))  # type: ignore[attr-defined]
+        outputs = page.locator(".jp-OutputArea").all_inner_texts()  # type: ignore[attr-defined]
+        raise AssertionError(f"widget did not render; cell outputs: {outputs}") from None
+
+
+def test_microphone_permission_denied_shows_message(lab: tuple[str, Path]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base_token, root = lab
+    base, token = base_token.split("|")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with RealtimeServer() as rs:
+        (root / "denied.ipynb").write_text(json.dumps(notebook(rs.http_url)))
+        args = [a for a in ARGS if a != "--use-fake-ui-for-media-stream"]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+            try:
+                page = browser.new_context(viewport={"width": 1300, "height": 850}).new_page()
+                page.context.clear_permissions()
+                mic = open_and_run(page, base, token, "denied.ipynb")
+                mic.click()
+                page.wait_for_function("() => (document.querySelector('.ja-voice').dataset.error || '') !== ''",
+                                       timeout=15000)
+                page.screenshot(path=str(ARTIFACTS / "voice-widget-denied.png"))
+                text = page.locator(".ja-voice-error").inner_text()
+                assert page.locator(".ja-voice").get_attribute("data-mic") != "on"
+            finally:
+                browser.close()
+        assert rs.records == []  # nothing was sent
+    assert "permission was denied" in text, text
+
+
 def test_fake_microphone_round_trip(lab: tuple[str, Path]) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -130,20 +176,7 @@ def test_fake_microphone_round_trip(lab: tuple[str, Path]) -> None:
                                         args=[*ARGS, f"--use-file-for-fake-audio-capture={wav}%noloop"])
             try:
                 page = browser.new_page(viewport={"width": 1300, "height": 850})
-                page.goto(f"{base}/lab/tree/voice.ipynb?token={token}&reset")
-                page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30000)
-                page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=30000)
-                page.wait_for_function(
-                    "() => /\\|\\s*Idle/.test(document.querySelector('.jp-StatusBar-Widget, #jp-main-statusbar')"
-                    "?.textContent || '')", timeout=30000)
-                page.click(".jp-Notebook .jp-Cell .cm-content")
-                page.keyboard.press("Shift+Enter")
-                try:
-                    mic = page.wait_for_selector(".ja-voice .ja-voice-mic", timeout=30000)
-                except Exception:
-                    page.screenshot(path=str(ARTIFACTS / "voice-widget-failure.png"))
-                    outputs = page.locator(".jp-OutputArea").all_inner_texts()
-                    raise AssertionError(f"widget did not render; cell outputs: {outputs}") from None
+                mic = open_and_run(page, base, token, "voice.ipynb")
                 page.screenshot(path=str(ARTIFACTS / "voice-widget-ready.png"))
                 assert mic is not None
                 mic.click()
