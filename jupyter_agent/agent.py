@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -144,6 +145,8 @@ class Agent(Configurable):
         super().__init__(**kwargs)
         self._api_key = Secret(api_key) if api_key else None
         self._provider_obj: Provider | None = provider if isinstance(provider, Provider) else None
+        # Resolution happens on the kernel thread (magics) and the agent thread (prewarm, turns).
+        self._provider_lock = threading.RLock()
         self._loop = loop or get_agent_loop()
         self._session: ModelSession | None = None
         self.tools: dict[str, FunctionTool] = {}
@@ -183,28 +186,42 @@ class Agent(Configurable):
 
     @observe("base_url", "provider", "transport", "max_retries", "idle_timeout")
     def _connection_changed(self, change: dict[str, Any]) -> None:
-        if change["name"] in ("base_url", "provider"):
-            self._provider_obj = None
-        old = getattr(self, "_session", None)
+        lock = getattr(self, "_provider_lock", None)
+        if lock is None:  # during __init__
+            return
+        with lock:
+            if change["name"] in ("base_url", "provider"):
+                self._provider_obj = None
+            old, self._session = self._session, None
         if old is not None:
-            self._session = None
             self._loop.submit(old.aclose())
 
     def resolved_provider(self) -> Provider:
-        if self._provider_obj is None:
-            self._provider_obj = resolve_provider(
-                base_url=self.base_url or None,
-                api_key=self._api_key.get() if self._api_key else None,
-                provider=self.provider or None,
-            )
-        return self._provider_obj
+        with self._provider_lock:
+            if self._provider_obj is None:
+                self._provider_obj = resolve_provider(
+                    base_url=self.base_url or None,
+                    api_key=self._api_key.get() if self._api_key else None,
+                    provider=self.provider or None,
+                )
+            return self._provider_obj
+
+    def set_api_key(self, api_key: str | None) -> None:
+        """Use another API key from the next request on."""
+        with self._provider_lock:
+            self._api_key = Secret(api_key) if api_key else None
+            self._provider_obj = None
+            old, self._session = self._session, None
+        if old is not None:
+            self._loop.submit(old.aclose())
 
     @property
     def session(self) -> ModelSession:
-        if self._session is None:
-            options = SessionOptions(max_retries=self.max_retries, idle_timeout=self.idle_timeout)
-            self._session = self._make_session(self.resolved_provider(), options)
-        return self._session
+        with self._provider_lock:
+            if self._session is None:
+                options = SessionOptions(max_retries=self.max_retries, idle_timeout=self.idle_timeout)
+                self._session = self._make_session(self.resolved_provider(), options)
+            return self._session
 
     def _make_session(self, provider: Provider, options: SessionOptions) -> ModelSession:
         factory = _session_factory(self.transport)

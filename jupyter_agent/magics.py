@@ -365,9 +365,7 @@ class AgentMagics(Magics):
             key = os.environ.get(opts.api_key_env)
             if not key:
                 raise UsageError(f"environment variable {opts.api_key_env} is not set")
-            from .config import Secret
-
-            agent._api_key = Secret(key)
+            agent.set_api_key(key)
         if opts.provider:
             agent.provider = opts.provider
         if opts.base_url:
@@ -376,7 +374,6 @@ class AgentMagics(Magics):
             agent.model = opts.model
         if opts.transport:
             agent.transport = opts.transport
-        agent._provider_obj = None
         return _Output(f"Connected: {agent.resolved_provider().describe()}, model {agent.model_name}")
 
     def _cmd_limits(self, agent: Agent, args: list[str]) -> Any:

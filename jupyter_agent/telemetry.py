@@ -81,9 +81,9 @@ class TurnMetrics:
     def line(self) -> str:
         parts = []
         if self.tool_calls.count:
-            parts.append(f"Local tools: {self.tool_calls.count} calls ({_d(self.tool_calls.duration_ms)})")
+            parts.append(f"Local tools: {_n(self.tool_calls.count, 'call')} ({_d(self.tool_calls.duration_ms)})")
         if self.api_calls.count:
-            parts.append(f"Inference: {self.api_calls.count} calls ({_d(self.api_calls.duration_ms)})")
+            parts.append(f"Inference: {_n(self.api_calls.count, 'call')} ({_d(self.api_calls.duration_ms)})")
         if self.websocket_calls.count:
             parts.append(f"WebSocket: {self.websocket_calls.count} events send ({_d(self.websocket_calls.duration_ms)})")
         if self.streaming_events.count:
@@ -106,6 +106,10 @@ class TurnMetrics:
                 f"TBT: {_d(t.get('engine_iapi_tbt_across_engine_calls_ms', 0))} (iapi) {_d(t.get('engine_service_tbt_across_engine_calls_ms', 0))} (service)"
             )
         return " • ".join(parts)
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def _d(ms: float) -> str:
