@@ -120,6 +120,9 @@ class Agent(Configurable):
     idle_timeout = Float(300.0, help="Seconds without a byte before a stream counts as dead.").tag(config=True)
     max_tool_rounds = Int(25, help="Tool follow-up requests allowed per turn.").tag(config=True)
     parallel_tool_calls = Bool(True, help="Let the model request several tool calls at once.").tag(config=True)
+    realtime_url = Unicode(None, allow_none=True, help="Realtime WebSocket URL (or base URL) for %agent voice.").tag(config=True)
+    realtime_dialect = Enum(["openai", "backend"], None, allow_none=True, help="Realtime protocol dialect.").tag(config=True)
+    realtime_model = Unicode(None, allow_none=True, help="Realtime model, e.g. gpt-realtime.").tag(config=True)
 
     def __init__(
         self,
@@ -257,6 +260,23 @@ class Agent(Configurable):
                 self._subscribers.remove(callback)
 
         return unsubscribe
+
+    def publish(self, event: ev.AgentEvent) -> None:
+        """Deliver an event that belongs to no text turn (e.g. voice) to every subscriber."""
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # noqa: BLE001
+                log.exception("agent event callback failed")
+
+    def add_history_message(self, role: str, text: str) -> None:
+        """Append a user or assistant message (e.g. a voice transcript) to the conversation."""
+        part = "output_text" if role == "assistant" else "input_text"
+        self._append_history({"type": "message", "role": role, "content": [{"type": part, "text": text}]})
+
+    @property
+    def agent_loop(self) -> AgentLoop:
+        return self._loop
 
     def _emit(self, turn: Turn, sink: EventCallback | None, event: ev.AgentEvent) -> None:
         turn.events.append(event)

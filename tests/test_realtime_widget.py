@@ -123,31 +123,13 @@ def test_plain_text_fallback_is_stable(rs: RealtimeServer, agent_loop: AgentLoop
     w.dispose()
 
 
-class FakeAgent:
-    instructions = "agent instructions"
-
-    def __init__(self, loop: AgentLoop, url: str) -> None:
-        self._loop = loop
-        self.realtime_url = url
-        self.realtime_dialect = "backend"
-        self.history: list[dict[str, Any]] = [
-            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "x = 1"}]}]
-        self._subscribers: list[Any] = []
-
-    def subscribe(self, cb: Any) -> Any:
-        self._subscribers.append(cb)
-        return lambda: None
-
-    def transcript(self) -> list[dict[str, Any]]:
-        return [{"role": h["role"], "text": h["content"][0]["text"], "phase": None} for h in self.history]
-
-    def _append_history(self, item: dict[str, Any]) -> None:
-        self.history.append(item)
-
-
 def test_agent_shares_history_and_events(rs: RealtimeServer, agent_loop: AgentLoop) -> None:
     rs.add(RealtimeConn([RtSend(session_created("s"))], reactions=[reply_to_text("Two.")]))
-    agent = FakeAgent(agent_loop, rs.http_url)
+    from jupyter_agent import Agent
+
+    agent = Agent(provider="local", loop=agent_loop, prewarm=False, instructions="agent instructions",
+                  realtime_url=rs.http_url, realtime_dialect="backend")
+    agent.add_history_message("user", "x = 1")
     seen: list[AgentEvent] = []
     agent.subscribe(seen.append)
     cfg = config_from(agent)

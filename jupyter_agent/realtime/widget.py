@@ -273,23 +273,16 @@ def config_from(agent_or_config: Any, **kw: Any) -> RealtimeSessionConfig:
 
 def agent_publisher(agent: Any) -> Callable[[AgentEvent], None] | None:
     """Forward voice events to the agent's subscribers and add final transcripts to its history."""
-    if agent is None or not hasattr(agent, "subscribe"):
+    if agent is None or not hasattr(agent, "publish"):
         return None
 
     def publish(event: AgentEvent) -> None:
-        for callback in list(getattr(agent, "_subscribers", ())):
-            try:
-                callback(event)
-            except Exception:  # noqa: BLE001
-                log.exception("agent subscriber failed on a voice event")
+        agent.publish(event)
         if isinstance(event, RealtimeEvent) and event.kind == "transcript" and event.payload.get("final"):
             text = event.payload.get("text") or ""
             role = event.payload.get("role")
-            part = "output_text" if role == "assistant" else "input_text"
-            if text and role in ("user", "assistant") and hasattr(agent, "history"):
-                item = {"type": "message", "role": role, "content": [{"type": part, "text": text}]}
-                append = getattr(agent, "_append_history", None)
-                append(item) if callable(append) else agent.history.append(item)
+            if text and role in ("user", "assistant"):
+                agent.add_history_message(role, text)
 
     return publish
 
@@ -306,7 +299,7 @@ def show_voice(agent_or_config: Any, *, on_event: Callable[[AgentEvent], None] |
     agent = None if isinstance(agent_or_config, (RealtimeSessionConfig, dict)) else agent_or_config
     cfg = config_from(agent_or_config, **kw)
     if loop is None:
-        agent_loop = getattr(agent, "_loop", None)
+        agent_loop = getattr(agent, "agent_loop", None)
         loop = getattr(agent_loop, "loop", None)
     elif hasattr(loop, "loop"):
         loop = loop.loop
