@@ -4,7 +4,7 @@
  */
 
 import { ISessionContext } from '@jupyterlab/apputils';
-import { Kernel } from '@jupyterlab/services';
+import { Kernel, KernelMessage } from '@jupyterlab/services';
 import { ChatModel } from './model';
 import { COMM_TARGET, Decision, PROTOCOL_VERSION, PanelMessage, checkPanelMessage } from './protocol';
 
@@ -23,6 +23,8 @@ export class AgentConnection {
   private _restarting = false;
   private _gotReply = false;
   private _seq = 0;
+  /** A cell mentioning jupyter_agent ran while the extension was not loaded: probe at idle. */
+  private _probe = false;
   private _disposed = false;
 
   constructor(
@@ -133,6 +135,7 @@ export class AgentConnection {
       return;
     }
     kernel.statusChanged.connect(this._onStatus, this);
+    kernel.iopubMessage.connect(this._onIOPub, this);
     if (kernel.status === 'idle' || kernel.status === 'busy') {
       autoload ? void this.loadExtension() : this._open();
     } else {
@@ -145,11 +148,28 @@ export class AgentConnection {
     this._closeComm();
     if (this._kernel) {
       this._kernel.statusChanged.disconnect(this._onStatus, this);
+      this._kernel.iopubMessage.disconnect(this._onIOPub, this);
     }
     this._kernel = null;
   }
 
+  private _onIOPub(_: Kernel.IKernelConnection, msg: KernelMessage.IIOPubMessage): void {
+    if (msg.header.msg_type !== 'execute_input' || this.model.status !== 'not-loaded') {
+      return;
+    }
+    const code = (msg.content as { code?: string }).code ?? '';
+    if (code.includes('jupyter_agent')) {
+      this._probe = true;
+    }
+  }
+
   private _onStatus(kernel: Kernel.IKernelConnection, status: Kernel.Status): void {
+    if (status === 'idle' && this._probe && !this._restarting) {
+      // The user loaded the extension from a cell: connect without a click.
+      this._probe = false;
+      this._open(true);
+      return;
+    }
     if (status === 'restarting' || status === 'autorestarting' || status === 'starting') {
       if (!this._restarting) {
         this._restarting = true;
@@ -176,7 +196,7 @@ export class AgentConnection {
 
   // -- the comm -----------------------------------------------------------------------------
 
-  private _open(): void {
+  private _open(quiet = false): void {
     const kernel = this._kernel;
     if (!kernel || this._disposed) {
       return;
@@ -191,7 +211,9 @@ export class AgentConnection {
     }
     this._comm = comm;
     this._gotReply = false;
-    this.model.setStatus('connecting');
+    if (!quiet) {
+      this.model.setStatus('connecting');
+    }
     comm.onMsg = msg => {
       if (comm !== this._comm) {
         return;

@@ -94,6 +94,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory, server: ScriptedServer) -> Ite
     connect = f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-5.2 --transport sse"
     (root / "alpha.ipynb").write_text(json.dumps(notebook("%load_ext jupyter_agent", connect, "x = 41")))
     (root / "beta.ipynb").write_text(json.dumps(notebook(connect)))
+    quickstart = ROOT / "notebooks" / "01-quickstart.ipynb"
+    if quickstart.exists():
+        (root / "quickstart.ipynb").write_text(quickstart.read_text())
     user_settings = root / ".settings"
     (user_settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
     (user_settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
@@ -328,3 +331,35 @@ def test_dark_theme(page: Any) -> None:
     shot(page, "panel-dark")
     page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
     page.wait_for_function("document.body.dataset.jpThemeLight === 'true'")
+
+
+@pytest.mark.localmodel
+def test_quickstart_kernel_chats_on_the_embedded_model(page: Any, lab: str) -> None:
+    """The `make run` story: the quickstart notebook's kernel, no key, the embedded model."""
+    try:
+        from jupyter_agent.providers.local import find_model_path
+
+        find_model_path()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"embedded model unavailable: {exc}")
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:open', {path: 'quickstart.ipynb'})")
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-title:has-text('quickstart.ipynb')")
+    page.wait_for_selector(f"{PANEL}[data-status='not-loaded']")
+    # Run the notebook's first code cell (%load_ext jupyter_agent), as a user would.
+    page.evaluate("""async () => {
+        const nb = window.jupyterapp.shell.currentWidget;
+        await nb.sessionContext.ready;
+        const idx = nb.content.widgets.findIndex(c => c.model.type === 'code');
+        nb.content.activeCellIndex = idx;
+        await window.jupyterapp.commands.execute('notebook:run-cell');
+    }""")
+    # The panel sees the cell load the extension and connects without a click.
+    page.wait_for_selector(f"{PANEL}[data-status='connected']", timeout=60_000)
+    assert "local" in page.inner_text(f"{PANEL} .jp-AgentPanel-connection")
+    send(page, "What is the capital of France?")
+    page.wait_for_selector(f"{PANEL}[data-busy='true']")
+    page.wait_for_selector(f"{PANEL}[data-busy='false']", timeout=120_000)
+    answer = page.locator(f"{PANEL} .jp-AgentPanel-assistant").last.inner_text()
+    assert answer.strip(), "the embedded model answered nothing"
+    assert page.locator(f"{PANEL} .jp-AgentPanel-error").count() == 0
+    shot(page, "panel-quickstart-local-model")
