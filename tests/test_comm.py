@@ -433,3 +433,24 @@ def test_kernel_panel_and_cell_share_one_conversation(kernel):
     panel.send({"type": "history"})
     panel.pump(lambda: panel.received[-1]["type"] == "history")
     assert [m["text"] for m in panel.received[-1]["messages"]] == ["Capital of France?", "Paris.", "And Germany?", "Berlin."]
+
+
+# --- the panel's side of the protocol (TypeScript, jest) ------------------------------------
+
+
+def test_panel_typescript_unit_tests():
+    """Run the labextension's jest suite (protocol validation, chat model, connection)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ext = Path(__file__).resolve().parents[1] / "labextension"
+    jlpm = shutil.which("jlpm") or str(Path(sys.executable).parent / "jlpm")
+    if not (ext / "node_modules" / ".bin" / "jest").exists() or shutil.which("node") is None or not Path(jlpm).exists():
+        pytest.skip("labextension/node_modules not installed (run `jlpm install` in labextension/)")
+    env = {**os.environ, "PATH": f"{Path(jlpm).parent}{os.pathsep}{os.environ.get('PATH', '')}", "CI": "1"}
+    run = subprocess.run([jlpm, "test", "--silent"], cwd=ext, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert "failed" not in run.stderr.lower().split("tests:")[-1]
