@@ -363,3 +363,13 @@ def test_quickstart_kernel_chats_on_the_embedded_model(page: Any, lab: str) -> N
     assert answer.strip(), "the embedded model answered nothing"
     assert page.locator(f"{PANEL} .jp-AgentPanel-error").count() == 0
     shot(page, "panel-quickstart-local-model")
+
+
+def test_settings_are_in_the_registry(page: Any, lab: str) -> None:
+    settings = json.loads(urllib.request.urlopen(f"{lab}/lab/api/settings/jupyter-agent:plugin?token={TOKEN}", timeout=10).read())
+    props = settings["schema"]["properties"]
+    assert props["position"]["default"] == "right" and props["position"]["enum"] == ["right", "left"]
+    assert props["showReasoning"]["default"] is True
+    assert {"reloadAfterRestart", "sendOnEnter"} <= set(props)
+    # The panel lives in the right side bar by default.
+    assert page.locator(f".jp-SideBar.jp-mod-right .lm-TabBar-tab[data-id='{PANEL[1:]}']").count() == 1
