@@ -1,0 +1,417 @@
+"""The fault catalogue: scripted-server faults, each run as one turn through ``Agent.ask``.
+
+Used by ``tests/test_faults_*.py`` (one test per scenario) and by ``benchmarks/fault_matrix.py``
+(prints the matrix). A scenario queues replies on a `ScriptedServer`, runs one turn, and the
+runner checks the invariants every fault must keep:
+
+* the turn ends within the scenario's time bound with the expected status (and error text/code);
+* the user's message is in history exactly once, the answer (if any) exactly once, and every
+  function call in history has an output;
+* no duplicated output: after the last ``Retry`` the text deltas add up to the answer exactly,
+  one ``TurnDone``, at most one ``Error``;
+* the calling loop stays responsive while the turn runs (max loop lag);
+* the next turn on the same agent works and sends a history the server accepts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from jupyter_agent import events as ev
+from jupyter_agent.agent import Agent, Turn
+from jupyter_agent.loop import AgentLoop
+from jupyter_agent.testing import Raw, Reply, ScriptedServer, error_reply, failed_reply, incomplete_reply, text_events, text_reply
+
+ANSWER = "The answer is 42."
+NEXT_ANSWER = "Next turn works."
+#: Loop lag above this while a turn runs means the caller (the kernel) was blocked.
+MAX_CALLER_LAG = 0.25
+
+
+@dataclass
+class Scenario:
+    """One fault: how to script the server, and what the turn must end with."""
+
+    name: str
+    setup: Callable[[ScriptedServer], None]
+    status: str = "completed"
+    text: str | None = ANSWER
+    error: str | None = None
+    code: str | None = None
+    requests: int | None = None
+    max_seconds: float = 5.0
+    agent: dict[str, Any] = field(default_factory=dict)
+    #: The server is down during the turn (connection refused); it comes up for the next turn.
+    refused: bool = False
+    #: The failed turn must have published a rate-limit snapshot (usage-limit errors).
+    rate_limits: bool = False
+
+
+@dataclass
+class Outcome:
+    """What running a scenario produced."""
+
+    scenario: str
+    status: str
+    seconds: float
+    requests: int
+    error: str | None
+    code: str | None
+    retries: int
+    caller_lag: float
+    next_turn: str
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _answer(**kw: Any) -> Reply:
+    return text_reply(ANSWER, phase="final_answer", chunks=kw.pop("chunks", 4), **kw)
+
+
+def _queue(*replies: Reply) -> Callable[[ScriptedServer], None]:
+    def setup(server: ScriptedServer) -> None:
+        server.add_responses(*replies)
+
+    return setup
+
+
+def _without_completed() -> Reply:
+    evs = [e for e in text_events(ANSWER, phase="final_answer") if e["type"] != "response.completed"]
+    return Reply(events=list(evs))
+
+
+def _with_garbage() -> Reply:
+    evs: list[Any] = list(text_events(ANSWER, phase="final_answer", chunks=4))
+    garbage = [
+        Raw(b"data: {not json at all\n\n"),
+        Raw(b'data: {"type": "response.output_text.delta", "delta": 7}\n\n'),  # wrong field type
+        Raw(b'data: ["a", "list"]\n\n'),
+        Raw(b"data: \xff\xfe\xfd\n\n"),  # not UTF-8
+        Raw(b'data: {"no_type": true}\n\n'),
+        Raw(b"retry: 10\nid: 5\n: a comment\n\n"),
+    ]
+    for i, g in enumerate(garbage):
+        evs.insert(2 + 2 * i, g)
+    return Reply(events=evs)
+
+
+def _with_unknown() -> Reply:
+    evs: list[Any] = list(text_events(ANSWER, phase="final_answer", chunks=4))
+    mystery = {"type": "mystery_tool_call", "id": "mt_1", "status": "in_progress", "payload": {"x": [1, 2]}}
+    extra = [
+        {"type": "response.new_tool_event", "sequence_number": 99, "whatever": {"a": 1}},
+        {"type": "response.output_item.added", "output_index": 1, "item": mystery},
+        {"type": "response.output_item.done", "output_index": 1, "item": {**mystery, "status": "completed"}},
+        {"type": "codex.response.metadata", "metadata": {"k": "v"}},
+    ]
+    for i, e in enumerate(extra):
+        evs.insert(2 + i, e)
+    return Reply(events=evs)
+
+
+def _huge(size: int) -> Reply:
+    text = "x" * size
+    return Reply(events=list(text_events(text, phase="final_answer", chunks=1)))
+
+
+HUGE_SIZE = 10 * 1024 * 1024
+
+FAILED_CODES_FATAL = {
+    "context_length_exceeded": "context window",
+    "insufficient_quota": "Quota exceeded",
+    "usage_not_included": "upgrade to Plus",
+    "invalid_prompt": "prompt was flagged",
+    "server_is_overloaded": "at capacity",
+    "slow_down": "at capacity",
+}
+
+
+def _usage_limit_reply() -> Reply:
+    return error_reply(
+        429,
+        "The usage limit has been reached",
+        type="usage_limit_reached",
+        plan_type="pro",
+        resets_at=int(time.time()) + 3600,
+        headers={"x-codex-primary-used-percent": "100.0", "x-codex-primary-window-minutes": "300"},
+    )
+
+
+def http_scenarios() -> list[Scenario]:
+    """The HTTP + SSE fault matrix of issue 8."""
+    fast = {"max_retries": 2}
+    out: list[Scenario] = [
+        Scenario("connection refused", _queue(), status="failed", text=None, error="connection to", requests=0, agent=fast, refused=True),
+        Scenario("reset before first byte, then ok", _queue(Reply(fault="reset_before_first_byte"), _answer()), requests=2),
+        Scenario("close before first byte, then ok", _queue(Reply(fault="close_before_first_byte"), _answer()), requests=2),
+        Scenario("drop after 3 deltas, then ok", _queue(Reply(events=_answer().events, fault=("drop_after", 5)), _answer()), requests=2),
+        Scenario("close without response.completed, then ok", _queue(_without_completed(), _answer()), requests=2),
+        Scenario(
+            "every attempt dropped",
+            _queue(*(Reply(events=_answer().events, fault=("drop_after", 4)) for _ in range(3))),
+            status="failed", text=None, error="stream", requests=3, agent=fast,
+        ),
+    ]
+    for code, needle in FAILED_CODES_FATAL.items():
+        message = {"invalid_prompt": "Your prompt was flagged.", "context_length_exceeded": "Input exceeds the context window."}.get(
+            code, f"{code} happened"
+        )
+        out.append(Scenario(
+            f"response.failed {code}", _queue(failed_reply(code, message)),
+            status="failed", text=None, error=needle, code=code, requests=1,
+        ))
+    out += [
+        Scenario(
+            "response.failed rate_limit_exceeded (try again in 20ms), then ok",
+            _queue(failed_reply("rate_limit_exceeded", "Rate limit reached. Please try again in 20ms."), _answer()),
+            requests=2,
+        ),
+        Scenario("response.failed server_error, then ok", _queue(failed_reply("server_error", "boom"), _answer()), requests=2),
+        Scenario(
+            "response.failed without error, then ok",
+            _queue(Reply(events=[{"type": "response.failed", "response": {"id": "r", "status": "failed"}}]), _answer()),
+            requests=2,
+        ),
+        Scenario(
+            "response.incomplete", _queue(incomplete_reply("max_output_tokens", text="partial")),
+            status="failed", text=None, error="reason: max_output_tokens", code="incomplete", requests=1,
+        ),
+        Scenario("HTTP 400", _queue(error_reply(400, "Bad field 'foo'")), status="failed", text=None, error="Bad field", requests=1),
+        Scenario("HTTP 401", _queue(error_reply(401, "no key")), status="failed", text=None, error="401", code="unauthorized", requests=1),
+        Scenario(
+            "HTTP 429 retry-after: 0.05, then ok",
+            _queue(error_reply(429, "slow down", type="requests", headers={"retry-after": "0.05"}), _answer()), requests=2,
+        ),
+        Scenario(
+            "HTTP 429 retry-after-ms: 30, then ok",
+            _queue(error_reply(429, "slow down", type="requests", headers={"retry-after-ms": "30"}), _answer()), requests=2,
+        ),
+        Scenario(
+            "HTTP 429 without retry-after, then ok",
+            _queue(error_reply(429, "Rate limit reached", type="requests"), _answer()), requests=2,
+        ),
+        Scenario(
+            "HTTP 429 retry-after: 3600 (too long to wait)",
+            _queue(error_reply(429, "slow down", type="requests", headers={"retry-after": "3600"})),
+            status="failed", text=None, error="retry after 3600s", requests=1,
+        ),
+        Scenario(
+            "HTTP 429 usage_limit_reached", _queue(_usage_limit_reply()),
+            status="failed", text=None, error="usage limit", code="usage_limit_reached", requests=1, rate_limits=True,
+        ),
+        Scenario("HTTP 500, then ok", _queue(error_reply(500, "internal", type="server_error"), _answer()), requests=2),
+        Scenario("HTTP 503, then ok", _queue(error_reply(503, "unavailable", type="server_error"), _answer()), requests=2),
+        Scenario(
+            "HTTP 503 server_is_overloaded", _queue(error_reply(503, "overloaded", type="server_error", code="server_is_overloaded")),
+            status="failed", text=None, error="at capacity", code="server_is_overloaded", requests=1,
+        ),
+        Scenario("HTTP 500 every attempt", _queue(*(error_reply(500, "internal") for _ in range(3))),
+                 status="failed", text=None, error="high demand", requests=3, agent=fast),
+        Scenario("malformed JSON events", _queue(_with_garbage()), requests=1),
+        Scenario("unknown event and item types", _queue(_with_unknown()), requests=1),
+        Scenario(
+            "server stops sending (idle timeout 0.3 s), then ok",
+            _queue(Reply(events=_answer().events, fault=("hang_after", 4)), _answer()),
+            requests=2, agent={"idle_timeout": 0.3},
+        ),
+        Scenario(
+            "server stops sending on every attempt",
+            _queue(*(Reply(events=_answer().events, fault=("hang_after", 3)) for _ in range(2))),
+            status="failed", text=None, error="idle timeout", code="idle_timeout", requests=2,
+            agent={"idle_timeout": 0.3, "max_retries": 1},
+        ),
+        Scenario("slow server (one byte at a time)", _queue(Reply(events=_answer().events, fault="slow", slow_interval=0.0)),
+                 requests=1, max_seconds=20.0),
+        Scenario("huge event (10 MB delta)", _queue(_huge(HUGE_SIZE)), text="x" * HUGE_SIZE, requests=1, max_seconds=20.0),
+    ]
+    return out
+
+
+# --------------------------------------------------------------------------- runner
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _watch_lag(stop: asyncio.Event, box: list[float]) -> None:
+    """Record the worst lateness of a 10 ms ticker on the caller's loop."""
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        t0 = loop.time()
+        await asyncio.sleep(0.01)
+        box[0] = max(box[0], loop.time() - t0 - 0.01)
+
+
+def _user_count(agent: Agent, prompt: str) -> int:
+    return sum(1 for m in agent.transcript() if m["role"] == "user" and m["text"] == prompt)
+
+
+def _check_turn(turn: Turn, sc: Scenario, agent: Agent, prompt: str) -> list[str]:
+    problems: list[str] = []
+    if turn.status != sc.status:
+        problems.append(f"status {turn.status!r} (error {turn.error!r}), expected {sc.status!r}")
+    if sc.error and sc.error.lower() not in (turn.error or "").lower():
+        problems.append(f"error {turn.error!r} lacks {sc.error!r}")
+    errors = [e for e in turn.events if isinstance(e, ev.Error)]
+    dones = [e for e in turn.events if isinstance(e, ev.TurnDone)]
+    if len(dones) != 1:
+        problems.append(f"{len(dones)} TurnDone events")
+    if sc.status == "failed":
+        if len(errors) != 1:
+            problems.append(f"{len(errors)} Error events on a failed turn")
+        elif sc.code and errors[0].code != sc.code:
+            problems.append(f"error code {errors[0].code!r}, expected {sc.code!r}")
+        if sc.rate_limits and not any(isinstance(e, ev.RateLimits) for e in turn.events):
+            problems.append("no RateLimits event for a usage-limit error")
+    elif errors:
+        problems.append(f"Error events on a completed turn: {[e.message for e in errors]}")
+    last_retry = max((i for i, e in enumerate(turn.events) if isinstance(e, ev.Retry)), default=-1)
+    after = turn.events[last_retry + 1 :]
+    streamed = "".join(e.delta for e in after if isinstance(e, ev.TextDelta))
+    done_msgs = [e for e in after if isinstance(e, ev.MessageDone)]
+    if sc.text is not None:
+        if turn.text != sc.text:
+            problems.append(f"turn text {turn.text[:60]!r}, expected {sc.text[:60]!r}")
+        if streamed != sc.text:
+            problems.append(f"streamed text after last retry {streamed[:60]!r} (len {len(streamed)}), expected {sc.text[:60]!r}")
+        if len(done_msgs) != 1:
+            problems.append(f"{len(done_msgs)} MessageDone after the last retry")
+    if _user_count(agent, prompt) != 1:
+        problems.append(f"user message in history {_user_count(agent, prompt)} times")
+    assistant = [m["text"] for m in agent.transcript() if m["role"] == "assistant"]
+    if sc.text is not None and assistant.count(sc.text) != 1:
+        problems.append(f"answer in history {assistant.count(sc.text)} times")
+    if sc.status == "failed" and any(t == ANSWER for t in assistant):
+        problems.append("a failed turn left an answer in history")
+    calls = {i.get("call_id") for i in agent.history if i.get("type") == "function_call"}
+    outputs = {i.get("call_id") for i in agent.history if i.get("type") == "function_call_output"}
+    if calls - outputs:
+        problems.append(f"function calls without output: {calls - outputs}")
+    return problems
+
+
+async def run_scenario(sc: Scenario, loop: AgentLoop, *, transport: str = "sse") -> Outcome:
+    """Run one scenario on a fresh server and agent; never raises for a scenario failure."""
+    port = free_port() if sc.refused else 0
+    server = ScriptedServer(port=port)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    if not sc.refused:
+        server.start()
+        base_url = server.base_url
+        sc.setup(server)
+    kwargs: dict[str, Any] = {"max_retries": 3, **sc.agent}
+    agent = Agent(model="gpt-5-scripted", base_url=base_url, api_key="sk-fault-test", provider="compatible",
+                  transport=transport, loop=loop, prewarm=False, **kwargs)
+    prompt = f"question for {sc.name}"
+    problems: list[str] = []
+    lag = [0.0]
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(_watch_lag(stop, lag))
+    t0 = time.perf_counter()
+    turn: Turn | None = None
+    try:
+        turn = await asyncio.wait_for(agent.ask(prompt), sc.max_seconds)
+    except asyncio.TimeoutError:
+        problems.append(f"no outcome within {sc.max_seconds} s")
+    except Exception as exc:  # noqa: BLE001 - a raising ask() is itself the finding
+        problems.append(f"ask() raised {type(exc).__name__}: {exc}")
+    seconds = time.perf_counter() - t0
+    stop.set()
+    await watcher
+    if lag[0] > MAX_CALLER_LAG:
+        problems.append(f"caller loop blocked {lag[0]:.3f} s")
+    requests = len(server.find_requests("POST", "/responses")) + len([r for r in server.requests if r.is_websocket])
+    if turn is not None:
+        problems += _check_turn(turn, sc, agent, prompt)
+        if sc.requests is not None and requests != sc.requests:
+            problems.append(f"{requests} requests, expected {sc.requests}")
+    next_status = "not run"
+    try:
+        if sc.refused:
+            server.start()
+        before = len(server.requests)
+        server.add_response(text_reply(NEXT_ANSWER, phase="final_answer"))
+        if transport != "sse":
+            _queue_ws_answer(server)
+        nxt = await asyncio.wait_for(agent.ask("and the next question"), 10.0)
+        next_status = nxt.status
+        if nxt.status != "completed" or nxt.text != NEXT_ANSWER:
+            problems.append(f"next turn {nxt.status}: {nxt.error or nxt.text!r}")
+        else:
+            sent = _last_input(server, before)
+            if sent is not None:
+                if _user_texts(sent).count(prompt) != 1:
+                    problems.append("next request does not carry the faulted prompt exactly once")
+                if _user_texts(sent)[-1:] != ["and the next question"]:
+                    problems.append("next request does not end with the new prompt")
+    except asyncio.TimeoutError:
+        problems.append("next turn timed out")
+        next_status = "timeout"
+    finally:
+        await loop.run(agent.session.aclose())
+        server.stop()
+    return Outcome(
+        scenario=sc.name,
+        status=turn.status if turn else "no outcome",
+        seconds=seconds,
+        requests=requests,
+        error=turn.error if turn else None,
+        code=next((e.code for e in turn.events if isinstance(e, ev.Error)), None) if turn else None,
+        retries=sum(1 for e in turn.events if isinstance(e, ev.Retry)) if turn else 0,
+        caller_lag=lag[0],
+        next_turn=next_status,
+        problems=problems,
+    )
+
+
+def _queue_ws_answer(server: ScriptedServer) -> None:
+    from jupyter_agent.testing import WsConn
+
+    server.add_ws_connection(WsConn(requests=[text_events(NEXT_ANSWER, phase="final_answer")]))
+
+
+def _last_input(server: ScriptedServer, since: int) -> list[Any] | None:
+    """The ``input`` of the last Responses request (HTTP body or WebSocket frame) after ``since``."""
+    for rec in reversed(server.requests[since:]):
+        if rec.method == "POST" and isinstance(rec.json, dict):
+            return list(rec.json.get("input") or [])
+    for ws in reversed(server.ws_connections):
+        for frame in reversed(ws.frames):
+            if frame.get("type") == "response.create" and frame.get("generate") is not False:
+                return list(frame.get("input") or [])
+    return None
+
+
+def _user_texts(items: list[Any]) -> list[str]:
+    out = []
+    for item in items:
+        if isinstance(item, dict) and item.get("role") == "user":
+            content = item.get("content")
+            if isinstance(content, list):
+                out.append("".join(str(p.get("text", "")) for p in content if isinstance(p, dict)))
+            elif isinstance(content, str):
+                out.append(content)
+    return out
+
+
+@contextlib.contextmanager
+def agent_loop() -> Any:
+    """A private agent loop for a batch of scenarios."""
+    loop = AgentLoop(name="fault-matrix-loop")
+    try:
+        yield loop
+    finally:
+        loop.loop.call_soon_threadsafe(loop.loop.stop)
+        loop.thread.join(2)
