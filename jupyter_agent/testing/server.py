@@ -197,7 +197,7 @@ class ScriptedServer:
         side = p.with_suffix(".json")
         if use_recorded_headers and side.exists():
             meta = json.loads(side.read_text())
-            rec_status = int(meta.get("response_status", 200))
+            rec_status = int(meta.get("response_status") or 200)
             for k, v in (meta.get("response_headers") or {}).items():
                 if k.lower() not in _HOP_BY_HOP:
                     hdrs[k] = v if isinstance(v, str) else ", ".join(map(str, v))
