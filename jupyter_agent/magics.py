@@ -272,18 +272,10 @@ def _limits_text(snapshots: dict[str, ev.RateLimitSnapshot]) -> str:
 
 
 def pinned_gauges(agent: Agent) -> Any:
-    """A gauge widget that follows the agent's rate limits from every later turn."""
-    from .ui.gauges import RateLimitGauges
+    """A gauge widget that follows the agent's rate limits from every later turn (``close()`` stops it)."""
+    from .ui.gauges import pinned_gauges as _pinned
 
-    widget = RateLimitGauges()
-    widget.update(agent.rate_limits)
-
-    def on_event(event: ev.AgentEvent) -> None:
-        if isinstance(event, ev.RateLimits):
-            widget.update(agent.rate_limits)
-
-    widget.unsubscribe = agent.subscribe(on_event)  # type: ignore[attr-defined]
-    return widget
+    return _pinned(agent)
 
 
 def history_text(agent: Agent) -> str:
