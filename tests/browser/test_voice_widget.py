@@ -65,10 +65,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def notebook(url: str) -> dict:
-    src = ("from jupyter_agent.realtime import show_voice\n"
-           f"w = show_voice({{'url': {url!r}, 'dialect': 'backend', 'prompt': 'browser test'}})\n"
-           "w")
+def notebook(url: str, *, magic: bool = False) -> dict:
+    """One cell that shows the voice widget: through ``%agent voice`` (as a user does) or ``show_voice``."""
+    if magic:
+        src = ("%load_ext jupyter_agent\n"
+               f"%config Agent.realtime_url = {url!r}\n"
+               "%config Agent.realtime_dialect = 'backend'\n"
+               "%config Agent.instructions = 'browser test'\n"
+               "%agent voice")
+    else:
+        src = ("from jupyter_agent.realtime import show_voice\n"
+               f"w = show_voice({{'url': {url!r}, 'dialect': 'backend', 'prompt': 'browser test'}})\n"
+               "w")
     return {"cells": [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}],
             "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
             "nbformat": 4, "nbformat_minor": 5}
@@ -170,7 +178,7 @@ def test_fake_microphone_round_trip(lab: tuple[str, Path]) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     with RealtimeServer(RealtimeConn([RtSend(session_created("sess_browser"))],
                                      reactions=[reply_to_audio(back, after=25)])) as rs:
-        (root / "voice.ipynb").write_text(json.dumps(notebook(rs.http_url)))
+        (root / "voice.ipynb").write_text(json.dumps(notebook(rs.http_url, magic=True)))
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                         args=[*ARGS, f"--use-file-for-fake-audio-capture={wav}%noloop"])
@@ -193,6 +201,11 @@ def test_fake_microphone_round_trip(lab: tuple[str, Path]) -> None:
                 time.sleep(0.3)
                 mic.click()
                 page.wait_for_function("() => document.querySelector('.ja-voice').dataset.mic === 'off'")
+                # the reply's transcript is shown in the cell
+                page.wait_for_function(
+                    "() => (document.querySelector('.ja-voice-transcript')?.textContent || '').includes('I hear you.')",
+                    timeout=10000)
+                transcript_text = page.locator(".ja-voice-transcript").inner_text()
                 page.screenshot(path=str(ARTIFACTS / "voice-widget-after.png"))
                 sent_frames = int(root_el.get_attribute("data-frames-sent") or 0)
                 queued = int(root_el.get_attribute("data-playback-samples-queued") or 0)
@@ -226,6 +239,7 @@ def test_fake_microphone_round_trip(lab: tuple[str, Path]) -> None:
     assert total >= 0.9 * expected, report
     assert envelope_r > 0.7, report  # it is the WAV's speech, resampled, not just any sound
     assert chunks >= 3 and queued == len(back) // 2, report
+    assert "I hear you." in transcript_text, transcript_text
 
 
 def wav_pcm(path: Path) -> bytes:
