@@ -1,0 +1,173 @@
+"""The notebook experience in a real ipykernel: configuration (.env, %config, per-cell options),
+usage messages for bad options, ``%agent usage`` with additional buckets, ``%agent limits``."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from jupyter_agent.testing import Reply, ScriptedServer
+from jupyter_agent.testing.replies import text_reply
+
+from .kernel_driver import KernelDriver
+
+pytestmark = pytest.mark.kernel
+
+DOTENV_KEY = "sk-dotenv-" + "7f3a9c" * 4
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = ScriptedServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory, server):
+    """A kernel whose working directory has a ``.env`` pointing at the scripted server."""
+    cwd = tmp_path_factory.mktemp("dotenv")
+    (cwd / ".env").write_text(
+        "# read by jupyter_agent at first use\n"
+        f"export OPENAI_API_KEY='{DOTENV_KEY}'\n"
+        f"OPENAI_BASE_URL={server.base_url}  # the scripted server\n"
+    )
+    driver = KernelDriver(cwd=str(cwd))
+    setup = driver.run("%load_ext jupyter_agent\nimport jupyter_agent.magics as M\na = M.get_agent()\n")
+    assert setup.status == "ok", setup.text
+    yield driver
+    driver.shutdown()
+
+
+def _no_traceback(result) -> None:
+    assert result.status == "ok", result.text
+    assert "Traceback" not in result.text
+    assert not result.of_type("error"), result.text
+
+
+def test_dotenv_is_honoured_and_the_key_never_shown(kernel, server):
+    status = kernel.run("%agent status")
+    _no_traceback(status)
+    assert f"Responses-compatible server at {server.base_url}" in status.text
+    server.add_response(text_reply("From the .env server.", phase="final_answer"))
+    cell = kernel.run("%%agent\nwho are you?")
+    _no_traceback(cell)
+    assert "From the .env server." in cell.text
+    assert server.requests[-1].headers.get("authorization") == f"Bearer {DOTENV_KEY}"
+    shown = kernel.run("print(repr(a.resolved_provider()), a.resolved_provider().api_key)\n%agent status")
+    assert DOTENV_KEY not in shown.text and DOTENV_KEY not in status.text and DOTENV_KEY not in cell.text
+    assert "********" in shown.text
+
+
+def test_config_magic_sets_the_model(kernel, server):
+    try:
+        _no_traceback(kernel.run("%config Agent.model = 'gpt-from-config'"))
+        server.add_response(text_reply("ok", phase="final_answer"))
+        _no_traceback(kernel.run("%%agent\nhi"))
+        assert server.requests[-1].json["model"] == "gpt-from-config"
+        assert "Model:      gpt-from-config" in kernel.run("%agent status").text
+    finally:
+        kernel.run("a.model = ''")
+
+
+def test_cell_options_apply_to_one_cell_only(kernel, server):
+    _no_traceback(kernel.run("%agent model gpt-default\n%agent transport websocket"))
+    try:
+        server.add_response(text_reply("Per-cell answer.", phase="final_answer"))
+        before = len(server.requests)
+        cell = kernel.run("%%agent -m gpt-cell -t sse\nanswer per cell")
+        _no_traceback(cell)
+        assert "Per-cell answer." in cell.text
+        sent = server.requests[before:]
+        # -t sse: an HTTP POST although the agent is set to WebSocket; -m: the cell's model.
+        assert [(r.method, r.is_websocket) for r in sent] == [("POST", False)]
+        assert sent[0].json["model"] == "gpt-cell"
+        after = kernel.run("print(a.model, a.transport)")
+        assert "gpt-default websocket" in after.text
+    finally:
+        kernel.run("a.model = ''; a.transport = 'auto'")
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("%%agent -t carrier-pigeon\nhello", "invalid choice: 'carrier-pigeon'"),
+        ("%%agent --model\nhello", "expected one argument"),
+        ("%%agent --frobnicate\nhello", "unrecognized arguments: --frobnicate"),
+        ('%%agent -m "unterminated\nhello', "cannot parse options"),
+        ("%%agent\n", "empty prompt"),
+        ("%agent", "missing command"),
+        ("%agent frobnicate", "unknown command 'frobnicate'"),
+        ("%agent model", "usage: %agent model NAME"),
+        ("%agent transport pigeon", "usage: %agent transport auto|sse|websocket"),
+        ("%agent connect --provider nowhere", "invalid choice: 'nowhere'"),
+    ],
+)
+def test_bad_options_give_a_usage_message(kernel, server, code, expected):
+    before = len(server.requests)
+    result = kernel.run(code)
+    _no_traceback(result)
+    assert "UsageError" in result.text and expected in result.text, result.text
+    if code.startswith("%%agent"):
+        assert "usage: %%agent" in result.text or "empty prompt" in result.text or "cannot parse" in result.text
+    assert len(server.requests) == before  # nothing was sent
+
+
+def test_usage_command_renders_additional_rate_limits(kernel, server):
+    now = int(time.time())
+    payload = {
+        "plan_type": "pro",
+        "rate_limit": {"allowed": True, "limit_reached": False,
+                       "primary_window": {"used_percent": 42, "limit_window_seconds": 18000, "reset_at": now + 3600},
+                       "secondary_window": {"used_percent": 95, "limit_window_seconds": 604800, "reset_at": now + 86400}},
+        "credits": {"has_credits": True, "unlimited": False, "balance": "9.99"},
+        "additional_rate_limits": [
+            {"limit_name": "GPT-5.3-Codex-Spark", "metered_feature": "codex_bengalfox",
+             "rate_limit": {"allowed": True, "limit_reached": False,
+                            "primary_window": {"used_percent": 88, "limit_window_seconds": 1800, "reset_at": now + 600}}},
+        ],
+    }
+    server.add_route("GET", "/api/codex/usage", Reply(body=payload))
+    before = len(server.requests)
+    result = kernel.run("%agent usage")
+    _no_traceback(result)
+    text = result.text
+    for needle in ("5h limit:", "58% left", "Weekly limit:", "5% left", "[very low]", "Credits:", "10 credits",
+                   "GPT-5.3-Codex-Spark 1h limit:", "12% left", "[low]", "(resets "):
+        assert needle in text, (needle, text)
+    req = server.requests[before]
+    assert (req.method, req.path) == ("GET", "/api/codex/usage")
+    assert req.headers.get("authorization") == f"Bearer {DOTENV_KEY}"
+    # the result is a live gauge widget with a text fallback
+    assert any("application/vnd.jupyter.widget-view+json" in m["content"]["data"] for m in result.of_type("execute_result"))
+    # and the agent keeps the buckets: %agent status shows them too
+    status = kernel.run("%agent status").text
+    assert "GPT-5.3-Codex-Spark 1h limit:" in status and "58% left" in status
+
+
+def test_usage_command_without_an_endpoint_says_so(kernel, server):
+    server.add_route("GET", "/api/codex/usage", Reply(status=404, body={"error": {"message": "no"}}))
+    result = kernel.run("%agent usage")
+    _no_traceback(result)
+    assert "Usage: This provider has no usage endpoint" in result.text
+
+
+def test_pinned_limits_widget_follows_later_turns(kernel, server):
+    setup = kernel.run("g = M.pinned_gauges(a)\nw = g.widget\nprint(g.text())")
+    _no_traceback(setup)
+    assert "29% left" not in setup.text
+    headers = {"x-codex-primary-used-percent": "71", "x-codex-primary-window-minutes": "300",
+               "x-codex-primary-reset-at": str(int(time.time()) + 3600)}
+    server.add_response(text_reply("Limits changed.", phase="final_answer", headers=headers))
+    _no_traceback(kernel.run("%%agent\nanything"))
+    # The widget's value is pushed from the agent thread (throttled); wait for it without a cell running.
+    after = kernel.run(
+        "import time\n"
+        "deadline = time.monotonic() + 5\n"
+        "while '29% left' not in w.value and time.monotonic() < deadline: time.sleep(0.05)\n"
+        "print(g.text()); print('29% left' in w.value, 'jpa-gauge-warn' in w.value, g.updates_sent >= 1)\n"
+        "g.close()"
+    )
+    assert "5h limit:" in after.text and "29% left" in after.text and "[low]" in after.text
+    assert after.text.strip().splitlines()[-1] == "True True True"
