@@ -362,3 +362,34 @@ def test_stats_count_bytes(frontend):
     view.flush(force=True)
     assert view.stats.bytes_sent - base > 1000
     assert view.stats.updates_sent > 0 and view.stats.displays == 1
+
+
+def test_footer_renders_a_telemetry_event(frontend):
+    """The turn footer: token usage and, when the agent emits one, the telemetry summary line."""
+    line = "Inference: 2 calls (1.2s) • WebSocket: 2 events send (8ms) • 41 events received (950ms) • TTFT: 310ms"
+    summary = {"api_calls": {"count": 2, "duration_ms": 1200.0}, "websocket_calls": {"count": 2, "duration_ms": 8.0},
+               "websocket_events": {"count": 41, "duration_ms": 950.0}, "ttft_ms": 310.0}
+    view = live_view()
+    view.display()
+    feed(view, [ev.TurnStarted(prompt="p", model="gpt-5.3-codex"),
+                ev.TextDelta(delta="Done.", item_id="m", phase="final_answer"),
+                ev.UsageEvent(usage=ev.Usage(10, 0, 5, 0, 15))])
+    view.flush(force=True)
+    assert "Tokens: 15 total" in view._w["footer"].value and "WebSocket" not in view._w["footer"].value
+    view.handle(ev.Telemetry(summary=summary, line=line))
+    view.flush(force=True)
+    footer = view._w["footer"].value
+    assert footer.index("Tokens: 15 total") < footer.index("Inference: 2 calls (1.2s)")
+    assert "41 events received (950ms)" in footer
+    view.handle(ev.TurnDone(status="completed", text="Done."))
+    text, md = view.plain_text(), view.markdown()
+    assert text.endswith("-" * 40 + "\nTokens: 15 total (input 10, cached 0, output 5, reasoning 0)\n" + line + "\n")
+    assert md.endswith("---\nTokens: 15 total (input 10, cached 0, output 5, reasoning 0)  \n" + line + "\n")
+
+
+def test_footer_with_telemetry_only_and_empty_telemetry():
+    only = feed(TurnView("m", widgets=False), [ev.Telemetry(line="TTFT: 80ms"), ev.TurnDone(status="completed")])
+    assert only.plain_text().endswith("-" * 40 + "\nTTFT: 80ms\n")
+    empty = feed(TurnView("m", widgets=False), [ev.Telemetry(summary={"api_calls": {"count": 0}}, line=""),
+                                                ev.TurnDone(status="completed")])
+    assert "---" not in empty.markdown() and "-" * 40 not in empty.plain_text()
