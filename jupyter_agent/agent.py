@@ -544,11 +544,11 @@ class Agent(Configurable):
                     turn.usage = _add_usage(turn.usage, result.usage)
                     emit(ev.UsageEvent(usage=result.usage, turn_id=tid))
             elif isinstance(event, ResponseHeaders):
+                if event.server_model:  # spec §3.2: ServerModel first, then rate limits
+                    self._server_model(event.server_model, ctx, emit)
                 for snap in event.rate_limits:
                     if snap.primary or snap.secondary or snap.credits:
                         emit(ev.RateLimits(snapshot=session.update_rate_limits(snap), turn_id=tid))
-                if event.server_model:
-                    self._server_model(event.server_model, ctx, emit)
             elif isinstance(event, EventServerModel):
                 self._server_model(event.model, ctx, emit)
             elif isinstance(event, CodexRateLimitsEvent):

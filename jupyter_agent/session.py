@@ -163,6 +163,8 @@ class ModelSession:
             except E.AgentError as error:
                 turn.metrics.failures += 1
                 if not error.retryable or attempt >= self.options.max_retries:
+                    if error.retryable and error.status == 429:
+                        raise E.retry_limit_exceeded(error) from None
                     raise
                 attempt += 1
                 delay = error.delay if error.delay is not None else self.backoff(attempt)

@@ -32,6 +32,7 @@ class AgentError(Exception):
         status: int | None = None,
         delay: float | None = None,
         rate_limits: list[Any] | None = None,
+        request_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -42,6 +43,8 @@ class AgentError(Exception):
         self.status = status
         self.delay = delay
         self.rate_limits = rate_limits or []
+        #: ``x-request-id`` / ``x-oai-request-id`` of the failed HTTP response, if any.
+        self.request_id = request_id
 
 
 class ProtocolError(AgentError):
@@ -122,13 +125,16 @@ def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
     lower = {k.lower(): v for k, v in headers.items()}
     if "retry-after-ms" in lower:
         try:
-            return max(0.0, float(lower["retry-after-ms"]) / 1000.0)
+            ms = float(lower["retry-after-ms"])
+            if ms == ms and ms not in (float("inf"), float("-inf")):  # "nan"/"inf" parse but mean nothing
+                return max(0.0, ms / 1000.0)
         except ValueError:
             pass
     if "retry-after" in lower:
         raw = lower["retry-after"].strip()
         try:
-            return max(0.0, float(raw))
+            seconds = float(raw)
+            return max(0.0, seconds) if seconds == seconds and abs(seconds) != float("inf") else None
         except ValueError:
             try:
                 when = _dt.datetime.strptime(raw, "%a, %d %b %Y %H:%M:%S %Z")
@@ -213,6 +219,14 @@ def usage_limit_message(
     return f"You've hit your usage limit. {retry[0].upper()}{retry[1:]}"
 
 
+def retry_limit_exceeded(error: AgentError) -> AgentError:
+    """The error a turn ends with once retries of a plain 429 are used up (spec §3.5)."""
+    message = "exceeded retry limit, last status: 429 Too Many Requests"
+    if error.request_id:
+        message += f", request id: {error.request_id}"
+    return AgentError(message, status=429, code="rate_limit_exceeded", request_id=error.request_id)
+
+
 def from_http_status(
     status: int,
     headers: Mapping[str, str],
@@ -228,6 +242,7 @@ def from_http_status(
     ecode = (error or {}).get("code")
     emessage = (error or {}).get("message") or ""
     lower = {k.lower(): str(v) for k, v in headers.items()}
+    request_id = lower.get("x-request-id") or lower.get("x-oai-request-id")
 
     if status == 400:
         if "invalid image" in text.lower() or "image data" in text.lower():
@@ -286,18 +301,24 @@ def from_http_status(
             delay = parse_retry_delay(emessage)
         message = emessage or "Rate limit reached (429 Too Many Requests)."
         if delay is not None and delay > MAX_RETRY_DELAY:
-            return AgentError(f"{message} (retry after {delay:.0f}s)", status=429, code="rate_limit_exceeded")
-        return StreamError(message, status=429, code="rate_limit_exceeded", delay=delay)
+            return AgentError(
+                f"{message} (retry after {delay:.0f}s)", status=429, code="rate_limit_exceeded", request_id=request_id
+            )
+        return StreamError(message, status=429, code="rate_limit_exceeded", delay=delay, request_id=request_id)
     if status == 500:
         return StreamError(HIGH_DEMAND_MESSAGE, status=500, delay=retry_after_from_headers(lower))
     if status == 503 and ecode in ("server_is_overloaded", "slow_down"):
         return ServerOverloaded(OVERLOADED_MESSAGE, status=503, code=ecode)
-    request_id = lower.get("x-request-id") or lower.get("x-oai-request-id")
     detail = emessage or text[:300]
     message = f"Unexpected status {status}: {detail}".rstrip(": ")
+    facts = [f"url: {url}"] if url else []
+    if lower.get("cf-ray"):
+        facts.append(f"cf-ray: {lower['cf-ray']}")
     if request_id:
-        message += f" (request id: {request_id})"
-    return StreamError(message, status=status, delay=retry_after_from_headers(lower))
+        facts.append(f"request id: {request_id}")
+    if facts:
+        message += f" ({', '.join(facts)})"
+    return StreamError(message, status=status, delay=retry_after_from_headers(lower), request_id=request_id)
 
 
 def _error_body(body: bytes | str | dict[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
