@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from traitlets import Bool, Enum, Float, Int, Unicode, observe
+from traitlets import Bool, Dict, Enum, Float, Int, Unicode, observe
 from traitlets.config import Configurable
 
 from . import events as ev
@@ -40,7 +40,7 @@ from .protocol.responses import (
     TimingEvent,
     WebSearchCallItem,
 )
-from .session import ModelSession, SessionOptions, SessionRetry, TurnContext
+from .session import ModelSession, SessionNotice, SessionOptions, SessionRetry, TurnContext
 from .tools.base import FunctionTool, as_tool
 from .transport.base import EventServerModel, ResponseHeaders
 
@@ -123,6 +123,16 @@ class Agent(Configurable):
     realtime_url = Unicode(None, allow_none=True, help="Realtime WebSocket URL (or base URL) for %agent voice.").tag(config=True)
     realtime_dialect = Enum(["openai", "backend"], None, allow_none=True, help="Realtime protocol dialect.").tag(config=True)
     realtime_model = Unicode(None, allow_none=True, help="Realtime model, e.g. gpt-realtime.").tag(config=True)
+    tool_approval = Dict(
+        value_trait=Enum(["ask", "auto", "never"]), key_trait=Unicode(),
+        help='Approval policy per tool name, e.g. {"run_python": "auto"}; overrides the tool\'s own default.',
+    ).tag(config=True)
+    kernel_tools = Bool(True, help="In a kernel: give the agent run_python, list_variables and describe_variable.").tag(config=True)
+    persist = Bool(True, help="In a kernel: save the conversation as it happens (for %agent resume).").tag(config=True)
+    history_dir = Unicode(
+        None, allow_none=True,
+        help="Where conversations are saved; empty = $JUPYTER_AGENT_HISTORY_DIR or <jupyter data dir>/agent/conversations.",
+    ).tag(config=True)
 
     def __init__(
         self,
@@ -163,6 +173,14 @@ class Agent(Configurable):
         self._approvals: dict[str, asyncio.Future[str]] = {}
         self._notified_local = False
         self._last_server_model: str | None = None
+        #: The conversation (thread) id: ``prompt_cache_key``, ``session_id`` and the store's file name.
+        self.conversation_id = str(uuid.uuid4())
+        #: Bumped whenever ``history`` is replaced wholesale (reset, resume): frontends re-read it.
+        self.history_version = 0
+        self._web_search_rejected = False
+        self._azure_live_noticed = False
+        #: Persistence (``store.ConversationStore``), attached in a kernel by ``attach_store``.
+        self.store: Any = None
         #: Hook for tools that must run on the kernel thread (set by the IPython extension).
         self.kernel_runner: Callable[[Callable[[], Any]], Any] | None = None
         #: Hook called with each history item as it is appended (persistence).
@@ -228,7 +246,9 @@ class Agent(Configurable):
 
     def _make_session(self, provider: Provider, options: SessionOptions) -> ModelSession:
         factory = _session_factory(self.transport)
-        return factory(provider, options=options)
+        session = factory(provider, options=options)
+        session.conversation_id = self.conversation_id
+        return session
 
     @property
     def model_name(self) -> str:
@@ -243,11 +263,43 @@ class Agent(Configurable):
         return dict(self._session.rate_limits) if self._session else {}
 
     def add_tool(self, tool: Any, *, approval: str | None = None) -> FunctionTool:
+        """Register a Python function (schema from its type hints) or a ``FunctionTool``."""
         t = as_tool(tool)
         if approval is not None:
+            if approval not in ("ask", "auto", "never"):
+                raise ValueError(f"approval must be ask, auto or never, not {approval!r}")
             t.approval = approval  # type: ignore[assignment]
         self.tools[t.name] = t
         return t
+
+    def tool(self, fn: Callable[..., Any] | None = None, *, approval: str = "auto", name: str | None = None) -> Any:
+        """Decorator: ``@agent.tool`` or ``@agent.tool(approval="ask")`` registers ``fn`` as a tool."""
+
+        def register(f: Callable[..., Any]) -> Callable[..., Any]:
+            self.add_tool(FunctionTool.from_callable(f, name=name, approval=approval))  # type: ignore[arg-type]
+            return f
+
+        return register(fn) if fn is not None else register
+
+    def approval_policy(self, name: str) -> str:
+        """The effective policy of tool ``name``: ``tool_approval`` config first, then the tool's own."""
+        configured = self.tool_approval.get(name)
+        if configured:
+            return configured
+        tool = self.tools.get(name)
+        return tool.approval if tool is not None else "never"
+
+    def set_approval(self, name: str | None, policy: str) -> None:
+        """Set the policy of one tool (or, with ``None``, of every tool that asks or runs code)."""
+        if policy not in ("ask", "auto", "never"):
+            raise ValueError(f"approval must be ask, auto or never, not {policy!r}")
+        names = [name] if name else [n for n, t in self.tools.items() if t.runs_code or t.approval == "ask"]
+        merged = dict(self.tool_approval)
+        for n in names:
+            if n not in self.tools:
+                raise KeyError(f"no tool named {n!r}")
+            merged[n] = policy
+        self.tool_approval = merged
 
     # -- events ---------------------------------------------------------------------------
 
@@ -322,12 +374,55 @@ class Agent(Configurable):
         self._loop.call_soon(_resolve)
 
     def reset(self) -> None:
-        """Start a new conversation (history cleared, new session id)."""
-        self.history = []
-        self.turns = []
-        if self._session is not None:
+        """Start a new conversation (history cleared, new conversation id; the old one stays saved)."""
+        self._replace_history([], str(uuid.uuid4()))
+
+    def _replace_history(self, items: list[dict[str, Any]], conversation_id: str) -> None:
+        with self._provider_lock:
+            self.history = list(items)
+            self.turns = []
+            self.conversation_id = conversation_id
+            self.history_version += 1
             old, self._session = self._session, None
+        if old is not None:
             self._loop.submit(old.aclose())
+
+    def load_history(self, items: list[dict[str, Any]], conversation_id: str | None = None) -> None:
+        """Continue a saved conversation: its items become the history, replayed on the next request.
+
+        Function calls without an output (the kernel died while a tool ran) get one, so the next
+        request is valid; those outputs are saved too.
+        """
+        from .store import dangling_calls
+
+        self._replace_history(items, conversation_id or str(uuid.uuid4()))
+        for call_id in dangling_calls(self.history):
+            self._append_history({"type": "function_call_output", "call_id": call_id,
+                                  "output": "Tool result lost: the kernel stopped before the tool finished."})
+
+    def attach_store(self, store: Any) -> None:
+        """Save every history item to ``store`` (a ``store.ConversationStore``) as it is appended."""
+        self.store = store
+        self.on_history_append = lambda item: store.append(self.conversation_id, item)
+
+    def resume(self, conversation_id: str | None = None) -> Any:
+        """Load the most recent saved conversation of this notebook (or the given one).
+
+        Returns the ``StoredConversation`` (None when there is nothing to resume). Raises
+        ``RuntimeError`` when no store is attached or a turn is running.
+        """
+        if self.store is None:
+            raise RuntimeError("conversations are not saved here (no store attached; see Agent.persist)")
+        if self._tasks:
+            raise RuntimeError("a turn is running; stop it before resuming another conversation")
+        if conversation_id:
+            conv = self.store.load(conversation_id)
+        else:
+            conv = self.store.latest(exclude=self.conversation_id if self.history else None)
+        if conv is None:
+            return None
+        self.load_history(conv.items, conv.id)
+        return conv
 
     def transcript(self) -> list[dict[str, Any]]:
         """The conversation as display messages: ``{"role", "text", "phase"}``."""
@@ -388,14 +483,14 @@ class Agent(Configurable):
                 ),
                 turn_id=turn_id,
             ))
+        self._web_search_notices(provider, emit, turn_id)
         started = time.perf_counter()
         last: _Sampling | None = None
         pending_calls: list[FunctionCallItem] = []
         try:
             for _round in range(self.max_tool_rounds + 1):
-                body = self._build_body(provider)
                 last = _Sampling()
-                await self._sample(body, ctx, turn, emit, started, last)
+                await self._sample_with_fallback(provider, ctx, turn, emit, started, last)
                 keep_ids = provider.is_azure
                 for item in last.items:
                     replay = _replay_item(item, keep_ids)
@@ -456,9 +551,25 @@ class Agent(Configurable):
 
     # -- requests -------------------------------------------------------------------------
 
+    @observe("web_search")
+    def _web_search_changed(self, change: dict[str, Any]) -> None:
+        self._web_search_rejected = False  # the user chose again: try what they asked for
+        self._azure_live_noticed = False
+
     def web_search_mode(self, provider: Provider) -> str:
+        """``live``, ``cached`` or ``disabled`` for requests to ``provider``.
+
+        An explicit mode wins. By default OpenAI gets ``cached``; Azure (spec §9 detection, by
+        provider name or base URL) and other servers get ``disabled``: on Azure web search needs
+        separate enablement on the resource, so it is off unless the user turns it on. A provider
+        that rejected the tool in this session gets ``disabled`` until the mode is set again.
+        """
+        if self._web_search_rejected:
+            return "disabled"
         if self.web_search != "default":
             return self.web_search
+        if provider.is_azure:
+            return "disabled"
         return "cached" if provider.name == "openai" else "disabled"
 
     def tool_specs(self, provider: Provider) -> list[dict[str, Any]]:
@@ -467,6 +578,37 @@ class Agent(Configurable):
         if mode != "disabled":
             specs.append({"type": "web_search", "external_web_access": mode == "live"})
         return specs
+
+    def _web_search_notices(self, provider: Provider, emit: EventCallback, turn_id: str) -> None:
+        if provider.is_azure and self.web_search_mode(provider) == "live" and not self._azure_live_noticed:
+            self._azure_live_noticed = True
+            emit(ev.Notice(
+                level="info",
+                message=("Web search on Azure OpenAI must be enabled for the resource, and Azure ignores "
+                         "live access (external_web_access): results may come from its cache."),
+                turn_id=turn_id,
+            ))
+
+    async def _sample_with_fallback(
+        self, provider: Provider, ctx: TurnContext, turn: Turn, emit: EventCallback, started: float, result: _Sampling
+    ) -> None:
+        """``_sample``; when the provider rejects the hosted web_search tool, say so and retry without it."""
+        body = self._build_body(provider)
+        try:
+            await self._sample(body, ctx, turn, emit, started, result)
+        except E.AgentError as error:
+            if not _rejects_web_search(error, body):
+                raise
+            self._web_search_rejected = True
+            emit(ev.Notice(
+                level="warning",
+                message=(f"{provider.describe()} rejected the web_search tool ({error.message}). "
+                         "Web search is off for this session; the request was sent again without it. "
+                         "Turn it back on with %agent websearch cached|live."),
+                turn_id=ctx.turn_id,
+            ))
+            result.reset()
+            await self._sample(self._build_body(provider), ctx, turn, emit, started, result)
 
     def _build_body(self, provider: Provider) -> dict[str, Any]:
         """The request body, keys in the order of spec "Common data shapes"."""
@@ -560,6 +702,8 @@ class Agent(Configurable):
             elif isinstance(event, SessionRetry):
                 result.reset()  # the failed attempt's output is void
                 emit(ev.Retry(attempt=event.attempt, max_attempts=event.max_attempts, delay=event.delay, reason=event.reason, turn_id=tid))
+            elif isinstance(event, SessionNotice):
+                emit(ev.Notice(level="warning" if event.level == "warning" else "info", message=event.message, turn_id=tid))
 
     def _server_model(self, model: str, ctx: TurnContext, emit: EventCallback) -> None:
         if model != self._last_server_model:
@@ -594,8 +738,17 @@ class Agent(Configurable):
             decision = await self._approve(tool, call, ctx, emit)
             if decision in ("approve", "approve_always", "auto"):
                 t0 = time.perf_counter()
-                output, is_error = await tool.invoke(call.arguments, run_sync=self._kernel_run_sync if tool.needs_kernel_thread else None)
+                try:
+                    output, is_error = await tool.invoke(
+                        call.arguments, run_sync=self._kernel_run_sync if tool.needs_kernel_thread else None
+                    )
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - e.g. the kernel runner failed: tell the model
+                    output, is_error = f"Error: {type(exc).__name__}: {exc}", True
                 ctx.metrics.record_tool_call(time.perf_counter() - t0)
+            elif decision == "never":
+                output, is_error = f"Not run: the approval policy of {call.name} is 'never'.", True
             elif decision == "cancelled":
                 output, is_error = "The user cancelled the turn before approving this call.", True
             elif decision == "unavailable":
@@ -609,10 +762,11 @@ class Agent(Configurable):
         return output, is_error
 
     async def _approve(self, tool: FunctionTool, call: FunctionCallItem, ctx: TurnContext, emit: EventCallback) -> str:
-        if tool.approval == "auto":
+        policy = self.approval_policy(tool.name)
+        if policy == "auto":
             return "auto"
-        if tool.approval == "never":
-            return "deny"
+        if policy == "never":
+            return "never"
         if not ctx.interactive:
             return "unavailable"
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -624,6 +778,8 @@ class Agent(Configurable):
             self._approvals.pop(call.call_id, None)
         if decision == "approve_always":
             tool.approval = "auto"
+            if self.tool_approval.get(tool.name) == "ask":
+                self.tool_approval = {**self.tool_approval, tool.name: "auto"}
         emit(ev.ApprovalResolved(call_id=call.call_id, decision=decision, turn_id=ctx.turn_id))
         return decision
 
@@ -646,6 +802,23 @@ def register_session_factory(transport: str, factory: Callable[..., ModelSession
 
 def _session_factory(transport: str) -> Callable[..., ModelSession]:
     return _SESSION_FACTORIES.get(transport, ModelSession)
+
+
+def _register_websocket_sessions() -> None:
+    from .ws_session import websocket_session_factory
+
+    for mode in ("websocket", "auto"):
+        _SESSION_FACTORIES.setdefault(mode, websocket_session_factory(mode))
+
+
+_register_websocket_sessions()
+
+
+def _rejects_web_search(error: E.AgentError, body: dict[str, Any]) -> bool:
+    """A non-retryable request error that names the hosted web_search tool we sent."""
+    sent = any(t.get("type") == "web_search" for t in body.get("tools") or [])
+    text = (error.message or "").lower()
+    return sent and not error.retryable and error.status in (400, 404, 422) and ("web_search" in text or "web search" in text)
 
 
 def _user_message(text: str) -> dict[str, Any]:

@@ -41,7 +41,29 @@ def get_agent(shell: Any | None = None) -> Agent:
             _default_agent = Agent(parent=shell) if shell is not None else Agent()
             if shell is not None and _default_agent not in shell.configurables:
                 shell.configurables.append(_default_agent)
+            if shell is not None and getattr(shell, "user_ns", None) is not None:
+                _setup_kernel(_default_agent, shell)
         return _default_agent
+
+
+def _setup_kernel(agent: Agent, shell: Any) -> None:
+    """Kernel tools on the kernel thread, and conversations saved per notebook."""
+    from .store import ConversationStore, notebook_identity
+    from .tools.kernel import install_kernel_tools
+
+    try:
+        install_kernel_tools(agent, shell)
+    except Exception:  # noqa: BLE001 - the agent still answers without tools
+        import logging
+
+        logging.getLogger("jupyter_agent").exception("kernel tools not installed")
+    if agent.persist:
+        store = ConversationStore(
+            agent.history_dir or None,
+            notebook_identity(shell.user_ns),
+            secrets=lambda: [s.get() for s in (agent._api_key,) if s],
+        )
+        agent.attach_store(store)
 
 
 def set_agent(agent: Agent) -> None:
@@ -168,6 +190,12 @@ async def _drain_after_cancel(view: Any, bridge: EventBridge[ev.AgentEvent], han
                 return
 
 
+def _nullcontext() -> Any:
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
 def run_agent_cell_blocking(line: str, body: str) -> None:
     """Fallback without autoawait: run the cell's coroutine to completion on a private loop."""
     result: dict[str, BaseException] = {}
@@ -178,9 +206,12 @@ def run_agent_cell_blocking(line: str, body: str) -> None:
         except BaseException as exc:  # noqa: BLE001
             result["error"] = exc
 
+    kernel_runner = getattr(get_agent(), "kernel_runner", None)
+    blocked = getattr(kernel_runner, "blocked", None)
     thread = threading.Thread(target=runner, name="jupyter-agent-cell")
-    thread.start()
-    thread.join()
+    with blocked() if blocked is not None else _nullcontext():
+        thread.start()
+        thread.join()
     if "error" in result:
         raise result["error"]
 
@@ -216,8 +247,14 @@ HELP = """\
 %agent transport auto|sse|websocket
 %agent connect [--base-url URL] [--provider openai|azure|compatible|local]
                [--api-key-env VAR] [--model NAME] [--transport T]
-%agent reset                start a new conversation
+%agent reset                start a new conversation (the old one stays saved)
+%agent resume [ID]          continue this notebook's last saved conversation (e.g. after a restart)
+%agent conversations        this notebook's saved conversations
 %agent history              the conversation so far
+%agent tools                tools and their approval policies
+%agent approve ask|auto|never [TOOL]
+                            approval policy (default: every code-running tool)
+%agent websearch live|cached|disabled|default
 %agent voice                realtime voice conversation widget
 Configuration: %config Agent.model = "gpt-5.2" (see %config Agent), ipython_config.py,
 environment variables OPENAI_API_KEY / OPENAI_BASE_URL / AZURE_OPENAI_API_KEY /
@@ -345,6 +382,56 @@ class AgentMagics(Magics):
     def _cmd_reset(self, agent: Agent, args: list[str]) -> Any:
         agent.reset()
         return _Output("Started a new conversation.")
+
+    def _cmd_resume(self, agent: Agent, args: list[str]) -> Any:
+        from .store import resume_summary
+
+        if len(args) > 1:
+            raise UsageError("usage: %agent resume [CONVERSATION_ID]")
+        try:
+            conv = agent.resume(args[0] if args else None)
+        except (RuntimeError, ValueError, FileNotFoundError) as exc:
+            raise UsageError(f"cannot resume: {exc}") from None
+        if conv is None:
+            return _Output("No saved conversation to resume for this notebook.")
+        agent.publish(ev.Notice(level="info", message=f"Resumed a saved conversation ({len(conv.items)} items)."))
+        text = resume_summary(conv)
+        return _Output(text)
+
+    def _cmd_conversations(self, agent: Agent, args: list[str]) -> Any:
+        from .store import read_conversation, resume_summary
+
+        if agent.store is None:
+            return _Output("Conversations are not saved (Agent.persist is off).")
+        rows = []
+        for path in agent.store.conversations()[:20]:
+            conv = read_conversation(path)
+            mark = " (current)" if conv.id == agent.conversation_id else ""
+            first = resume_summary(conv).splitlines()
+            rows.append(f"{conv.id}{mark}\n  " + "\n  ".join(first))
+        return _Output("\n".join(rows) or "No saved conversations for this notebook.")
+
+    def _cmd_tools(self, agent: Agent, args: list[str]) -> Any:
+        rows = [f"{name}: {agent.approval_policy(name)} - {tool.description.split('. ')[0]}" for name, tool in agent.tools.items()]
+        provider = agent.resolved_provider()
+        rows.append(f"web_search: {agent.web_search_mode(provider)} (hosted by the provider)")
+        return _Output("\n".join(rows))
+
+    def _cmd_approve(self, agent: Agent, args: list[str]) -> Any:
+        if not args or args[0] not in ("ask", "auto", "never") or len(args) > 2:
+            raise UsageError("usage: %agent approve ask|auto|never [TOOL]")
+        try:
+            agent.set_approval(args[1] if len(args) == 2 else None, args[0])
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+        names = [args[1]] if len(args) == 2 else sorted(agent.tool_approval)
+        return _Output(f"Approval policy {args[0]} for: {', '.join(names) or '(no tools)'}")
+
+    def _cmd_websearch(self, agent: Agent, args: list[str]) -> Any:
+        if len(args) != 1 or args[0] not in ("live", "cached", "disabled", "default"):
+            raise UsageError("usage: %agent websearch live|cached|disabled|default")
+        agent.web_search = args[0]
+        return _Output(f"Web search: {agent.web_search_mode(agent.resolved_provider())}")
 
     def _cmd_history(self, agent: Agent, args: list[str]) -> Any:
         return _Output(history_text(agent))

@@ -30,6 +30,8 @@ class FunctionTool:
     args_model: type[BaseModel] | None = None
     #: Run on the kernel's main thread (code execution) rather than a worker thread.
     needs_kernel_thread: bool = False
+    #: Executes arbitrary code (``%agent approve POLICY`` without a tool name targets these).
+    runs_code: bool = False
 
     @classmethod
     def from_callable(
@@ -72,7 +74,8 @@ class FunctionTool:
         if not isinstance(data, dict):
             raise ValueError("tool arguments must be a JSON object")
         if self.args_model is not None:
-            data = self.args_model.model_validate(data).model_dump()
+            parsed = self.args_model.model_validate(data)
+            data = {name: getattr(parsed, name) for name in type(parsed).model_fields}  # keeps pydantic values
         return data
 
     async def invoke(self, arguments: str, *, run_sync: Callable[[Callable[[], Any]], Awaitable[Any]] | None = None) -> tuple[str, bool]:

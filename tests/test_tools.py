@@ -1,0 +1,222 @@
+"""Kernel tools, user tools, the tool follow-up loop, parallel calls and web search modes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import BaseModel
+
+from jupyter_agent import events as ev
+from jupyter_agent.config import Provider, is_azure_responses_base_url
+from jupyter_agent.testing.replies import error_reply, text_reply
+from jupyter_agent.tools.base import FunctionTool
+from jupyter_agent.tools.kernel import describe_text, kernel_tools, list_variables_text, run_code
+
+from .sse_support import make_agent, of_type, server  # noqa: F401 - fixtures
+from .tool_support import calls_reply, outputs
+
+
+# --- the kernel tools on a namespace --------------------------------------------------------
+
+
+def test_run_code_output_result_and_namespace():
+    ns: dict = {}
+    out = run_code("x = 21\nprint('hello')\nx * 2", ns)
+    assert out == "[stdout]\nhello\n[result]\n42"
+    assert ns["x"] == 21 and ns["_"] == 42
+    assert run_code("y = x + 1", ns) == "(no output)" and ns["y"] == 22
+
+
+def test_run_code_traceback_shows_user_code_only():
+    out = run_code("def f():\n    return 1 / 0\nf()", {})
+    assert out.startswith("[error]\nTraceback (most recent call last):")
+    assert "return 1 / 0" in out and "ZeroDivisionError: division by zero" in out
+    assert "kernel.py" not in out  # the tool's own frames are dropped
+    assert run_code("def (:", {}).startswith("[error]")
+    assert "SyntaxError" in run_code("def (:", {})
+    assert "SystemExit: 3" in run_code("raise SystemExit(3)", {})
+
+
+def test_run_code_truncates_long_output():
+    out = run_code("print('a' * 50_000)", {})
+    assert len(out) < 10_000 and "characters truncated" in out
+
+
+def test_list_and_describe_variables():
+    ns = {
+        "df": pd.DataFrame({"x": [1.0, 2.0, 6.0], "name": ["a", "b", "c"]}),
+        "arr": np.arange(12).reshape(3, 4),
+        "n": 3, "_private": 1, "np": np, "In": [],
+    }
+    listing = list_variables_text(ns)
+    assert listing.splitlines() == [
+        "arr: numpy.ndarray shape=(3, 4) dtype=int64",
+        "df: pandas.DataFrame shape=(3, 2) columns=[x, name]",
+        "n: int 3",
+    ]
+    desc = describe_text("df", ns)
+    assert "dtypes:" in desc and "x       float64" in desc and "head(5):" in desc and "6.0" in desc
+    assert "min=" in describe_text("arr", ns) and "max=" in describe_text("arr", ns)
+    assert describe_text("df.x", ns).startswith("df.x: pandas.Series length=3 dtype=float64")
+    assert describe_text("nope", ns) == "Error: no variable named 'nope'"
+    assert describe_text("df.x()", ns).startswith("Error:")  # nothing is evaluated
+
+
+def test_kernel_tool_specs_and_policies():
+    tools = {t.name: t for t in kernel_tools({})}
+    assert tools["run_python"].approval == "ask" and tools["run_python"].runs_code
+    assert tools["list_variables"].approval == "auto" and tools["describe_variable"].approval == "auto"
+    assert tools["run_python"].parameters["required"] == ["code"]
+    assert tools["describe_variable"].spec()["parameters"]["properties"] == {"name": {"type": "string"}}
+
+
+class Point(BaseModel):
+    x: float
+    y: float
+
+
+def test_user_tool_schema_from_type_hints_and_pydantic():
+    def distance(a: Point, b: Point, unit: Literal["m", "km"] = "m") -> float:
+        """Distance between two points."""
+        return ((a.x - b.x) ** 2 + (a.y - b.y) ** 2) ** 0.5
+
+    tool = FunctionTool.from_callable(distance)
+    params = tool.parameters
+    assert params["required"] == ["a", "b"]
+    assert params["properties"]["unit"]["enum"] == ["m", "km"]
+    assert tool.description == "Distance between two points."
+    result = asyncio.run(tool.invoke(json.dumps({"a": {"x": 0, "y": 0}, "b": {"x": 3, "y": 4}})))
+    assert result == ("5.0", False)
+    text, is_error = asyncio.run(tool.invoke('{"a": {"x": 0}}'))
+    assert is_error and text.startswith("Invalid arguments for distance")
+
+
+# --- the agent loop ----------------------------------------------------------------------------
+
+
+def test_model_calls_the_code_tool_and_answers(server, make_agent):
+    ns: dict = {"df": pd.DataFrame({"x": [1, 2, 6]})}
+    agent = make_agent(tools=kernel_tools(ns))
+    agent.set_approval("run_python", "auto")
+    server.add_response(calls_reply(("describe_variable", {"name": "df"}, "c1"), preamble="Let me look at df."))
+    server.add_response(calls_reply(("run_python", {"code": "m = df['x'].mean()\nm"}, "c2")))
+    server.add_response(text_reply("The mean of x is 3.0.", phase="final_answer"))
+    turn = asyncio.run(agent.ask("what is the mean of column x in df?"))
+    assert turn.status == "completed" and turn.text == "The mean of x is 3.0."
+    second, third = server.requests[1].json, server.requests[2].json
+    assert "x    int64" in outputs(second)["c1"]
+    assert outputs(third)["c2"] == "[result]\nnp.float64(3.0)"  # what the cell would show
+    assert ns["m"] == 3.0  # it ran in the user's namespace
+    kinds = [i["type"] for i in third["input"]]
+    assert kinds == ["message", "message", "function_call", "function_call_output", "function_call", "function_call_output"]
+    assert third["input"][1]["phase"] == "commentary"
+    assert {t["name"] for t in third["tools"] if t["type"] == "function"} == {"run_python", "list_variables", "describe_variable"}
+    results = of_type(turn.events, ev.ToolResult)
+    assert [r.is_error for r in results] == [False, False]
+
+
+def test_tool_that_raises_goes_back_to_the_model(server, make_agent):
+    def fetch(url: str) -> str:
+        raise ConnectionError(f"cannot reach {url}")
+
+    agent = make_agent(tools=[fetch])
+    server.add_response(calls_reply(("fetch", {"url": "http://x"}, "c1")))
+    server.add_response(calls_reply(("fetch", '{"url": 5', "c2"), ("missing_tool", {}, "c3")))
+    server.add_response(text_reply("I could not fetch it.", phase="final_answer"))
+    turn = asyncio.run(agent.ask("fetch x"))
+    assert turn.status == "completed"
+    assert outputs(server.requests[1].json)["c1"] == "Error: ConnectionError: cannot reach http://x"
+    out = outputs(server.requests[2].json)
+    assert out["c2"].startswith("Invalid arguments for fetch") and out["c3"] == "Unknown tool: missing_tool"
+    assert all(r.is_error for r in of_type(turn.events, ev.ToolResult))
+    assert not of_type(turn.events, ev.Error)
+
+
+def test_parallel_calls_run_concurrently(server, make_agent):
+    both_started = asyncio.Event()
+    started: list[str] = []
+
+    async def wait_for_peer(name: str) -> str:
+        """Returns once both calls run at the same time."""
+        started.append(name)
+        if len(started) == 2:
+            both_started.set()
+        await asyncio.wait_for(both_started.wait(), 5)
+        return f"{name} done"
+
+    agent = make_agent(tools=[wait_for_peer])
+    server.add_response(calls_reply(("wait_for_peer", {"name": "a"}, "ca"), ("wait_for_peer", {"name": "b"}, "cb")))
+    server.add_response(text_reply("both done", phase="final_answer"))
+    turn = asyncio.run(agent.ask("go"))
+    assert turn.status == "completed"
+    body = server.requests[1].json
+    assert body["parallel_tool_calls"] is True
+    assert outputs(body) == {"ca": "a done", "cb": "b done"}
+    # the outputs follow the calls, in the model's order
+    kinds = [(i["type"], i.get("call_id")) for i in body["input"][1:]]
+    assert kinds == [("function_call", "ca"), ("function_call", "cb"), ("function_call_output", "ca"), ("function_call_output", "cb")]
+
+
+# --- web search ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [
+    "https://foo.openai.azure.com/openai", "https://foo.openai.azure.us/openai/v1", "https://foo.cognitiveservices.azure.cn/x",
+    "https://foo.aoai.azure.com/openai", "https://foo.openai.azure-api.net/openai", "https://foo.z01.azurefd.net/",
+    "https://acct.blob.core.windows.net/openai/v1",
+])
+def test_azure_detected(url):
+    assert is_azure_responses_base_url(url)
+    assert Provider(name="compatible", base_url=url).is_azure
+
+
+@pytest.mark.parametrize("url", ["https://api.openai.com/v1", "https://example.com/openai", "https://myproxy.azurewebsites.net/openai"])
+def test_not_azure(url):
+    assert not is_azure_responses_base_url(url)
+    assert is_azure_responses_base_url(url, "Azure") and is_azure_responses_base_url(url, " azure ")
+
+
+def test_web_search_modes(make_agent):
+    agent = make_agent(web_search="default")
+    openai = Provider(name="openai", base_url="https://api.openai.com/v1")
+    azure = Provider(name="compatible", base_url="https://foo.openai.azure.com/openai/v1")
+    other = Provider(name="compatible", base_url="http://127.0.0.1:1/v1")
+    assert agent.tool_specs(openai)[-1] == {"type": "web_search", "external_web_access": False}
+    assert agent.web_search_mode(azure) == "disabled" and agent.web_search_mode(other) == "disabled"
+    agent.web_search = "live"
+    assert agent.tool_specs(openai)[-1] == {"type": "web_search", "external_web_access": True}
+    assert agent.tool_specs(azure)[-1] == {"type": "web_search", "external_web_access": True}
+    agent.web_search = "disabled"
+    assert not [t for t in agent.tool_specs(openai) if t["type"] == "web_search"]
+
+
+def test_provider_rejecting_web_search_gets_a_notice_and_a_retry(server, make_agent):
+    agent = make_agent(web_search="cached")
+    server.add_response(error_reply(400, "Hosted tool 'web_search' is not supported with this model.", param="tools"))
+    server.add_response(text_reply("Answer without search.", phase="final_answer"))
+    server.add_response(text_reply("Second answer.", phase="final_answer"))
+    turn = asyncio.run(agent.ask("news?"))
+    assert turn.status == "completed" and turn.text == "Answer without search."
+    notices = [n.message for n in of_type(turn.events, ev.Notice)]
+    assert any("rejected the web_search tool" in m and "%agent websearch" in m for m in notices)
+    first, retry = server.requests[0].json, server.requests[1].json
+    assert {"type": "web_search", "external_web_access": False} in first["tools"]
+    assert not [t for t in retry["tools"] if t["type"] == "web_search"]
+    assert [i["role"] for i in retry["input"]] == ["user"]  # the user message was kept once
+    asyncio.run(agent.ask("again"))
+    assert not [t for t in server.requests[2].json["tools"] if t["type"] == "web_search"]
+    agent.web_search = "live"  # choosing again re-enables it
+    assert agent.web_search_mode(agent.resolved_provider()) == "live"
+
+
+def test_unrelated_400_is_not_retried(server, make_agent):
+    agent = make_agent(web_search="cached")
+    server.add_response(error_reply(400, "Invalid value for 'input'."))
+    turn = asyncio.run(agent.ask("x"))
+    assert turn.status == "failed" and len(server.requests) == 1
+    assert agent.web_search_mode(agent.resolved_provider()) == "cached"
