@@ -204,6 +204,16 @@ def http_scenarios() -> list[Scenario]:
             status="failed", text=None, error="retry after 3600s", requests=1,
         ),
         Scenario(
+            "HTTP 503 retry-after: 3600 (too long to wait)",
+            _queue(error_reply(503, "unavailable", type="server_error", headers={"retry-after": "3600"})),
+            status="failed", text=None, error="retry after 3600s", requests=1,
+        ),
+        Scenario(
+            "response.failed rate_limit_exceeded (try again in 3600s)",
+            _queue(failed_reply("rate_limit_exceeded", "Rate limit reached. Please try again in 3600s.")),
+            status="failed", text=None, error="retry after 3600s", requests=1,
+        ),
+        Scenario(
             "HTTP 429 usage_limit_reached", _queue(_usage_limit_reply()),
             status="failed", text=None, error="usage limit", code="usage_limit_reached", requests=1, rate_limits=True,
         ),

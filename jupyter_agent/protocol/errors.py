@@ -169,7 +169,16 @@ def from_failed_response(error: Any) -> AgentError:
     if code in ("server_is_overloaded", "slow_down"):
         return ServerOverloaded(OVERLOADED_MESSAGE, code=code)
     delay = parse_retry_delay(message) if code == "rate_limit_exceeded" else None
-    return StreamError(message or "response.failed event received", code=code, delay=delay)
+    return _bounded(StreamError(message or "response.failed event received", code=code, delay=delay))
+
+
+def _bounded(error: StreamError) -> AgentError:
+    """A retryable error whose suggested delay is too long to wait for is surfaced at once."""
+    if error.delay is None or error.delay <= MAX_RETRY_DELAY:
+        return error
+    return AgentError(
+        f"{error.message} (retry after {error.delay:.0f}s)", status=error.status, code=error.code, request_id=error.request_id
+    )
 
 
 def incomplete_error(reason: str | None) -> StreamError:
@@ -306,7 +315,7 @@ def from_http_status(
             )
         return StreamError(message, status=429, code="rate_limit_exceeded", delay=delay, request_id=request_id)
     if status == 500:
-        return StreamError(HIGH_DEMAND_MESSAGE, status=500, delay=retry_after_from_headers(lower))
+        return _bounded(StreamError(HIGH_DEMAND_MESSAGE, status=500, delay=retry_after_from_headers(lower)))
     if status == 503 and ecode in ("server_is_overloaded", "slow_down"):
         return ServerOverloaded(OVERLOADED_MESSAGE, status=503, code=ecode)
     detail = emessage or text[:300]
@@ -318,7 +327,7 @@ def from_http_status(
         facts.append(f"request id: {request_id}")
     if facts:
         message += f" ({', '.join(facts)})"
-    return StreamError(message, status=status, delay=retry_after_from_headers(lower), request_id=request_id)
+    return _bounded(StreamError(message, status=status, delay=retry_after_from_headers(lower), request_id=request_id))
 
 
 def _error_body(body: bytes | str | dict[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
