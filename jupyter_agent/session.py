@@ -59,6 +59,14 @@ class SessionRetry:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class SessionNotice:
+    """Something the user should see about the session (e.g. the WebSocket→HTTP fallback)."""
+
+    level: str
+    message: str
+
+
 @dataclass
 class SessionOptions:
     max_retries: int = 5

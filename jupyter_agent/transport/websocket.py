@@ -1,0 +1,302 @@
+"""Responses API over WebSocket (spec §2): one connection, one JSON event per text frame.
+
+``WsConnection.open`` performs the handshake (``OpenAI-Beta: responses_websockets=2026-02-06``,
+permessage-deflate offered) and keeps the handshake facts (``openai-model``, ``x-models-etag``,
+``x-reasoning-included``, ``x-codex-turn-state``). ``WsConnection.stream(body)`` sends one
+``response.create`` and yields, like the SSE transport, a ``ResponseHeaders`` (the handshake facts
+replayed at the start of every request, spec §2.3; rate limits are never read from the handshake),
+``EventServerModel`` markers and typed events, until the first completion. At most one response is
+in flight per connection. Each connection remembers its last request and the last response (id and
+output items) so the next request can be incremental (``plan_request``, spec §2.5). Any error
+drops the connection: a later request opens a new one with a full create.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.protocol import State
+
+from ..protocol import errors as E
+from ..protocol.responses import OutputItemDone, ReasoningItem, ResponseCompleted, ResponseDone, ResponseFailed, parse_event_dict
+from .base import ResponseHeaders, StreamState
+
+log = logging.getLogger(__name__)
+
+BETA_HEADER = "OpenAI-Beta"
+BETA_V2 = "responses_websockets=2026-02-06"
+TIMING_HEADER = "x-responsesapi-include-timing-metrics"
+#: Handshake statuses that mean "no WebSocket endpoint here": switch to HTTP at once (spec §2.7).
+NO_WEBSOCKET_STATUSES = frozenset({404, 405, 426, 501})
+#: Fields that never break request chaining (spec §2.5).
+_NOT_COMPARED = frozenset({"type", "input", "previous_response_id", "generate", "client_metadata", "stream_id"})
+#: Item keys that differ between an output item and its replay in later input.
+_VOLATILE_ITEM_KEYS = ("id", "status")
+
+
+def websocket_url(responses_url: str) -> str:
+    """The HTTP endpoint with the scheme swapped: http→ws, https→wss (spec §2.1)."""
+    parts = urlsplit(responses_url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def handshake_headers(http_headers: Mapping[str, str], *, timing_metrics: bool = False) -> dict[str, str]:
+    """Handshake headers from the HTTP request headers (same precedence, spec §2.2).
+
+    The WebSocket client sends no User-Agent of its own; ``OpenAI-Beta`` is a default that only
+    fills a missing name.
+    """
+    headers = {k: v for k, v in http_headers.items() if k.lower() != "user-agent"}
+    lower = {k.lower() for k in headers}
+    if BETA_HEADER.lower() not in lower:
+        headers[BETA_HEADER] = BETA_V2
+    if timing_metrics and TIMING_HEADER not in lower:
+        headers[TIMING_HEADER] = "true"
+    return headers
+
+
+# --- incremental requests ------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LastResponse:
+    """What the last completed response on a connection added to the conversation."""
+
+    response_id: str
+    items: list[Any] = field(default_factory=list)
+
+
+def _norm(item: Any) -> Any:
+    if isinstance(item, dict):
+        return {k: v for k, v in item.items() if k not in _VOLATILE_ITEM_KEYS}
+    return item
+
+
+def _strip_prefix(new_input: list[Any], last_input: list[Any], outputs: list[Any]) -> list[Any] | None:
+    """The items of ``new_input`` after ``last_input`` + ``outputs``; None when not a prefix.
+
+    Outputs compare in their replay form (ids and status dropped); a reasoning item without
+    encrypted content may be missing from the replay (stateless clients drop it).
+    """
+    n = len(last_input)
+    if len(new_input) < n or new_input[:n] != last_input:
+        return None
+    pos = n
+    for item in outputs:
+        replay = _norm(item.to_input(keep_id=True)) if hasattr(item, "to_input") else _norm(item)
+        if pos < len(new_input) and _norm(new_input[pos]) == replay:
+            pos += 1
+        elif isinstance(item, ReasoningItem) and not item.encrypted_content:
+            continue
+        else:
+            return None
+    return new_input[pos:]
+
+
+def plan_request(body: dict[str, Any], last_request: dict[str, Any] | None, last_response: LastResponse | None) -> tuple[dict[str, Any], bool]:
+    """The ``response.create`` frame for ``body`` on a connection; True when incremental (v2)."""
+    frame: dict[str, Any] = {"type": "response.create", **{k: v for k, v in body.items() if k != "type"}}
+    if last_request is None or last_response is None or not last_response.response_id:
+        return frame, False
+    if {k: v for k, v in body.items() if k not in _NOT_COMPARED} != {k: v for k, v in last_request.items() if k not in _NOT_COMPARED}:
+        return frame, False
+    delta = _strip_prefix(list(body.get("input") or []), list(last_request.get("input") or []), last_response.items)
+    if delta is None:
+        return frame, False
+    frame["previous_response_id"] = last_response.response_id
+    frame["input"] = delta
+    return frame, True
+
+
+# --- the connection --------------------------------------------------------------------------
+
+
+def _is_loopback(url: str) -> bool:
+    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:300]
+
+
+class WsConnection:
+    """One Responses WebSocket connection (see the module docstring)."""
+
+    def __init__(self, ws: ClientConnection, url: str, handshake: ResponseHeaders) -> None:
+        self._ws = ws
+        self.url = url
+        self.handshake = handshake
+        self.opened_at = time.monotonic()
+        self.last_request: dict[str, Any] | None = None
+        self.last_response: LastResponse | None = None
+        self.requests = 0
+        self.broken = False
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, url: str, headers: Mapping[str, str], *, open_timeout: float = 15.0) -> "WsConnection":
+        """Handshake; raises ``UpgradeRequired`` (426 and other "no WebSocket here" statuses),
+        the HTTP status mapping of spec §3.5 for other refusals, else a retryable ``StreamError``."""
+        kwargs: dict[str, Any] = {"proxy": None} if _is_loopback(url) else {}
+        try:
+            ws = await connect(
+                url, additional_headers=dict(headers), compression="deflate", max_size=None,
+                open_timeout=open_timeout, **kwargs,
+            )
+        except InvalidStatus as exc:
+            response = exc.response
+            status = response.status_code
+            if status in NO_WEBSOCKET_STATUSES:
+                raise E.UpgradeRequired(f"WebSocket handshake refused with HTTP {status}.", status=status) from None
+            raise E.from_http_status(status, dict(response.headers.raw_items()), bytes(response.body or b""), url=url) from None
+        except (OSError, asyncio.TimeoutError, TimeoutError) as exc:
+            raise E.StreamError(f"websocket connect to {url} failed: {_describe(exc)}") from None
+        except Exception as exc:  # noqa: BLE001 - handshake protocol errors: retryable, key-free
+            raise E.StreamError(f"websocket handshake with {url} failed: {type(exc).__name__}: {_describe(exc)}") from None
+        raw = dict(ws.response.headers.raw_items()) if ws.response is not None else {}
+        handshake = ResponseHeaders.from_http(raw, read_rate_limits=False)
+        return cls(ws, url, handshake)
+
+    @property
+    def closed(self) -> bool:
+        return self.broken or self._ws.state is not State.OPEN
+
+    @property
+    def busy(self) -> bool:
+        return self._lock.locked()
+
+    @property
+    def age(self) -> float:
+        return time.monotonic() - self.opened_at
+
+    @property
+    def deflate(self) -> bool:
+        """True when permessage-deflate was negotiated."""
+        return any(type(ext).__name__.startswith("PerMessageDeflate") for ext in self._ws.protocol.extensions)
+
+    def abort(self) -> None:
+        """Drop the connection without waiting for a closing handshake (spec §2.6)."""
+        self.broken = True
+        transport = getattr(self._ws, "transport", None)
+        if transport is not None:
+            transport.abort()
+
+    async def close(self) -> None:
+        self.broken = True
+        try:
+            await asyncio.wait_for(self._ws.close(), 2.0)
+        except Exception:  # noqa: BLE001
+            self.abort()
+
+    # -- one request ----------------------------------------------------------------------
+
+    async def stream(
+        self,
+        body: dict[str, Any],
+        *,
+        idle_timeout: float,
+        extra: Mapping[str, Any] | None = None,
+        metrics: Any | None = None,
+    ) -> AsyncIterator[Any]:
+        """Send ``body`` (incremental when possible) and yield its events until completion.
+
+        ``extra`` fields (``generate``, ``client_metadata``) go into the frame but never into
+        the chaining comparison.
+        """
+        if self.closed:
+            raise E.StreamError("websocket connection is closed")
+        async with self._lock:
+            frame, _incremental = plan_request(body, self.last_request, self.last_response)
+            if extra:
+                frame.update(extra)
+            self.last_request, self.last_response = dict(body), None
+            completed = False
+            try:
+                yield ResponseHeaders(
+                    server_model=self.handshake.server_model,
+                    models_etag=self.handshake.models_etag,
+                    reasoning_included=self.handshake.reasoning_included,
+                )
+                await self._send(frame, metrics)
+                async for event in self._events(idle_timeout, metrics):
+                    yield event
+                completed = True
+            finally:
+                if not completed:
+                    self.abort()
+
+    async def _send(self, frame: dict[str, Any], metrics: Any | None) -> None:
+        payload = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+        started = time.perf_counter()
+        reused = self.requests > 0
+        self.requests += 1
+        try:
+            await self._ws.send(payload)
+        except Exception as exc:  # noqa: BLE001 - closed or broken socket
+            if metrics is not None:
+                metrics.record_ws_request(time.perf_counter() - started, False, connection_reused=reused)
+            raise E.StreamError(f"websocket send failed: {_describe(exc)}") from None
+        if metrics is not None:
+            metrics.record_ws_request(time.perf_counter() - started, True, connection_reused=reused)
+
+    async def _events(self, idle_timeout: float, metrics: Any | None) -> AsyncIterator[Any]:
+        state = StreamState()
+        items: list[Any] = []
+        record = metrics.record_ws_event if metrics is not None else None
+        while True:
+            waited = time.perf_counter()
+            try:
+                message = await asyncio.wait_for(self._ws.recv(), idle_timeout)
+            except (asyncio.TimeoutError, TimeoutError):
+                if record:
+                    record(time.perf_counter() - waited, "unknown", False)
+                raise E.IdleTimeout("idle timeout waiting for websocket") from None
+            except ConnectionClosed as exc:
+                if record:
+                    record(time.perf_counter() - waited, "unknown", False)
+                if exc.rcvd is not None:
+                    raise E.StreamError("websocket closed by server before response.completed") from None
+                raise E.StreamError("stream closed before response.completed") from None
+            elapsed = time.perf_counter() - waited
+            if isinstance(message, (bytes, bytearray, memoryview)):
+                if record:
+                    record(elapsed, "unknown", False)
+                raise E.StreamError("unexpected binary websocket event")
+            try:
+                raw = json.loads(message)
+            except ValueError:
+                raw = None
+            if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+                if record:
+                    record(elapsed, "parse_error", False)
+                log.debug("skipped unparseable websocket frame %.80r", message)
+                continue
+            event = parse_event_dict(raw)
+            if event is None:
+                if record:
+                    record(elapsed, "parse_error", False)
+                continue
+            if record:
+                record(elapsed, raw["type"], not isinstance(event, ResponseFailed))
+            model = state.server_model(event)
+            if model is not None:
+                yield model
+            if isinstance(event, OutputItemDone):
+                items.append(event.item)
+            yield event
+            if state.check_terminal(event):
+                response = event.response if isinstance(event, (ResponseCompleted, ResponseDone)) else None
+                self.last_response = LastResponse((response.id if response else None) or "", items)
+                return
