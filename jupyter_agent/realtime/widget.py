@@ -126,8 +126,11 @@ class VoiceWidget(anywidget.AnyWidget):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "audio" and buffers:
             pcm = bytes(buffers[0])
-            rate = int(content.get("sample_rate") or 24000)
-            channels = int(content.get("num_channels") or 1)
+            rate = _int_field(content, "sample_rate", 24000)
+            channels = _int_field(content, "num_channels", 1)
+            if not (8000 <= rate <= 192000 and 1 <= channels <= 8):
+                log.debug("voice widget: ignored audio frame with rate %r, channels %r", rate, channels)
+                return
             self.frames_received += 1
             self.samples_received += len(pcm) // 2 // max(channels, 1)
             with self._lock:
@@ -143,7 +146,7 @@ class VoiceWidget(anywidget.AnyWidget):
         elif kind == "text" and isinstance(content.get("text"), str):
             self.send_text(content["text"])
         elif kind == "played" and isinstance(content.get("item_id"), str):
-            self.manager.submit(self.manager.truncate(content["item_id"], int(content.get("ms") or 0)))
+            self.manager.submit(self.manager.truncate(content["item_id"], max(0, _int_field(content, "ms", 0))))
         elif kind == "hangup":
             with self._lock:
                 self._pending.clear()
@@ -214,6 +217,14 @@ class VoiceWidget(anywidget.AnyWidget):
 
 
 # --- construction ---------------------------------------------------------------------
+
+
+def _int_field(content: dict[str, Any], key: str, default: int) -> int:
+    """An integer field of a browser message; ``default`` when absent or not a number."""
+    value = content.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+        return default
+    return int(value)
 
 
 def _setting(kw: dict[str, Any], agent: Any, name: str, env: str, default: Any = None) -> Any:
