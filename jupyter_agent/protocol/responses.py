@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError, field_validator
 
 from .errors import ProtocolError
 
@@ -45,6 +45,12 @@ class MessageItem(_Item):
     content: list[ContentPart] | str = Field(default_factory=list)
     phase: Literal["commentary", "final_answer"] | None = None
     status: str | None = None
+
+    @field_validator("phase", mode="before")
+    @classmethod
+    def _known_phase(cls, value: Any) -> Any:
+        """An unknown phase (spec §8 names only two) must not drop the whole message: treat as absent."""
+        return value if value in ("commentary", "final_answer") else None
 
     @property
     def text(self) -> str:
