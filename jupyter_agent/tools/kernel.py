@@ -16,6 +16,7 @@ import contextlib
 import io
 import itertools
 import linecache
+import signal
 import sys
 import threading
 import traceback
@@ -265,6 +266,27 @@ def kernel_tools(
 # --- running on the kernel thread ------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _interruptible() -> Any:
+    """On the main thread: let SIGINT raise KeyboardInterrupt in the tool's code.
+
+    While an async cell runs, ipykernel's SIGINT handler only schedules the cell's cancellation,
+    which would wait for blocking code (``time.sleep``) to finish. Yields the previous handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    try:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    except (ValueError, OSError):  # pragma: no cover - no signals here
+        yield None
+        return
+    try:
+        yield previous
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class ToolInterrupted(Exception):
     """The kernel was interrupted while a tool ran on its thread."""
 
@@ -302,14 +324,17 @@ class KernelRunner:
         def run() -> None:
             if not future.set_running_or_notify_cancel():
                 return
-            try:
-                future.set_result(fn())
-            except KeyboardInterrupt:
-                future.set_exception(ToolInterrupted("KeyboardInterrupt: the user interrupted the code."))
-                if self.on_interrupt is not None:
-                    self.on_interrupt()
-            except BaseException as exc:  # noqa: BLE001 - reported through the future
-                future.set_exception(exc)
+            with _interruptible() as previous:
+                try:
+                    future.set_result(fn())
+                except KeyboardInterrupt:
+                    future.set_exception(ToolInterrupted("KeyboardInterrupt: the user interrupted the code."))
+                    if self.on_interrupt is not None:
+                        self.on_interrupt()
+                    if callable(previous) and previous is not signal.default_int_handler:  # ipykernel: cancel the cell
+                        previous(signal.SIGINT, None)
+                except BaseException as exc:  # noqa: BLE001 - reported through the future
+                    future.set_exception(exc)
 
         if self._blocked or self.loop.is_closed() or not self.loop.is_running():
             threading.Thread(target=run, name="jupyter-agent-tool", daemon=True).start()

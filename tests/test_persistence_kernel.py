@@ -1,0 +1,104 @@
+"""In a real ipykernel: the agent inspects ``df`` and runs code on the kernel's main thread, the
+conversation is saved as it happens, and after a kernel restart ``%agent resume`` continues it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from jupyter_agent.testing import ScriptedServer
+from jupyter_agent.testing.replies import text_reply
+
+from .kernel_driver import KernelDriver
+from .tool_support import calls_reply, outputs
+
+pytestmark = pytest.mark.kernel
+
+SETUP = (
+    "%load_ext jupyter_agent\n"
+    "import jupyter_agent.magics as M\n"
+    "%agent connect --base-url {url} --provider compatible --model gpt-test --transport sse\n"
+    "a = M.get_agent()\n"
+)
+
+
+@pytest.fixture
+def server():
+    srv = ScriptedServer().start()
+    yield srv
+    srv.stop()
+
+
+def _start(tmp_path, server):
+    env = {"JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history"), "JPY_SESSION_NAME": str(tmp_path / "analysis.ipynb")}
+    driver = KernelDriver(cwd=str(tmp_path), env=env)
+    setup = driver.run(SETUP.format(url=server.base_url))
+    assert setup.status == "ok", setup.text
+    return driver
+
+
+def test_tools_in_the_kernel_and_resume_after_restart(tmp_path, server):
+    kernel = _start(tmp_path, server)
+    try:
+        assert kernel.run("import pandas as pd\ndf = pd.DataFrame({'x': [1.0, 2.0, 6.0]})").status == "ok"
+        server.add_response(calls_reply(("describe_variable", {"name": "df"}, "c1"), preamble="Looking at df."))
+        server.add_response(calls_reply(("run_python", {"code": "import threading\nm = df['x'].mean()\n"
+                                                                 "print(threading.current_thread().name)\nm"}, "c2")))
+        server.add_response(text_reply("The mean of x is 3.0.", phase="final_answer"))
+        approve = kernel.run("%agent approve auto run_python")
+        assert "Approval policy auto for: run_python" in approve.text
+        cell = kernel.run("%%agent\nwhat is the mean of column x in df?", timeout=60)
+        assert cell.status == "ok", cell.text
+        assert "The mean of x is 3.0." in cell.text
+        assert "x    float64" in outputs(server.requests[1].json)["c1"]
+        assert outputs(server.requests[2].json)["c2"] == "[stdout]\nMainThread\n[result]\nnp.float64(3.0)"
+        assert "3.0" in kernel.run("print(m)").text  # the code ran in the user's namespace
+        first_input = server.requests[2].json["input"]
+        conv_id = kernel.run("print(a.conversation_id)").text.strip()
+    finally:
+        kernel.shutdown()
+
+    kernel = _start(tmp_path, server)  # a new kernel process for the same notebook
+    try:
+        assert "(no conversation yet)" in kernel.run("print(M.history_text(a))").text
+        resumed = kernel.run("%agent resume")
+        assert resumed.status == "ok", resumed.text
+        assert "Resumed the conversation started" in resumed.text
+        assert "1 user message(s)" in resumed.text
+        assert "Last question: what is the mean of column x in df?" in resumed.text
+        assert "Last answer: The mean of x is 3.0." in resumed.text
+        assert kernel.run("print(a.conversation_id)").text.strip() == conv_id
+        transcript = json.loads(kernel.run("import json; print(json.dumps(a.transcript()))").text)
+        assert transcript[0] == {"role": "user", "text": "what is the mean of column x in df?", "phase": None}
+        assert transcript[-1] == {"role": "assistant", "text": "The mean of x is 3.0.", "phase": "final_answer"}
+        server.add_response(text_reply("Yes, still 3.0.", phase="final_answer"))
+        again = kernel.run("%%agent\nare you sure?", timeout=60)
+        assert again.status == "ok" and "Yes, still 3.0." in again.text
+        body = server.requests[-1].json
+        assert body["input"][: len(first_input)] == first_input
+        assert body["prompt_cache_key"] == conv_id
+        assert body["input"][-1]["content"][0]["text"] == "are you sure?"
+        reset = kernel.run(f"%agent reset\nprint(len(a.history), a.conversation_id != {conv_id!r})")
+        assert "0 True" in reset.text
+    finally:
+        kernel.shutdown()
+
+
+def test_kernel_interrupt_stops_code_the_agent_runs(tmp_path, server):
+    kernel = _start(tmp_path, server)
+    marker = tmp_path / "tool-started"
+    try:
+        code = f"import time\nopen({str(marker)!r}, 'w').close()\ntime.sleep(30)\nfinished = True"
+        server.add_response(calls_reply(("run_python", {"code": code}, "c1")))
+        assert kernel.run("%agent approve auto").status == "ok"
+        cell = kernel.run("%%agent\nsleep a while", timeout=30, interrupt_when=marker.exists)
+        assert cell.interrupt_to_reply is not None and cell.interrupt_to_reply < 2.0, cell.interrupt_to_reply
+        assert "interrupted" in cell.text.lower()
+        state = kernel.run("print('finished' in globals(), [i['type'] for i in a.history])")
+        assert "False ['message', 'function_call', 'function_call_output']" in state.text, state.text
+        assert len(server.requests) == 1  # no follow-up request after the cancel
+        server.add_response(text_reply("ok", phase="final_answer"))
+        assert "ok" in kernel.run("%%agent\nnext").text  # the history is valid for the next turn
+    finally:
+        kernel.shutdown()
