@@ -97,6 +97,9 @@ class ScriptedServer:
         self._ws_routes: list[_WsRoute] = []
         self._requests: list[RecordedRequest] = []
         self._ws_records: list[WsRecord] = []
+        #: Handshake answer for WebSocket connections served by ``responder`` (no script queued):
+        #: e.g. ``WsAccept(delay=0.05, headers={"openai-model": "gpt-5"})``.
+        self.ws_accept = WsAccept()
         self._errors: list[BaseException] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -617,7 +620,8 @@ class ScriptedServer:
         elif conn is not None:
             accept = WsAccept(conn.status, dict(conn.headers), conn.body, conn.accept_delay)
         elif hs.path.endswith("/responses") and self.responder is not None:
-            accept = WsAccept()
+            dflt = self.ws_accept
+            accept = WsAccept(dflt.status, dict(dflt.headers), dflt.body, dflt.delay)
         elif hs.path.endswith("/responses"):
             accept = WsAccept(500, body=_error_body("scripted server: no websocket connection left"))
         else:
