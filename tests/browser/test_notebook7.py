@@ -1,0 +1,191 @@
+"""``%%agent`` in Notebook 7 (``jupyter notebook``, headless Chromium): /tree lists the notebook,
+/notebooks/... runs it, the live view renders (ipywidgets), a pinned ``%agent limits`` widget in an
+earlier cell follows the turn, and the final rendering is the stable markdown.
+
+The kernel starts the scripted Responses server with a reply that has a commentary message, a web
+search, a final answer, rate-limit headers and an ``openai-model`` other than the requested one.
+Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TOKEN = "notebook7-token"
+NOTEBOOK = "nb7_agent.ipynb"
+
+SETUP = r'''
+import time
+from jupyter_agent.testing import ScriptedServer, Reply, Ev
+from jupyter_agent.testing.replies import _message_events, _number, created_event, completed_event
+
+def scripted_reply():
+    rid = "resp_nb7_1"
+    commentary, c_done = _message_events("Let me check the web first.", "commentary", 0, 3)
+    started = {"type": "web_search_call", "id": "ws_nb7_1", "status": "in_progress"}
+    searched = {"type": "web_search_call", "id": "ws_nb7_1", "status": "completed",
+                "action": {"type": "find_in_page", "url": "https://example.com/forecast", "pattern": "rain"}}
+    answer, a_done = _message_events("No **rain** is expected in Seattle today.", "final_answer", 2, 6)
+    events = _number([created_event(rid, "gpt-5.2"), *commentary,
+                      {"type": "response.output_item.added", "output_index": 1, "item": started},
+                      {"type": "response.output_item.done", "output_index": 1, "item": searched},
+                      *answer, completed_event(rid, "gpt-5.2", [c_done, searched, a_done])])
+    now = int(time.time())
+    headers = {
+        "openai-model": "gpt-5.2",
+        "x-codex-primary-used-percent": "72", "x-codex-primary-window-minutes": "300",
+        "x-codex-primary-reset-at": str(now + 3600),
+        "x-codex-secondary-used-percent": "91", "x-codex-secondary-window-minutes": "10080",
+        "x-codex-secondary-reset-at": str(now + 3 * 86400),
+    }
+    # Slow enough to see the live view: the search stays in progress for a while.
+    timed = [Ev(e, 0.6 if e.get("type") in ("response.output_item.done", "response.output_text.delta") else 0.05) for e in events]
+    return Reply(headers=headers, events=timed)
+
+server = ScriptedServer().start()
+server.add_response(scripted_reply())
+%load_ext jupyter_agent
+%agent connect --base-url $server.base_url --provider compatible --model gpt-5.3-codex --transport sse
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _notebook(path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(SETUP.strip()),
+        nbformat.v4.new_code_cell("limits = %agent limits\nlimits"),
+        nbformat.v4.new_code_cell("%%agent\nWill it rain in Seattle today?"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def notebook7(tmp_path_factory):
+    exe = shutil.which("jupyter-notebook", path=str(Path(sys.executable).parent))
+    if not Path(CHROMIUM).exists() or exe is None:
+        pytest.skip("needs chromium and the notebook package (Notebook 7)")
+    root = tmp_path_factory.mktemp("nb7")
+    settings = root / "_settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"checkForUpdates": False, "fetchNews": "false"}))
+    _notebook(root / NOTEBOOK)
+    port = _free_port()
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(root / "_settings"))
+    for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"):
+        env.pop(key, None)
+    log = open(root / "notebook.log", "wb")
+    proc = subprocess.Popen(
+        [exe, "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
+         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.terminate()
+        pytest.fail("Notebook 7 did not start: " + (root / "notebook.log").read_text()[-2000:])
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def test_agent_cell_live_view_in_notebook7(notebook7):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1100})
+        try:
+            # The Notebook 7 file browser lists the notebook.
+            page.goto(f"{notebook7}/tree?token={TOKEN}")
+            expect(page.get_by_text(NOTEBOOK)).to_be_visible(timeout=60_000)
+            page.screenshot(path=str(ARTIFACTS / "notebook7_tree.png"))
+
+            page.goto(f"{notebook7}/notebooks/{NOTEBOOK}?token={TOKEN}")
+            page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=60_000)
+            # Notebook 7's own toolbar: kernel logo, and an execution indicator that says when the kernel is
+            # idle (it must be before running: a run sent earlier is lost).
+            expect(page.locator(".jp-NotebookKernelLogo")).to_be_attached()
+            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', state="attached", timeout=60_000)
+            page.wait_for_timeout(500)
+            cells = page.locator(".jp-Notebook .jp-CodeCell")
+            pinned = cells.nth(1).locator(".jp-OutputArea")
+            out = cells.nth(2).locator(".jp-OutputArea")
+            # Run the set-up cell and the %agent limits cell first: the pinned widget has no data yet.
+            cells.nth(0).locator(".jp-InputArea-editor").click()
+            page.keyboard.press("Shift+Enter")
+            expect(cells.nth(0).locator(".jp-InputPrompt")).to_contain_text("[1]", timeout=30_000)
+            page.keyboard.press("Shift+Enter")
+            expect(pinned.locator(".jupyter-agent-gauges")).to_contain_text("data not available yet", timeout=30_000)
+            # Now the %%agent cell.
+            page.keyboard.press("Shift+Enter")
+            expect(out.locator(".jupyter-agent-turn")).to_be_visible(timeout=30_000)
+            expect(out.get_by_role("button", name="Stop")).to_be_visible()
+            expect(out.get_by_text("Searching the web")).to_be_visible(timeout=15_000)
+            expect(out.get_by_text("Commentary (interim)")).to_be_visible()
+            expect(out.locator(".jpa-warn")).to_contain_text("gpt-5.2")
+            expect(out.locator(".jpa-warn")).to_contain_text("gpt-5.3-codex")
+            expect(out.locator(".jpa-gauges")).to_contain_text("5h limit")
+            # The widget in the earlier cell follows the running turn: amber 5h, red weekly.
+            expect(pinned.locator(".jupyter-agent-gauges")).to_contain_text("28% left", timeout=15_000)
+            expect(pinned.locator(".jpa-gauge-warn")).to_have_count(1)
+            expect(pinned.locator(".jpa-gauge-critical")).to_have_count(1)
+            page.screenshot(path=str(ARTIFACTS / "notebook7_live.png"))
+            expect(out.get_by_text("Searched 'rain' in https://example.com/forecast")).to_be_visible(timeout=15_000)
+
+            # Final rendering (markdown); the live widget is gone, the pinned one stays.
+            expect(out.locator(".jupyter-agent-turn")).to_have_count(0, timeout=30_000)
+            final = out.locator(".jp-RenderedMarkdown")
+            expect(final).to_have_count(1)
+            text = final.inner_text()
+            for needle in ("Commentary (interim)", "Let me check the web first.", "Final answer",
+                           "No rain is expected in Seattle today.", "Searched 'rain' in https://example.com/forecast",
+                           "Warning", "gpt-5.3-codex", "gpt-5.2", "5h limit", "Weekly limit", "28% left", "9% left",
+                           "Tokens:"):
+                assert needle in text, (needle, text)
+            assert "Agent turn (live view)" not in out.inner_text()
+            expect(pinned.locator(".jupyter-agent-gauges")).to_contain_text("Weekly limit")
+            cells.nth(2).scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "notebook7_final.png"))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "notebook7_failure.png"))
+            (ARTIFACTS / "notebook7_failure.html").write_text(page.content())
+            raise
+        finally:
+            browser.close()
