@@ -169,6 +169,7 @@ class ModelSession:
                     yield event
                 return
             except E.AgentError as error:
+                E.redact(error, self.provider.api_key.get() if self.provider.api_key else None)
                 turn.metrics.failures += 1
                 if not error.retryable or attempt >= self.options.max_retries:
                     if error.retryable and error.status == 429:

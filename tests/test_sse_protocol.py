@@ -571,3 +571,37 @@ async def test_failed_request_bodies_carry_no_secret(server: ScriptedServer, mak
     assert API_KEY not in server.requests[0].body.decode()
     assert_no_secret(agent.history)
     assert API_KEY not in repr(agent.resolved_provider()) and API_KEY not in repr(agent.session.provider.api_key)
+
+
+# --- robustness: compressed bodies, echoed secrets ----------------------------------------------
+
+
+async def test_gzip_encoded_stream_is_decoded(server: ScriptedServer) -> None:
+    import gzip
+
+    body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in (MSG_2, COMPLETED))
+    reply = Reply(headers={"Content-Encoding": "gzip"}, events=[Raw(gzip.compress(body))])
+    events, error = await collect(server, reply)
+    assert error is None
+    assert [type(e) for e in wire(events)] == [R.OutputItemDone, R.ResponseCompleted]
+
+
+async def test_gzip_encoded_error_body_is_decoded(server: ScriptedServer) -> None:
+    import gzip
+
+    body = json.dumps({"error": {"message": "Model does not support image inputs", "type": "invalid_request_error"}}).encode()
+    reply = Reply(status=400, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}, body=gzip.compress(body))
+    _, error = await collect(server, reply)
+    assert isinstance(error, E.InvalidRequest) and error.message == "Model does not support image inputs"
+
+
+async def test_server_echoing_the_key_is_redacted(server: ScriptedServer, make_agent: Any) -> None:
+    server.add_response(error_reply(500, "x", type="server_error"))  # the Retry reason is checked too
+    server.add_response(error_reply(400, f"Bad key {API_KEY} in request", type="invalid_request_error"))
+    agent = make_agent(max_retries=1)
+    turn = await agent.ask("hi")
+    assert turn.status == "failed"
+    [error] = of_type(turn.events, ev.Error)
+    assert error.message.startswith("Bad key ") and error.message.endswith(" in request")
+    assert API_KEY not in (turn.error or "")
+    assert_no_secret([e.to_dict() for e in turn.events])

@@ -109,6 +109,14 @@ OVERLOADED_MESSAGE = "Selected model is at capacity. Please try a different mode
 HIGH_DEMAND_MESSAGE = "We're currently experiencing high demand, which may cause temporary errors."
 
 
+def redact(error: AgentError, secret: str | None) -> AgentError:
+    """Remove ``secret`` (the API key) from an error a server may have echoed it into."""
+    if secret and secret in error.message:
+        error.message = error.message.replace(secret, "***")
+        error.args = (error.message,)
+    return error
+
+
 def parse_retry_delay(message: str | None) -> float | None:
     """Seconds from "try again in 11.054s" / "28ms" / "35 seconds" (spec §3.6)."""
     if not message:

@@ -116,7 +116,7 @@ class SseTransport(Transport):
             yield ResponseHeaders.from_http(response.headers)
             decoder = SseDecoder()
             state = StreamState()
-            stream = response.aiter_raw()
+            stream = response.aiter_bytes()  # decoded: proxies may gzip the event stream
             while True:
                 waited = time.perf_counter()
                 try:
@@ -154,7 +154,7 @@ class SseTransport(Transport):
 async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
     out = bytearray()
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in response.aiter_bytes():
             out += chunk
             if len(out) >= limit:
                 break
