@@ -602,7 +602,7 @@ class Agent(Configurable):
             self._web_search_rejected = True
             emit(ev.Notice(
                 level="warning",
-                message=(f"{provider.describe()} rejected the web_search tool ({error.message}). "
+                message=(f"{provider.describe()} rejected the web_search tool: {error.message.rstrip('.')}. "
                          "Web search is off for this session; the request was sent again without it. "
                          "Turn it back on with %agent websearch cached|live."),
                 turn_id=ctx.turn_id,
