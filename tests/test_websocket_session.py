@@ -19,7 +19,7 @@ from jupyter_agent.protocol import errors as E
 from jupyter_agent.protocol.responses import ErrorEvent, OutputTextDelta, ResponseCompleted, parse_event_dict
 from jupyter_agent.session import ModelSession, SessionNotice, SessionOptions, SessionRetry, TurnContext
 from jupyter_agent.testing import (
-    Hang, Raw, ScriptedServer, WsBinary, WsClose, WsConn, completed_event, created_event, failed_events,
+    Hang, Raw, ScriptedServer, WsAccept, WsBinary, WsClose, WsConn, WsPing, completed_event, created_event, echo_responder, failed_events,
     function_call_events, text_events, text_reply, usage,
 )
 from jupyter_agent.transport.base import ResponseHeaders, StreamState
@@ -446,3 +446,31 @@ async def test_fallback_switches_to_http_after_retries_exhausted(server: Scripte
     assert notice.level == "warning" and notice.message.startswith("Falling back from WebSockets to HTTPS transport. ")
     assert len(server.ws_connections) == 4 and len(server.find_requests("POST")) == 1  # 1 prewarm + 3 stream attempts
     await s.aclose()
+
+
+# --------------------------------------------------------------------------- scripted-server WebSocket features
+
+
+async def test_server_ping_is_answered_mid_stream(server: ScriptedServer) -> None:
+    events = text_events("pong ok", response_id="resp-1")
+    server.add_ws_connection(WsConn(requests=[[events[0], WsPing(b"are-you-there"), *events[1:]]]))
+    s = session_for(server)
+    got = await run(s, body([user("hi")]))
+    assert text_of(got) == "pong ok"
+    await until(server, lambda: server.ws_connections[0].pongs == [b"are-you-there"])
+    await s.aclose()
+
+
+async def test_responder_served_handshake_uses_ws_accept(server: ScriptedServer) -> None:
+    server.responder = echo_responder
+    server.ws_accept = WsAccept(delay=0.05, headers={"openai-model": "gpt-echo"})
+    s = session_for(server)
+    got = await run(s, body([user("ping me")]))
+    assert isinstance(got[0], ResponseHeaders) and got[0].server_model == "gpt-echo"
+    assert text_of(got) == 'You said: "ping me"'
+    server.ws_accept = WsAccept(status=426)
+    s2 = session_for(server)
+    server.add_response(text_reply("http", response_id="r"))
+    assert text_of(await run(s2, body([user("x")]))) == "http" and s2.http_fallback
+    await s.aclose()
+    await s2.aclose()

@@ -19,9 +19,10 @@ serves other endpoints (usage, ``/v1/models``).
 
 WebSocket ``GET .../responses`` upgrades play queued `WsConn` scripts (wire spec §12): record the
 handshake, answer with the scripted headers (permessage-deflate is accepted), then for each scripted
-request read one client frame and send its events (`WsBinary`, `WsClose`, `Sleep`, `Hang` are special
-entries). Records: ``server.requests`` (`RecordedRequest`, handshakes included) and
-``server.ws_connections`` (`WsRecord`).
+request read one client frame and send its events (`WsBinary`, `WsPing`, `WsClose`, `Sleep`, `Hang` are
+special entries; pongs land in `WsRecord.pongs`). WebSocket handshakes served by ``responder`` (no script
+queued) answer with ``server.ws_accept`` (a `WsAccept`: delay, headers, refusal status). Records:
+``server.requests`` (`RecordedRequest`, handshakes included) and ``server.ws_connections`` (`WsRecord`).
 
 Extension hook — custom WebSocket endpoints (e.g. realtime at ``/v1/realtime`` and ``/ws``)::
 
@@ -61,6 +62,7 @@ from .script import (
     Sleep,
     WsAccept,
     WsBinary,
+    WsPing,
     WsClose,
     WsConn,
     WsRecord,
@@ -97,6 +99,7 @@ __all__ = [
     "RecordedRequest",
     "WsConn",
     "WsBinary",
+    "WsPing",
     "WsClose",
     "Sleep",
     "Hang",

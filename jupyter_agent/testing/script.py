@@ -25,6 +25,7 @@ __all__ = [
     "RecordedRequest",
     "WsConn",
     "WsBinary",
+    "WsPing",
     "WsClose",
     "Sleep",
     "Hang",
@@ -241,6 +242,13 @@ class WsBinary:
 
 
 @dataclass(frozen=True)
+class WsPing:
+    """Send a ping control frame (the client's pongs are recorded in `WsRecord.pongs`)."""
+
+    data: bytes = b"ping"
+
+
+@dataclass(frozen=True)
 class WsClose:
     """Close the connection (close frame) mid-script."""
 
@@ -260,7 +268,7 @@ class Hang:
     """Stop sending; keep the socket open until the client closes or the server stops."""
 
 
-WsItem: TypeAlias = Union[dict[str, Any], Ev, Raw, WsBinary, WsClose, Sleep, Hang]
+WsItem: TypeAlias = Union[dict[str, Any], Ev, Raw, WsBinary, WsPing, WsClose, Sleep, Hang]
 
 
 @dataclass
@@ -313,6 +321,8 @@ class WsRecord:
     messages: list[str | bytes] = field(default_factory=list)
     close_code: int | None = None
     handshake: RecordedRequest | None = None
+    #: Payloads of the pong frames the client sent (answers to `WsPing`).
+    pongs: list[bytes] = field(default_factory=list)
     _closed_evt: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     @property

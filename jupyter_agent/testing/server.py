@@ -37,6 +37,7 @@ from .script import (
     Sleep,
     WsAccept,
     WsBinary,
+    WsPing,
     WsClose,
     WsConn,
     WsRecord,
@@ -338,6 +339,11 @@ class ScriptedServer:
     def _on_ws_message(self, rec: WsRecord, msg: str | bytes) -> None:
         with self._cond:
             rec._add_message(msg)
+            self._cond.notify_all()
+
+    def _on_ws_pong(self, rec: WsRecord, data: bytes) -> None:
+        with self._cond:
+            rec.pongs.append(data)
             self._cond.notify_all()
 
     def _close_ws_record(self, rec: WsRecord, code: int | None) -> None:
@@ -659,7 +665,10 @@ class ScriptedServer:
             self._close_ws_record(record, None)
             return
 
-        ws = ServerWebSocket(proto, reader, writer, on_message=lambda m: self._on_ws_message(record, m))
+        ws = ServerWebSocket(
+            proto, reader, writer, on_message=lambda m: self._on_ws_message(record, m),
+            on_pong=lambda d: self._on_ws_pong(record, d),
+        )
         try:
             if route is not None:
                 await route.handler(ws, hs)
@@ -692,6 +701,8 @@ class ScriptedServer:
             return False
         elif isinstance(item, WsBinary):
             await ws.send(item.data)
+        elif isinstance(item, WsPing):
+            await ws.ping(item.data)
         elif isinstance(item, Raw):
             if default_delay:
                 await asyncio.sleep(default_delay)

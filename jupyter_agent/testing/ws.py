@@ -31,11 +31,13 @@ class ServerWebSocket:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         on_message: Callable[[str | bytes], None] | None = None,
+        on_pong: Callable[[bytes], None] | None = None,
     ) -> None:
         self._proto = proto
         self._reader = reader
         self._writer = writer
         self._on_message = on_message
+        self._on_pong = on_pong
         self._incoming: asyncio.Queue[object] = asyncio.Queue()
         self._done = asyncio.Event()
         self._frag: list[bytes] = []
@@ -73,6 +75,14 @@ class ServerWebSocket:
                 self._proto.send_text(message.encode())
             else:
                 self._proto.send_binary(message)
+        except InvalidState:
+            raise self._close_exc() from None
+        await self._flush()
+
+    async def ping(self, data: bytes = b"ping") -> None:
+        """Send a ping control frame; the pong is reported to ``on_pong``."""
+        try:
+            self._proto.send_ping(data)
         except InvalidState:
             raise self._close_exc() from None
         await self._flush()
@@ -175,6 +185,8 @@ class ServerWebSocket:
         elif opcode is Opcode.CONT:
             self._frag.append(bytes(data))
         else:
+            if opcode is Opcode.PONG and self._on_pong is not None:
+                self._on_pong(bytes(data))
             return
         if not fin:
             return
