@@ -179,3 +179,22 @@ def test_pinned_gauges_follow_agent_events():
     assert "40% left" in w.value
     g.close()
     assert agent.callbacks == []
+
+
+def test_pinned_widget_marks_stale_data_by_itself(monkeypatch):
+    """No new turn: the displayed widget re-renders when its data passes the 15-minute mark."""
+    import jupyter_agent.ui.gauges as G
+
+    monkeypatch.setattr(G, "STALE_AFTER_S", 0.3)
+    g = RateLimitGauges({"codex": snap("codex", W(40, 300), captured_at=time.time())}, min_interval=0.0)
+    w = g.widget
+    assert "60% left" in w.value and STALE_TEXT not in w.value
+    deadline = time.time() + 3
+    while STALE_TEXT not in w.value and time.time() < deadline:
+        time.sleep(0.02)
+    assert STALE_TEXT in w.value and "60% left" in w.value
+    assert g._stale_timer is None  # everything is stale now: no further refresh armed
+    g.update({"codex": snap("codex", W(45, 300), captured_at=time.time())})  # fresh data clears the marker
+    assert STALE_TEXT not in w.value and g._stale_timer is not None
+    g.close()
+    assert g._stale_timer is None

@@ -270,6 +270,8 @@ class RateLimitGauges:
 
     ``update`` may be called from any thread. The front end gets at most one update per
     ``min_interval`` seconds from updates (the last one always lands: a timer flushes it).
+    A displayed widget also re-renders by itself when its data turns stale (15 minutes after
+    capture), so a pinned widget shows the stale marker without a new turn.
     Its ``text/plain`` is the text rendering at display time.
     """
 
@@ -282,6 +284,7 @@ class RateLimitGauges:
         self._clock = clock
         self._last_push = -math.inf
         self._timer: threading.Timer | None = None
+        self._stale_timer: threading.Timer | None = None
         self._widget: Any = None
         self.updates_sent = 0
         self._unsubscribe: Callable[[], None] | None = None
@@ -323,6 +326,7 @@ class RateLimitGauges:
             self._widget = _html_widget()
             self._widget.add_class("jupyter-agent-gauges")
             self._widget.value = self.html()
+            self._arm_stale_timer()
         return self._widget
 
     def _schedule(self) -> None:
@@ -347,6 +351,24 @@ class RateLimitGauges:
         if self._widget is not None and self._widget.value != value:
             self._widget.value = value
             self.updates_sent += 1
+        self._arm_stale_timer()
+
+    def _arm_stale_timer(self) -> None:
+        """Re-render when the next snapshot that is still fresh turns stale."""
+        with self._lock:
+            if self._stale_timer is not None:
+                self._stale_timer.cancel()
+                self._stale_timer = None
+            if self._widget is None:
+                return
+            now = time.time()
+            pending = [s.captured_at + STALE_AFTER_S - now for s in self._snapshots.values()
+                       if s.captured_at + STALE_AFTER_S > now]
+            if not pending:
+                return
+            self._stale_timer = threading.Timer(min(pending) + 0.05, self._push)
+            self._stale_timer.daemon = True
+            self._stale_timer.start()
 
     def refresh(self) -> None:
         """Re-render now (e.g. to show the stale marker after a quiet period)."""
@@ -370,11 +392,14 @@ class RateLimitGauges:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._widget is not None:
-            self._widget.close()
-            self._widget = None
+        with self._lock:
+            for timer in (self._timer, self._stale_timer):
+                if timer is not None:
+                    timer.cancel()
+            self._timer = self._stale_timer = None
+            widget, self._widget = self._widget, None
+        if widget is not None:
+            widget.close()
 
 
 def _with_credits(snap: RateLimitSnapshot, credits: Credits) -> RateLimitSnapshot:
