@@ -141,3 +141,31 @@ def test_streaming_path_any_chunking_same_text(deltas: list[str], cuts: list[int
     seen, error = asyncio.run(_stream_through_transport(split(encode(evs, eol, True, False), cuts)))
     assert error is None
     assert "".join(getattr(e, "delta", "") for e in seen if type(e).__name__ == "OutputTextDelta") == "".join(deltas)
+
+
+known_types = st.sampled_from(sorted(__import__("jupyter_agent.protocol.responses", fromlist=["_EVENT_MODELS"])._EVENT_MODELS))
+field_keys = st.sampled_from(["type", "delta", "item_id", "response", "item", "output_index", "sequence_number", "error", "headers", "status"])
+typed_events = st.builds(
+    lambda t, fields, first: {"type": t, **fields} if first else {**fields, "type": t},
+    known_types | st.text(max_size=12),
+    st.dictionaries(field_keys, json_values | st.just({"id": "r1"}) | st.just({"type": "message", "content": []}), max_size=4),
+    st.booleans(),
+)
+
+
+def _outcome(data: bytes | str) -> Any:
+    try:
+        return ("ok", parse_event(data))
+    except E.ProtocolError as exc:
+        return ("error", str(exc))
+
+
+@PROFILE
+@given(typed_events, st.booleans())
+def test_fast_path_equals_union_path(event: dict[str, Any], compact: bool) -> None:
+    raw = json.dumps(event, separators=(",", ":") if compact else (", ", ": "), ensure_ascii=False)
+    # bytes take the type-first fast path; str goes straight to the discriminated union
+    assert _outcome(raw.encode()) == _outcome(raw)
+    repeated = raw[:-1] + (', "type": "response.completed"}' if len(event) > 0 else "")
+    if repeated:
+        assert _outcome(repeated.encode()) == _outcome(repeated)

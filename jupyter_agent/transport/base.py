@@ -80,6 +80,8 @@ class StreamState:
 
     def check_terminal(self, event: Any) -> bool:
         """True when ``event`` ends the stream successfully; raises for failures."""
+        if type(event) not in _TERMINAL_KINDS:  # the hot path: deltas end nothing
+            return False
         if isinstance(event, (ResponseCompleted, ResponseDone)):
             self.completed = True
             return True
@@ -103,6 +105,9 @@ class StreamState:
 
     def end_of_stream(self) -> E.AgentError:
         return self.pending_error or E.StreamError("stream closed before response.completed")
+
+
+_TERMINAL_KINDS = frozenset({ResponseCompleted, ResponseDone, ResponseFailed, ResponseIncomplete, ErrorEvent})
 
 
 def _stringify(headers: Mapping[str, Any]) -> dict[str, str]:
