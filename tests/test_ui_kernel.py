@@ -171,3 +171,48 @@ def test_pinned_limits_widget_follows_later_turns(kernel, server):
     )
     assert "5h limit:" in after.text and "29% left" in after.text and "[low]" in after.text
     assert after.text.strip().splitlines()[-1] == "True True True"
+
+
+def test_help_model_reset_and_history_commands(kernel, server):
+    help_ = kernel.run("%agent help")
+    _no_traceback(help_)
+    for command in ("%agent status", "%agent usage", "%agent model NAME", "%agent reset", "%agent history", "%%agent [-m MODEL]"):
+        assert command in help_.text
+    assert "Model set to gpt-named" in kernel.run("%agent model gpt-named").text
+    try:
+        server.add_response(text_reply("First answer.", phase="final_answer"))
+        _no_traceback(kernel.run("%%agent\nfirst question"))
+        assert server.requests[-1].json["model"] == "gpt-named"
+        history = kernel.run("%agent history").text
+        assert "[user] first question" in history and "[assistant (final_answer)] First answer." in history
+        assert "Started a new conversation." in kernel.run("%agent reset").text
+        assert "(no conversation yet)" in kernel.run("%agent history").text
+        server.add_response(text_reply("Fresh.", phase="final_answer"))
+        _no_traceback(kernel.run("%%agent\nsecond question"))
+        sent = [i for i in server.requests[-1].json["input"] if i.get("type") == "message"]
+        assert [i["role"] for i in sent] == ["user"]  # the old conversation is gone
+    finally:
+        kernel.run("a.model = ''")
+
+
+def test_ipython_config_file_configures_the_agent(tmp_path, server):
+    profile = tmp_path / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_config.py").write_text(
+        "c.Agent.model = 'gpt-from-ipython-config'\n"
+        f"c.Agent.base_url = '{server.base_url}'\n"
+        "c.Agent.provider = 'compatible'\n"
+        "c.Agent.transport = 'sse'\n"
+    )
+    driver = KernelDriver(cwd=str(tmp_path), env={"IPYTHONDIR": str(tmp_path / "ipython")})
+    try:
+        _no_traceback(driver.run("%load_ext jupyter_agent"))
+        status = driver.run("%agent status").text
+        assert "Model:      gpt-from-ipython-config" in status and "Transport:  sse" in status
+        server.add_response(text_reply("Configured.", phase="final_answer"))
+        cell = driver.run("%%agent\nhello")
+        _no_traceback(cell)
+        assert "Configured." in cell.text
+        assert server.requests[-1].json["model"] == "gpt-from-ipython-config"
+    finally:
+        driver.shutdown()
