@@ -95,6 +95,9 @@ class WebSocketSession(ModelSession):
 
     # -- connections ----------------------------------------------------------------------
 
+    def _secret(self) -> str | None:
+        return self.provider.api_key.get() if self.provider.api_key else None
+
     def _headers(self, turn: TurnContext) -> dict[str, str]:
         return handshake_headers(self.request_headers(turn), timing_metrics=self.timing_metrics)
 
@@ -158,8 +161,10 @@ class WebSocketSession(ModelSession):
             self._switch_to_http(error, ctx.metrics)
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # noqa: BLE001 - a failed warm-up costs nothing but the warm-up
-            log.info("websocket prewarm failed: %s", getattr(error, "message", error))
+        except E.AgentError as error:  # a failed warm-up costs nothing but the warm-up
+            log.info("websocket prewarm failed: %s", E.redact(error, self._secret()).message)
+        except Exception as error:  # noqa: BLE001
+            log.info("websocket prewarm failed: %s", type(error).__name__)
         finally:
             if conn is not None:
                 conn.abort()
@@ -226,6 +231,7 @@ class WebSocketSession(ModelSession):
                 return
             except E.AgentError as error:
                 self._drop(conn)
+                E.redact(error, self._secret())
                 if (
                     isinstance(error, E.InvalidRequest)
                     and self.send_client_metadata

@@ -236,3 +236,15 @@ async def test_cancel_mid_stream_drops_connection_and_next_turn_works(server: Sc
     texts = [json.dumps(i) for i in frame["input"]]
     assert "long question" in texts[0] and "next" in texts[-1]
     agent.reset()
+
+
+async def test_auto_transport_uses_websocket_only_where_supported(server: ScriptedServer) -> None:
+    server.add_ws_connection(WsConn(requests=[text_events("over ws", response_id="resp-1", phase="final_answer")]))
+    server.add_response(text_reply("over http", phase="final_answer"))
+    ws_agent = make_agent(server, transport="auto")  # provider declared as openai: WebSocket first
+    assert (await ws_agent.ask("hi")).text == "over ws"
+    http_agent = Agent(model=MODEL, base_url=server.base_url, provider="compatible", transport="auto", prewarm=False)
+    assert (await http_agent.ask("hi")).text == "over http"
+    assert len(server.ws_connections) == 1 and len(server.find_requests("POST", "/responses")) == 1
+    ws_agent.reset()
+    http_agent.reset()

@@ -19,7 +19,7 @@ from jupyter_agent.protocol import errors as E
 from jupyter_agent.protocol.responses import ErrorEvent, OutputTextDelta, ResponseCompleted, parse_event_dict
 from jupyter_agent.session import ModelSession, SessionNotice, SessionOptions, SessionRetry, TurnContext
 from jupyter_agent.testing import (
-    Hang, Raw, ScriptedServer, WsAccept, WsBinary, WsClose, WsConn, WsPing, completed_event, created_event, echo_responder, failed_events,
+    Ev, Hang, Raw, ScriptedServer, WsAccept, WsBinary, WsClose, WsConn, WsPing, completed_event, created_event, echo_responder, failed_events,
     function_call_events, text_events, text_reply, usage,
 )
 from jupyter_agent.transport.base import ResponseHeaders, StreamState
@@ -474,3 +474,23 @@ async def test_responder_served_handshake_uses_ws_accept(server: ScriptedServer)
     assert text_of(await run(s2, body([user("x")]))) == "http" and s2.http_fallback
     await s.aclose()
     await s2.aclose()
+
+
+async def test_one_response_in_flight_per_connection(server: ScriptedServer) -> None:
+    server.add_ws_connection(WsConn(requests=[[Ev(e, delay=0.01) for e in text_events("first", response_id="resp-1")]], close_after_requests=False))
+    server.add_ws_connection(WsConn(requests=[text_events("second", response_id="resp-2")], close_after_requests=False))
+    s = session_for(server)
+    a, b = await asyncio.gather(run(s, body([user("one")])), run(s, body([user("two")])))
+    assert {text_of(a), text_of(b)} == {"first", "second"}
+    assert [len(c.frames) for c in server.ws_connections] == [1, 1]  # the busy connection was not shared
+    await s.aclose()
+
+
+async def test_api_key_echoed_in_wrapped_error_is_redacted(server: ScriptedServer) -> None:
+    err = {"type": "error", "status": 400, "error": {"type": "invalid_request_error", "message": "bad key sk-test-key in header"}}
+    server.add_ws_connection(WsConn(requests=[[err]], close_after_requests=False))
+    s = session_for(server)
+    with pytest.raises(E.InvalidRequest) as info:
+        await run(s, body([user("hi")]))
+    assert "sk-test-key" not in str(info.value) and "sk-test-key" not in info.value.message
+    await s.aclose()
