@@ -208,6 +208,8 @@ class PanelBridge:
         self._running: set[str] = set()
         #: Once a turn event was seen, ``_running`` is the truth; before, ask the agent.
         self._seen_turn = False
+        #: ``agent.history_version`` the panel last got a ``history`` message for (resume/reset).
+        self._history_version: int | None = None
         self._closed = False
         self._send_lock = threading.Lock()
         self._sender = threading.Thread(target=self._pump, name="jupyter-agent-comm", daemon=True)
@@ -222,6 +224,8 @@ class PanelBridge:
         if self._agent is None:
             self._agent = self._get_agent()
             self._unsubscribe = self._agent.subscribe(self._on_event)
+            version = getattr(self._agent, "history_version", None)
+            self._history_version = version if isinstance(version, int) else None
         return self._agent
 
     @property
@@ -261,6 +265,8 @@ class PanelBridge:
             for event in coalesce(batch):
                 self._send({"type": "event", "event": event})
                 boundary = boundary or event["type"] in ("turn_started", "turn_done")
+            if not self._closed and self._history_replaced():
+                self.send_history()  # %agent resume / reset replaced the conversation
             if boundary and not self._closed:
                 # Model, server model, rate limits and busy change at turn boundaries.
                 try:
@@ -305,7 +311,19 @@ class PanelBridge:
     def send_state(self) -> None:
         self._send(self.state())
 
+    def _history_replaced(self) -> bool:
+        version = getattr(self._agent, "history_version", None)
+        if not isinstance(version, int):
+            return False
+        if self._history_version is None:
+            self._history_version = version
+            return False
+        return version != self._history_version
+
     def send_history(self) -> None:
+        version = getattr(self._agent, "history_version", None)
+        if isinstance(version, int):
+            self._history_version = version
         messages = [
             {"role": str(m.get("role", "")), "text": str(m.get("text", "")), "phase": m.get("phase")}
             for m in self.agent.transcript()

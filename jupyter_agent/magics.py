@@ -381,6 +381,7 @@ class AgentMagics(Magics):
 
     def _cmd_reset(self, agent: Agent, args: list[str]) -> Any:
         agent.reset()
+        agent.publish(ev.Notice(level="info", message="Started a new conversation."))
         return _Output("Started a new conversation.")
 
     def _cmd_resume(self, agent: Agent, args: list[str]) -> Any:

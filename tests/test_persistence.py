@@ -178,3 +178,32 @@ def test_reset_starts_a_new_file_and_resume_finds_the_old_one(server, make_agent
     conv = agent.resume()  # the most recent conversation other than the live one
     assert conv.id == first_id and agent.transcript()[0]["text"] == "one"
     assert agent.resume(conversation_id=agent.conversation_id).id == first_id
+
+
+def test_side_panel_gets_the_restored_history(server, make_agent, store):
+    from jupyter_agent import comm as C
+    from jupyter_agent import events as ev
+
+    from . import test_comm as TC
+
+    old = make_agent()
+    old.attach_store(store)
+    server.add_response(text_reply("Saved answer.", phase="final_answer"))
+    asyncio.run(old.ask("saved question"))
+
+    agent = make_agent()  # the kernel after a restart; the panel reconnects to it
+    agent.attach_store(store)
+    comm = TC.FakeComm()
+    bridge = C.PanelBridge(comm, lambda: agent)
+    try:
+        comm.deliver({"type": "hello", "version": 1})
+        comm.wait_for(lambda s: any(m["type"] == "history" for m in s))
+        assert [m for m in comm.sent if m["type"] == "history"][0]["messages"] == []
+        agent.resume()
+        agent.publish(ev.Notice(level="info", message="Resumed a saved conversation."))  # what %agent resume does
+        sent = comm.wait_for(lambda s: len([m for m in s if m["type"] == "history"]) == 2)
+        restored = [m for m in sent if m["type"] == "history"][-1]["messages"]
+        assert restored == [{"role": "user", "text": "saved question", "phase": None},
+                            {"role": "assistant", "text": "Saved answer.", "phase": "final_answer"}]
+    finally:
+        bridge.close()
