@@ -38,15 +38,22 @@ from jupyter_agent.testing.replies import _message_events, _number, created_even
 
 def scripted_reply():
     rid = "resp_nb7_1"
+    thought = "The user asks about rain; a forecast page will say."
+    reasoning = {"type": "reasoning", "id": "rs_nb7_1", "summary": []}
+    reasoned = {**reasoning, "summary": [{"type": "summary_text", "text": thought}]}
+    thinking = [{"type": "response.output_item.added", "output_index": 0, "item": reasoning},
+                *({"type": "response.reasoning_summary_text.delta", "item_id": "rs_nb7_1", "output_index": 0,
+                   "summary_index": 0, "delta": d} for d in (thought[:20], thought[20:])),
+                {"type": "response.output_item.done", "output_index": 0, "item": reasoned}]
     commentary, c_done = _message_events("Let me check the web first.", "commentary", 0, 3)
     started = {"type": "web_search_call", "id": "ws_nb7_1", "status": "in_progress"}
     searched = {"type": "web_search_call", "id": "ws_nb7_1", "status": "completed",
                 "action": {"type": "find_in_page", "url": "https://example.com/forecast", "pattern": "rain"}}
     answer, a_done = _message_events("No **rain** is expected in Seattle today.", "final_answer", 2, 6)
-    events = _number([created_event(rid, "gpt-5.2"), *commentary,
+    events = _number([created_event(rid, "gpt-5.2"), *thinking, *commentary,
                       {"type": "response.output_item.added", "output_index": 1, "item": started},
                       {"type": "response.output_item.done", "output_index": 1, "item": searched},
-                      *answer, completed_event(rid, "gpt-5.2", [c_done, searched, a_done])])
+                      *answer, completed_event(rid, "gpt-5.2", [reasoned, c_done, searched, a_done])])
     now = int(time.time())
     headers = {
         "openai-model": "gpt-5.2",
@@ -159,6 +166,9 @@ def test_agent_cell_live_view_in_notebook7(notebook7):
             expect(out.get_by_role("button", name="Stop")).to_be_visible()
             expect(out.get_by_text("Searching the web")).to_be_visible(timeout=15_000)
             expect(out.get_by_text("Commentary (interim)")).to_be_visible()
+            # The reasoning summary is there, collapsed by default.
+            expect(out.get_by_text("Reasoning summary")).to_be_visible()
+            expect(out.get_by_text("The user asks about rain")).to_be_hidden()
             expect(out.locator(".jpa-warn")).to_contain_text("gpt-5.2")
             expect(out.locator(".jpa-warn")).to_contain_text("gpt-5.3-codex")
             expect(out.locator(".jpa-gauges")).to_contain_text("5h limit")
@@ -180,6 +190,11 @@ def test_agent_cell_live_view_in_notebook7(notebook7):
                            "Tokens:"):
                 assert needle in text, (needle, text)
             assert "Agent turn (live view)" not in out.inner_text()
+            # Final rendering: the reasoning summary is a collapsed <details>; a click opens it.
+            expect(final.get_by_text("Reasoning summary")).to_be_visible()
+            expect(final.get_by_text("The user asks about rain")).to_be_hidden()
+            final.get_by_text("Reasoning summary").click()
+            expect(final.get_by_text("The user asks about rain")).to_be_visible()
             expect(pinned.locator(".jupyter-agent-gauges")).to_contain_text("Weekly limit")
             cells.nth(2).scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "notebook7_final.png"))
