@@ -90,7 +90,8 @@ class _Sampling:
     items: list[Any] = field(default_factory=list)
     usage: ev.Usage | None = None
     response_id: str | None = None
-    partial_text: dict[str, str] = field(default_factory=dict)
+    #: Streamed text pieces per message item (joined once: no quadratic concatenation).
+    partial_text: dict[str, list[str]] = field(default_factory=dict)
     phases: dict[str, str | None] = field(default_factory=dict)
 
     def reset(self) -> None:
@@ -646,7 +647,7 @@ class Agent(Configurable):
                 if ctx.metrics.ttft_ms is None:
                     ctx.metrics.ttft_ms = (time.perf_counter() - started) * 1000.0
                 item_id = event.item_id or ""
-                result.partial_text[item_id] = result.partial_text.get(item_id, "") + event.delta
+                result.partial_text.setdefault(item_id, []).append(event.delta)
                 emit(ev.TextDelta(delta=event.delta, item_id=item_id, phase=result.phases.get(item_id), turn_id=tid))
             elif isinstance(event, ReasoningSummaryTextDelta):
                 emit(ev.ReasoningDelta(delta=event.delta, item_id=event.item_id or "", kind="summary", index=event.summary_index, turn_id=tid))
@@ -858,7 +859,7 @@ def _partial_answer(sampling: _Sampling | None) -> str:
     if sampling is None:
         return ""
     done_ids = {i.id for i in sampling.items if isinstance(i, MessageItem)}
-    return "".join(t for k, t in sampling.partial_text.items() if k not in done_ids)
+    return "".join("".join(t) for k, t in sampling.partial_text.items() if k not in done_ids)
 
 
 def _add_usage(a: ev.Usage | None, b: ev.Usage) -> ev.Usage:

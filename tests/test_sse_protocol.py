@@ -19,7 +19,7 @@ from jupyter_agent.testing import Raw, Reply, ScriptedServer, error_reply, faile
 from jupyter_agent.transport.base import ResponseHeaders
 from jupyter_agent.transport.sse import SseDecoder, SseTransport
 
-from tests.sse_support import API_KEY, assert_no_secret, make_agent, of_type, server  # noqa: F401
+from tests.sse_support import API_KEY, FIXTURES, assert_no_secret, make_agent, of_type, server  # noqa: F401
 
 MSG_COMMENTARY = {
     "type": "response.output_item.done",
@@ -231,6 +231,41 @@ def test_decoder_handles_split_crlf_comments_and_multiline_data() -> None:
         out += decoder.feed(raw[i : i + 1])
     out += decoder.flush()
     assert [json.loads(d) for d in out] == [{"a": 1}, {"b": 2}]
+
+
+def test_decoder_strips_a_leading_bom_only() -> None:
+    decoder = SseDecoder()
+    out = decoder.feed(b'\xef\xbb\xbfdata: {"a":1}\n\n') + decoder.feed(b'\xef\xbb\xbfdata: {"b":2}\n\n')
+    assert out == [b'{"a":1}']  # a BOM later in the stream is part of a line (an unknown field)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in FIXTURES.glob("*.sse")))
+def test_decoder_is_split_invariant_on_recordings(name: str) -> None:
+    import random
+
+    raw = (FIXTURES / f"{name}.sse").read_bytes()
+    expected = [line[6:] for line in raw.split(b"\n") if line.startswith(b"data: ")]
+    rng = random.Random(name)
+    for variant in (raw, raw.replace(b"\n", b"\r\n"), raw.replace(b"\n", b"\r")):
+        decoder = SseDecoder()
+        out: list[bytes] = []
+        i = 0
+        while i < len(variant):
+            step = rng.choice((1, 2, 7, 64, 1500, 65536))
+            out += decoder.feed(variant[i : i + step])
+            i += step
+        out += decoder.flush()
+        assert out == expected
+
+
+def test_decoder_long_line_in_many_chunks() -> None:
+    payload = b'{"type":"x","blob":"' + b"A" * 300_000 + b'"}'
+    data = b"data: " + payload + b"\n\n"
+    decoder = SseDecoder()
+    out: list[bytes] = []
+    for i in range(0, len(data), 1000):
+        out += decoder.feed(data[i : i + 1000])
+    assert out == [payload]
 
 
 async def test_event_name_is_ignored_and_bad_lines_skipped(server: ScriptedServer) -> None:

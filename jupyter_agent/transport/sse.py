@@ -25,14 +25,21 @@ MAX_ERROR_BODY = 64 * 1024
 class SseDecoder:
     """Bytes in, complete event ``data`` payloads (bytes) out."""
 
-    __slots__ = ("_buf", "_data", "_pending_cr")
+    __slots__ = ("_parts", "_data", "_pending_cr", "_started")
 
     def __init__(self) -> None:
-        self._buf = b""
+        #: Pieces of the current incomplete line, joined once the line ends (a long line
+        #: arriving in many chunks costs linear time, not quadratic).
+        self._parts: list[bytes] = []
         self._data: list[bytes] = []
         self._pending_cr = False
+        self._started = False
 
     def feed(self, chunk: bytes) -> list[bytes]:
+        if not self._started and chunk:
+            self._started = True
+            if chunk.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM before the first line is ignored
+                chunk = chunk[3:]
         if self._pending_cr:
             chunk = b"\r" + chunk
             self._pending_cr = False
@@ -42,9 +49,19 @@ class SseDecoder:
                 chunk = chunk[:-1]
                 self._pending_cr = True
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buf = self._buf + chunk if self._buf else chunk
-        lines = buf.split(b"\n")
-        self._buf = lines.pop()
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            if chunk:
+                self._parts.append(chunk)
+            return []
+        head, tail = chunk[:end], chunk[end + 1 :]
+        if self._parts:
+            self._parts.append(head)
+            head = b"".join(self._parts)
+            self._parts.clear()
+        if tail:
+            self._parts.append(tail)
+        lines = head.split(b"\n")
         out: list[bytes] = []
         data = self._data
         for line in lines:
@@ -65,8 +82,9 @@ class SseDecoder:
 
     def flush(self) -> list[bytes]:
         """End of stream: a final event without the blank line is still dispatched."""
-        out = self.feed(b"\n\n") if (self._buf or self._data or self._pending_cr) else []
-        self._buf, self._pending_cr = b"", False
+        out = self.feed(b"\n\n") if (self._parts or self._data or self._pending_cr) else []
+        self._parts.clear()
+        self._pending_cr = False
         self._data.clear()
         return out
 
