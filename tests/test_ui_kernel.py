@@ -216,3 +216,36 @@ def test_ipython_config_file_configures_the_agent(tmp_path, server):
         assert server.requests[-1].json["model"] == "gpt-from-ipython-config"
     finally:
         driver.shutdown()
+
+
+def _widget_values(result) -> list[str]:
+    """Every string trait value the cell's widgets sent to the front end (comm messages)."""
+    values = []
+    for msg in result.of_type("comm_open", "comm_msg"):
+        data = msg["content"].get("data") or {}
+        state = data.get("state") or {}
+        for value in state.values():
+            if isinstance(value, str):
+                values.append(value)
+    return values
+
+
+def test_retry_shows_reconnecting_in_place_and_the_text_once(kernel, server):
+    from jupyter_agent.testing import Ev
+    from jupyter_agent.testing.replies import text_events
+
+    kernel.run("a.session.options.backoff_base = 0.5")
+    try:
+        broken = text_events("This attempt is cut off", phase="final_answer", chunks=4)
+        server.add_response(Reply(events=[Ev(e, delay=0.05) for e in broken], fault=("drop_after", 5)))  # two deltas, then the connection drops
+        server.add_response(text_reply("The complete answer.", phase="final_answer", chunks=3))
+        result = kernel.run("%%agent\ntell me")
+        _no_traceback(result)
+        live = _widget_values(result)
+        assert any("Reconnecting... 1/5" in v for v in live), live
+        finals = [m["content"]["data"] for m in result.of_type("display_data") if "text/markdown" in m["content"]["data"]]
+        assert len(finals) == 1
+        assert "The complete answer." in finals[0]["text/plain"]
+        assert "This a" not in finals[0]["text/plain"] and "Reconnecting" not in finals[0]["text/plain"]
+    finally:
+        kernel.run("a.session.options.backoff_base = 0.2")
