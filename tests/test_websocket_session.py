@@ -494,3 +494,36 @@ async def test_api_key_echoed_in_wrapped_error_is_redacted(server: ScriptedServe
         await run(s, body([user("hi")]))
     assert "sk-test-key" not in str(info.value) and "sk-test-key" not in info.value.message
     await s.aclose()
+
+
+async def test_handshake_401_is_an_error_not_a_fallback(server: ScriptedServer) -> None:
+    server.add_ws_connection(WsConn(status=401, body={"error": {"message": "bad key"}}))
+    s = session_for(server, max_retries=3)
+    with pytest.raises(E.AuthenticationError):
+        await run(s, body([user("hi")]))
+    assert not s.http_fallback and len(server.ws_connections) == 1 and server.find_requests("POST") == []
+    await s.aclose()
+
+
+async def test_handshake_404_means_no_websocket_endpoint(server: ScriptedServer) -> None:
+    server.add_ws_connection(WsConn(status=404))
+    server.add_response(text_reply("http", response_id="r"))
+    s = session_for(server, max_retries=3)
+    got = await run(s, body([user("hi")]))
+    assert text_of(got) == "http" and s.http_fallback
+    assert "HTTP 404" in next(e for e in got if isinstance(e, SessionNotice)).message
+    await s.aclose()
+
+
+async def test_old_connection_is_rotated_before_the_server_limit(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import jupyter_agent.ws_session as ws_session
+
+    server.add_ws_connection(WsConn(requests=[text_events("a", response_id="resp-1")], close_after_requests=False))
+    server.add_ws_connection(WsConn(requests=[text_events("b", response_id="resp-2")], close_after_requests=False))
+    s = session_for(server)
+    await run(s, body([user("one")]))
+    monkeypatch.setattr(ws_session, "MAX_CONNECTION_AGE", 0.0)
+    got = await run(s, body([user("two")]))
+    assert text_of(got) == "b" and not any(isinstance(e, SessionRetry) for e in got)
+    assert len(server.ws_connections) == 2 and "previous_response_id" not in server.ws_connections[1].frames[0]
+    await s.aclose()

@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.protocol import State
 
 from ..protocol import errors as E
-from ..protocol.responses import OutputItemDone, ReasoningItem, ResponseCompleted, ResponseDone, ResponseFailed, parse_event_dict
+from ..protocol.responses import OutputItemDone, ReasoningItem, ResponseCompleted, ResponseDone, ResponseFailed, parse_event
 from .base import ResponseHeaders, StreamState
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ class WsConnection:
                     models_etag=self.handshake.models_etag,
                     reasoning_included=self.handshake.reasoning_included,
                 )
-                await self._send(frame, metrics)
+                await self._send(frame, idle_timeout, metrics)
                 async for event in self._events(idle_timeout, metrics):
                     yield event
                 completed = True
@@ -237,13 +237,17 @@ class WsConnection:
                 if not completed:
                     self.abort()
 
-    async def _send(self, frame: dict[str, Any], metrics: Any | None) -> None:
+    async def _send(self, frame: dict[str, Any], idle_timeout: float, metrics: Any | None) -> None:
         payload = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
         started = time.perf_counter()
         reused = self.requests > 0
         self.requests += 1
         try:
-            await self._ws.send(payload)
+            await asyncio.wait_for(self._ws.send(payload), idle_timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            if metrics is not None:
+                metrics.record_ws_request(time.perf_counter() - started, False, connection_reused=reused)
+            raise E.IdleTimeout("idle timeout sending websocket request") from None
         except Exception as exc:  # noqa: BLE001 - closed or broken socket
             if metrics is not None:
                 metrics.record_ws_request(time.perf_counter() - started, False, connection_reused=reused)
@@ -274,22 +278,14 @@ class WsConnection:
                 if record:
                     record(elapsed, "unknown", False)
                 raise E.StreamError("unexpected binary websocket event")
-            try:
-                raw = json.loads(message)
-            except ValueError:
-                raw = None
-            if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+            event = parse_event(message)  # validated straight from the JSON text
+            if event is None:
                 if record:
                     record(elapsed, "parse_error", False)
                 log.debug("skipped unparseable websocket frame %.80r", message)
                 continue
-            event = parse_event_dict(raw)
-            if event is None:
-                if record:
-                    record(elapsed, "parse_error", False)
-                continue
             if record:
-                record(elapsed, raw["type"], not isinstance(event, ResponseFailed))
+                record(elapsed, event.type, not isinstance(event, ResponseFailed))
             model = state.server_model(event)
             if model is not None:
                 yield model
