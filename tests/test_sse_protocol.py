@@ -640,3 +640,47 @@ async def test_server_echoing_the_key_is_redacted(server: ScriptedServer, make_a
     assert error.message.startswith("Bad key ") and error.message.endswith(" in request")
     assert API_KEY not in (turn.error or "")
     assert_no_secret([e.to_dict() for e in turn.events])
+
+
+# --- servers that do not stream ------------------------------------------------------------------
+
+
+async def test_complete_json_response_is_accepted(server: ScriptedServer, make_agent: Any) -> None:
+    body = {
+        "id": "resp_json",
+        "object": "response",
+        "status": "completed",
+        "output": [
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "enc"},
+            {"type": "message", "id": "msg_1", "role": "assistant", "phase": "final_answer", "content": [{"type": "output_text", "text": "Not streamed."}]},
+        ],
+        "usage": USAGE,
+    }
+    server.add_response(Reply(body=body))
+    agent = make_agent()
+    turn = await agent.ask("hi")
+    assert turn.status == "completed" and turn.text == "Not streamed."
+    assert [(m.text, m.phase) for m in of_type(turn.events, ev.MessageDone)] == [("Not streamed.", "final_answer")]
+    assert of_type(turn.events, ev.UsageEvent)[0].usage.total_tokens == 13
+    assert [h["type"] for h in agent.history] == ["message", "reasoning", "message"]
+
+
+async def test_complete_json_incomplete_and_error_bodies(server: ScriptedServer) -> None:
+    body = {"id": "r", "status": "incomplete", "output": [], "incomplete_details": {"reason": "content_filter"}}
+    _, error = await collect(server, Reply(body=body))
+    assert error is not None and error.message == "Incomplete response returned, reason: content_filter"
+    _, error = await collect(server, Reply(body={"error": {"code": "insufficient_quota", "message": "q"}}))
+    assert isinstance(error, E.QuotaExceeded)
+
+
+async def test_html_page_is_a_clear_non_retryable_error(server: ScriptedServer, make_agent: Any) -> None:
+    server.add_response(Reply(body="<html><body>Welcome to nginx!</body></html>", content_type="text/html"))
+    turn = await make_agent(max_retries=3).ask("hi")
+    assert turn.status == "failed" and len(server.requests) == 1
+    [error] = of_type(turn.events, ev.Error)
+    assert error.code == "not_an_event_stream" and "text/html" in error.message and server.base_url in error.message
+
+
+async def test_redirect_is_an_unexpected_status(server: ScriptedServer) -> None:
+    _, error = await collect(server, Reply(status=307, headers={"location": "https://elsewhere.example/v1/responses"}, body=""))
+    assert isinstance(error, E.StreamError) and error.status == 307 and "307" in error.message

@@ -16,10 +16,12 @@ from typing import Any, AsyncIterator, Iterator
 import httpx
 
 from ..protocol import errors as E
-from ..protocol.responses import parse_event
+from ..protocol.responses import ResponseError, parse_event, parse_event_dict
 from .base import ResponseHeaders, StreamState, Transport
 
 MAX_ERROR_BODY = 64 * 1024
+MAX_JSON_BODY = 32 * 1024 * 1024
+_NOT_A_STREAM = frozenset({"application/json", "text/html"})
 
 
 class SseDecoder:
@@ -128,10 +130,17 @@ class SseTransport(Transport):
         if self._metrics is not None:
             self._metrics.record_api_call(time.perf_counter() - started, response.status_code < 400)
         try:
-            if response.status_code >= 400:
+            if response.status_code >= 300:
                 body_bytes = await _read_bounded(response, MAX_ERROR_BODY)
                 raise E.from_http_status(response.status_code, response.headers, body_bytes, url=self._url)
             yield ResponseHeaders.from_http(response.headers)
+            ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype in _NOT_A_STREAM:
+                # A server that ignored "stream": true (or a wrong base URL serving a web page).
+                body_bytes = await _read_bounded(response, MAX_JSON_BODY)
+                for event in _events_from_body(ctype, body_bytes, self._url):
+                    yield event
+                return
             decoder = SseDecoder()
             state = StreamState()
             stream = response.aiter_bytes()  # decoded: proxies may gzip the event stream
@@ -161,12 +170,46 @@ class SseTransport(Transport):
                 event = parse_event(data)
                 if event is None:
                     continue
+                model = state.server_model(event)
+                if model is not None:
+                    yield model
                 yield event
                 if state.check_terminal(event):
                     return
             raise state.end_of_stream()
         finally:
             await _close_quietly(response)
+
+
+def _events_from_body(ctype: str, body: bytes, url: str) -> list[Any]:
+    """A complete (non-streamed) Responses JSON body as the events a stream would have carried."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        raise E.from_failed_response(ResponseError.model_validate(data["error"]))
+    if not (isinstance(data, dict) and isinstance(data.get("output"), list) and data.get("id")):
+        raise E.AgentError(
+            f"The server at {url} did not answer with an event stream (Content-Type: {ctype}). "
+            "Check the base URL: it should be a Responses API endpoint such as https://api.openai.com/v1.",
+            code="not_an_event_stream",
+        )
+    events: list[Any] = [
+        parse_event_dict({"type": "response.output_item.done", "item": item}) for item in data["output"] if isinstance(item, dict)
+    ]
+    status = data.get("status")
+    terminal = {"failed": "response.failed", "incomplete": "response.incomplete"}.get(status, "response.completed")
+    events.append(parse_event_dict({"type": terminal, "response": data}))
+    state = StreamState()
+    out = []
+    for event in events:
+        if event is None:
+            continue
+        out.append(event)
+        if state.check_terminal(event):
+            return out
+    raise state.end_of_stream()
 
 
 async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
