@@ -25,12 +25,17 @@ from typing import Any, Callable
 from jupyter_agent import events as ev
 from jupyter_agent.agent import Agent, Turn
 from jupyter_agent.loop import AgentLoop
-from jupyter_agent.testing import Raw, Reply, ScriptedServer, error_reply, failed_reply, incomplete_reply, text_events, text_reply
+from jupyter_agent.testing import (
+    Hang, Raw, Reply, ScriptedServer, WsBinary, WsClose, WsConn, error_reply, failed_events, failed_reply, incomplete_events,
+    incomplete_reply, text_events, text_reply,
+)
 
 ANSWER = "The answer is 42."
+WARM_ANSWER = "Warmed up."
 NEXT_ANSWER = "Next turn works."
-#: Loop lag above this while a turn runs means the caller (the kernel) was blocked.
-MAX_CALLER_LAG = 0.25
+#: Loop lag above this while a turn runs means the caller (the kernel) was blocked (generous: the
+#: test machine is shared; a real block lasts as long as the fault, i.e. seconds).
+MAX_CALLER_LAG = 0.5
 
 
 @dataclass
@@ -50,6 +55,12 @@ class Scenario:
     refused: bool = False
     #: The failed turn must have published a rate-limit snapshot (usage-limit errors).
     rate_limits: bool = False
+    #: Run one ordinary turn first (answered by the first scripted reply) so the fault hits turn 2.
+    warmup: bool = False
+    #: A ``Notice`` the turn must show (e.g. the WebSocket -> HTTP fallback).
+    notice: str | None = None
+    #: The turn's last WebSocket request must be a full create (no ``previous_response_id``).
+    full_request: bool = False
 
 
 @dataclass
@@ -245,6 +256,108 @@ def http_scenarios() -> list[Scenario]:
     return out
 
 
+def _ws(*requests: list[Any], close: bool = True, status: int = 101) -> WsConn:
+    return WsConn(status=status, requests=[list(r) for r in requests], close_after_requests=close)
+
+
+def _answer_events() -> list[Any]:
+    return list(text_events(ANSWER, phase="final_answer", chunks=4))
+
+
+def _wrapped(status: int, **error: Any) -> dict[str, Any]:
+    headers = error.pop("headers", {})
+    return {"type": "error", "status": status, "error": error, "headers": headers}
+
+
+def _ws_queue(*conns: WsConn, http: tuple[Reply, ...] = ()) -> Callable[[ScriptedServer], None]:
+    def setup(server: ScriptedServer) -> None:
+        server.add_ws_connections(*conns)
+        server.add_responses(*http)
+
+    return setup
+
+
+def ws_scenarios() -> list[Scenario]:
+    """The Responses WebSocket fault matrix of issue 8 (spec §2.4-2.8)."""
+    fast = {"max_retries": 1}
+    answer = _answer_events
+    cut = lambda n: answer()[:n]  # noqa: E731
+    no_completed = [e for e in answer() if e["type"] != "response.completed"]
+    garbage: list[Any] = answer()
+    for i, g in enumerate([Raw(b"{not json"), Raw(b'["a list"]'), Raw(b'{"type": 5}'), Raw(b'{"type": "response.output_text.delta", "delta": 1}')]):
+        garbage.insert(2 + i, g)
+    unknown: list[Any] = answer()
+    mystery = {"type": "mystery_tool_call", "id": "mt_1", "status": "in_progress"}
+    unknown[2:2] = [
+        {"type": "response.new_tool_event", "x": {"y": 1}},
+        {"type": "response.output_item.added", "output_index": 1, "item": mystery},
+        {"type": "response.output_item.done", "output_index": 1, "item": {**mystery, "status": "completed"}},
+    ]
+    usage_headers = {"x-codex-primary-used-percent": "100.0", "x-codex-primary-window-minutes": "300"}
+    warm = list(text_events(WARM_ANSWER, phase="final_answer", response_id="resp_warm"))
+    return [
+        Scenario("ws: connection refused (then HTTP also down)", _queue(), status="failed", text=None, error="connection",
+                 agent=fast, refused=True, requests=0),
+        Scenario("ws: close frame mid-stream, then ok", _ws_queue(_ws(cut(5) + [WsClose(1011, "going away")]), _ws(answer())), requests=2),
+        Scenario("ws: close without response.completed, then ok", _ws_queue(_ws(no_completed), _ws(answer())), requests=2),
+        Scenario("ws: binary frame mid-stream, then ok", _ws_queue(_ws(cut(4) + [WsBinary(b"\x00\x01\x02")]), _ws(answer())), requests=2),
+        Scenario(
+            "ws: wrapped error 429 usage_limit_reached",
+            _ws_queue(_ws([_wrapped(429, type="usage_limit_reached", message="The usage limit has been reached", plan_type="pro",
+                                    resets_at=int(time.time()) + 3600, headers=usage_headers)])),
+            status="failed", text=None, error="usage limit", code="usage_limit_reached", requests=1, rate_limits=True,
+        ),
+        Scenario(
+            "ws: wrapped error 400 invalid request",
+            _ws_queue(_ws([_wrapped(400, type="invalid_request_error", message="Model does not support image inputs")])),
+            status="failed", text=None, error="does not support image inputs", requests=1,
+        ),
+        Scenario("ws: wrapped error 500, then ok", _ws_queue(_ws([_wrapped(500, type="server_error", message="oops")]), _ws(answer())), requests=2),
+        Scenario("ws: wrapped error without status is ignored", _ws_queue(_ws([{"type": "error", "error": None}, *answer()])), requests=1),
+        Scenario(
+            "ws: handshake 426, falls back to HTTP",
+            _ws_queue(_ws(status=426), http=(_answer(),)), requests=2, notice="Falling back from WebSockets",
+        ),
+        Scenario(
+            "ws: every attempt closed, falls back to HTTP",
+            _ws_queue(*(_ws(cut(3) + [WsClose(1011)]) for _ in range(2)), http=(_answer(),)),
+            requests=3, agent=fast, notice="Falling back from WebSockets",
+        ),
+        Scenario(
+            "ws: previous_response_not_found, reconnects with a full request",
+            _ws_queue(
+                _ws(warm, [_wrapped(400, type="invalid_request_error", code="previous_response_not_found", message="Previous response not found.")]),
+                _ws(answer()),
+            ),
+            requests=1, warmup=True, full_request=True,
+        ),
+        Scenario(
+            "ws: connection limit reached, reconnects",
+            _ws_queue(
+                _ws(warm, [_wrapped(400, type="invalid_request_error", code="websocket_connection_limit_reached", message="")]),
+                _ws(answer()),
+            ),
+            requests=1, warmup=True, full_request=True,
+        ),
+        Scenario("ws: server closed the idle socket between turns", _ws_queue(_ws(warm), _ws(answer())), requests=1, warmup=True),
+        Scenario("ws: response.failed context_length_exceeded", _ws_queue(_ws(failed_events("context_length_exceeded", "Too long."))),
+                 status="failed", text=None, error="Too long", code="context_length_exceeded", requests=1),
+        Scenario("ws: response.failed server_error, then ok (new connection)",
+                 _ws_queue(_ws(failed_events("server_error", "boom")), _ws(answer())), requests=2),
+        Scenario("ws: response.incomplete", _ws_queue(_ws(incomplete_events("content_filter", text="partial"))),
+                 status="failed", text=None, error="reason: content_filter", requests=1),
+        Scenario("ws: malformed JSON frames", _ws_queue(_ws(garbage)), requests=1),
+        Scenario("ws: unknown event and item types", _ws_queue(_ws(unknown)), requests=1),
+        Scenario(
+            "ws: server stops sending (idle timeout 0.3 s), then ok",
+            _ws_queue(_ws(cut(4) + [Hang()]), _ws(answer())), requests=2, agent={"idle_timeout": 0.3},
+        ),
+        Scenario("ws: slow server (5 ms between frames)", _ws_queue(WsConn(requests=[answer()], delay=0.005)), requests=1),
+        Scenario("ws: huge event (10 MB delta)", _ws_queue(_ws(text_events("x" * HUGE_SIZE, phase="final_answer", chunks=1))),
+                 text="x" * HUGE_SIZE, requests=1, max_seconds=20.0),
+    ]
+
+
 # --------------------------------------------------------------------------- runner
 
 
@@ -287,6 +400,8 @@ def _check_turn(turn: Turn, sc: Scenario, agent: Agent, prompt: str) -> list[str
             problems.append("no RateLimits event for a usage-limit error")
     elif errors:
         problems.append(f"Error events on a completed turn: {[e.message for e in errors]}")
+    if sc.notice and not any(isinstance(e, ev.Notice) and sc.notice in e.message for e in turn.events):
+        problems.append(f"no notice containing {sc.notice!r}")
     last_retry = max((i for i, e in enumerate(turn.events) if isinstance(e, ev.Retry)), default=-1)
     after = turn.events[last_retry + 1 :]
     streamed = "".join(e.delta for e in after if isinstance(e, ev.TextDelta))
@@ -322,10 +437,16 @@ async def run_scenario(sc: Scenario, loop: AgentLoop, *, transport: str = "sse")
         base_url = server.base_url
         sc.setup(server)
     kwargs: dict[str, Any] = {"max_retries": 3, **sc.agent}
-    agent = Agent(model="gpt-5-scripted", base_url=base_url, api_key="sk-fault-test", provider="compatible",
-                  transport=transport, loop=loop, prewarm=False, **kwargs)
+    provider = "compatible" if transport == "sse" else "openai"  # "openai": a server that speaks the WebSocket
+    agent = Agent(model="gpt-5-scripted", base_url=base_url, api_key="sk-fault-test", provider=provider,
+                  transport=transport, loop=loop, prewarm=False, web_search="disabled", **kwargs)
     prompt = f"question for {sc.name}"
     problems: list[str] = []
+    if sc.warmup:
+        first = await asyncio.wait_for(agent.ask("warm-up question"), 10.0)
+        if first.status != "completed" or first.text != WARM_ANSWER:
+            problems.append(f"warm-up turn {first.status}: {first.error or first.text!r}")
+    seen = _request_count(server)
     lag = [0.0]
     stop = asyncio.Event()
     watcher = asyncio.create_task(_watch_lag(stop, lag))
@@ -342,11 +463,15 @@ async def run_scenario(sc: Scenario, loop: AgentLoop, *, transport: str = "sse")
     await watcher
     if lag[0] > MAX_CALLER_LAG:
         problems.append(f"caller loop blocked {lag[0]:.3f} s")
-    requests = len(server.find_requests("POST", "/responses")) + len([r for r in server.requests if r.is_websocket])
+    requests = _request_count(server) - seen
     if turn is not None:
         problems += _check_turn(turn, sc, agent, prompt)
         if sc.requests is not None and requests != sc.requests:
             problems.append(f"{requests} requests, expected {sc.requests}")
+        if sc.full_request:
+            frames = [f for f in server.ws_connections[-1].frames if f.get("type") == "response.create"] if server.ws_connections else []
+            if not frames or frames[-1].get("previous_response_id") or prompt not in _user_texts(frames[-1].get("input") or []):
+                problems.append("the reconnect did not send a full request with the prompt")
     next_status = "not run"
     try:
         if sc.refused:
@@ -361,7 +486,7 @@ async def run_scenario(sc: Scenario, loop: AgentLoop, *, transport: str = "sse")
             problems.append(f"next turn {nxt.status}: {nxt.error or nxt.text!r}")
         else:
             sent = _last_input(server, before)
-            if sent is not None:
+            if sent is not None and not _chained(server):
                 if _user_texts(sent).count(prompt) != 1:
                     problems.append("next request does not carry the faulted prompt exactly once")
                 if _user_texts(sent)[-1:] != ["and the next question"]:
@@ -387,8 +512,6 @@ async def run_scenario(sc: Scenario, loop: AgentLoop, *, transport: str = "sse")
 
 
 def _queue_ws_answer(server: ScriptedServer) -> None:
-    from jupyter_agent.testing import WsConn
-
     server.add_ws_connection(WsConn(requests=[text_events(NEXT_ANSWER, phase="final_answer")]))
 
 
@@ -402,6 +525,22 @@ def _last_input(server: ScriptedServer, since: int) -> list[Any] | None:
             if frame.get("type") == "response.create" and frame.get("generate") is not False:
                 return list(frame.get("input") or [])
     return None
+
+
+def _request_count(server: ScriptedServer) -> int:
+    """Responses POSTs plus WebSocket handshakes the server has seen."""
+    if not server.running:
+        return 0
+    return len(server.find_requests("POST", "/responses")) + sum(1 for r in server.requests if r.is_websocket)
+
+
+def _chained(server: ScriptedServer) -> bool:
+    """Whether the last WebSocket request was incremental (``previous_response_id``: input is a delta)."""
+    for ws in reversed(server.ws_connections):
+        for frame in reversed(ws.frames):
+            if frame.get("type") == "response.create":
+                return bool(frame.get("previous_response_id"))
+    return False
 
 
 def _user_texts(items: list[Any]) -> list[str]:
