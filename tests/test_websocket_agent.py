@@ -121,6 +121,8 @@ async def test_exhausted_retries_fall_back_without_duplicated_text(server: Scrip
     assert "partial" not in state.plain_text() and "the full answer" in state.plain_text()
     assert len(server.ws_connections) == 3 and len(server.find_requests("POST")) == 1
     assert [m["role"] for m in agent.transcript()] == ["user", "assistant"]
+    t = turn.telemetry
+    assert t["api_calls"]["count"] == 1 and t["websocket_calls"]["count"] == 3 and t["streaming_events"]["count"] > 0
     agent.reset()
 
 
@@ -248,3 +250,4 @@ async def test_auto_transport_uses_websocket_only_where_supported(server: Script
     assert len(server.ws_connections) == 1 and len(server.find_requests("POST", "/responses")) == 1
     ws_agent.reset()
     http_agent.reset()
+
