@@ -250,4 +250,3 @@ async def test_auto_transport_uses_websocket_only_where_supported(server: Script
     assert len(server.ws_connections) == 1 and len(server.find_requests("POST", "/responses")) == 1
     ws_agent.reset()
     http_agent.reset()
-
