@@ -170,3 +170,22 @@ async def test_ask_from_a_thread_without_a_loop(server: ScriptedServer, clean_en
     finally:
         await _close(agent)
     assert turn.text == "threaded"
+
+
+def test_organization_and_project_headers_only_for_the_official_api() -> None:
+    env = {"OPENAI_API_KEY": "k", "OPENAI_ORGANIZATION": "org-1", "OPENAI_PROJECT": "proj_1"}
+    official = resolve_provider(env=env, dotenv=None)
+    assert official.extra_headers == {"OpenAI-Organization": "org-1", "OpenAI-Project": "proj_1"}
+    other = resolve_provider(env={**env, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}, dotenv=None)
+    assert other.name == "compatible" and other.extra_headers == {}
+
+
+async def test_keyless_compatible_server_gets_no_authorization(server: ScriptedServer, clean_env: pytest.MonkeyPatch) -> None:
+    server.add_response(text_reply("no key needed"))
+    agent = Agent(model="qwen", base_url=server.base_url, transport="sse", prewarm=False)
+    try:
+        turn = await agent.ask("hi")
+    finally:
+        await _close(agent)
+    assert turn.text == "no key needed"
+    assert "authorization" not in server.requests[0].headers and "api-key" not in server.requests[0].headers

@@ -153,3 +153,24 @@ def test_backoff_doubles_with_jitter() -> None:
         for _ in range(20):
             assert base * 0.9 <= session.backoff(attempt) <= base * 1.1
     assert session.backoff(20) <= 10.0
+
+
+async def test_retry_through_the_cell_transcript_shows_text_once(server: ScriptedServer, make_agent: Any) -> None:
+    from jupyter_agent.ui.transcript import TurnState
+
+    server.add_response(dropped(text_events("Hello wor", chunks=3), 4))
+    server.add_response(text_reply("Hello world", chunks=3, phase="final_answer"))
+    turn = await make_agent(max_retries=1).ask("hi")
+    state = TurnState()
+    for e in turn.events:
+        state.handle(e)
+    assert state.answer_text() == "Hello world"
+    assert state.plain_text(gauges=False).count("Hello wor") == 1
+
+
+async def test_delay_beyond_the_cap_is_not_waited_for(server: ScriptedServer, make_agent: Any) -> None:
+    server.add_response(failed_reply("rate_limit_exceeded", "Rate limit reached. Please try again in 3600s."))
+    turn = await make_agent(max_retries=3).ask("hi")
+    assert turn.status == "failed" and len(server.requests) == 1
+    assert not of_type(turn.events, ev.Retry)
+    assert "try again in 3600s" in of_type(turn.events, ev.Error)[0].message
