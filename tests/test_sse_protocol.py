@@ -216,6 +216,19 @@ def test_unparseable_data_is_skipped() -> None:
     assert R.parse_event(b"{not json") is None
     assert R.parse_event(b"[1, 2]") is None
     assert R.parse_event(b'{"no_type": 1}') is None
+    assert R.parse_event(b'{"type":"response.output_text.delta","delta":"\xff"}') is None  # not UTF-8
+    assert R.parse_event(b"[" * 100_000) is None  # absurd nesting
+    assert R.parse_event(b'{"type":"x","a":' + b"[" * 100_000) is None
+    assert R.parse_event(b"") is None
+
+
+async def test_incomplete_content_filter_is_one_request(server: ScriptedServer, make_agent: Any) -> None:
+    from jupyter_agent.testing import incomplete_reply
+
+    server.add_response(incomplete_reply("content_filter", text="Partial"))
+    turn = await make_agent(max_retries=2).ask("hi")
+    assert turn.status == "failed" and len(server.requests) == 1
+    assert of_type(turn.events, ev.Error)[0].message == "Incomplete response returned, reason: content_filter"
 
 
 def test_malformed_completed_is_a_protocol_error() -> None:

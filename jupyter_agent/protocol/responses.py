@@ -589,7 +589,7 @@ def parse_event(data: bytes | str) -> AnyServerEvent | None:
     except ValidationError as exc:
         try:
             raw = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurd nesting
             return None
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
             return None
