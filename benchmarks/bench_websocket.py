@@ -40,14 +40,18 @@ def responder(req: Any) -> Reply:
     """Warm-up -> empty response; a user message -> a tool call; a tool output -> the answer."""
     body = req.json if isinstance(req.json, dict) else {}
     items = body.get("input") or []
+    events: list[Any]
     if body.get("generate") is False:
-        return Reply(events=[created_event("warm-1"), completed_event("warm-1", output=[], usage_obj=usage(0, 0))])
+        events = [created_event("warm-1"), completed_event("warm-1", output=[], usage_obj=usage(0, 0))]
+        return Reply(events=events)
     last = items[-1] if items else {}
     if last.get("type") == "function_call_output":
         answer = "According to the notebook: " + str(last.get("output", ""))[:160] + " That settles it."
-        return Reply(events=text_events(answer, phase="final_answer", chunks=8))
+        events = list(text_events(answer, phase="final_answer", chunks=8))
+        return Reply(events=events)
     key = last_user_text(body)[:24] or "default"
-    return Reply(events=function_call_events("lookup", '{"key": "%s"}' % key.replace('"', "")))
+    events = list(function_call_events("lookup", '{"key": "%s"}' % key.replace('"', "")))
+    return Reply(events=events)
 
 
 def make_agent(server: ScriptedServer, transport: str, prewarm: bool) -> Agent:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from websockets.exceptions import ConnectionClosed, InvalidState
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.protocol import SEND_EOF, State
 from websockets.server import ServerProtocol
 
@@ -166,7 +166,8 @@ class ServerWebSocket:
                 else:
                     self._proto.receive_eof()
                 for ev in self._proto.events_received():
-                    self._on_frame(ev.opcode, ev.data, ev.fin)
+                    if isinstance(ev, Frame):  # after the handshake only frames arrive
+                        self._on_frame(ev.opcode, bytes(ev.data), ev.fin)
                 with contextlib.suppress(ConnectionError):
                     await self._flush()
                 if not data or self._proto.state is State.CLOSED or self._proto.eof_sent:
