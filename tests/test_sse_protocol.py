@@ -697,3 +697,22 @@ async def test_html_page_is_a_clear_non_retryable_error(server: ScriptedServer, 
 async def test_redirect_is_an_unexpected_status(server: ScriptedServer) -> None:
     _, error = await collect(server, Reply(status=307, headers={"location": "https://elsewhere.example/v1/responses"}, body=""))
     assert isinstance(error, E.StreamError) and error.status == 307 and "307" in error.message
+
+
+@pytest.mark.parametrize(
+    ("reply", "cls", "retryable", "needle"),
+    [
+        (error_reply(429, "You exceeded your current quota", type="insufficient_quota", code="insufficient_quota"), E.QuotaExceeded, False, "Quota exceeded"),
+        (error_reply(403, "Project does not have access to model gpt-5", type="invalid_request_error"), E.InvalidRequest, False, "does not have access"),
+        (error_reply(404, "The model gpt-6 does not exist", type="invalid_request_error", code="model_not_found"), E.InvalidRequest, False, "does not exist"),
+        (Reply(status=404, body=""), E.InvalidRequest, False, "check the base URL"),
+        (error_reply(400, "maximum context length exceeded", code="context_length_exceeded"), E.ContextWindowExceeded, False, "context length"),
+        (error_reply(500, "boom", type="server_error", headers={"retry-after": "0.05"}), E.StreamError, True, "high demand"),
+    ],
+)
+async def test_more_statuses(server: ScriptedServer, reply: Reply, cls: type, retryable: bool, needle: str) -> None:
+    _, error = await collect(server, reply)
+    assert type(error) is cls and error.retryable is retryable
+    assert needle in error.message
+    if reply.status == 500:
+        assert error.delay == pytest.approx(0.05)
