@@ -5,7 +5,8 @@ the whole conversation (reused across turns, §2.8), prewarms it with ``generate
 session starts (§1), sends incremental requests on it (§2.5), captures the turn state from
 handshakes (§6), retries with a fresh connection and a full request, and falls back to HTTP for
 good on a 426-style handshake refusal or when the stream retries are exhausted (§2.7), telling
-the user once (``SessionNotice``). ``websocket_session_factory`` picks this class or plain
+the user once (``SessionNotice``). The first reconnect of a request that had shown nothing yet is
+silent (no ``SessionRetry``); later ones, and any after visible output, are announced. ``websocket_session_factory`` picks this class or plain
 ``ModelSession`` per provider (``transport="auto"``: only providers that support WebSockets).
 """
 
@@ -18,6 +19,10 @@ from typing import Any, AsyncIterator, Callable
 
 from .config import Provider
 from .protocol import errors as E
+from .protocol.responses import (
+    OutputItemAdded, OutputItemDone, OutputTextDelta, ReasoningSummaryTextDelta, ReasoningTextDelta, RefusalDelta,
+    ResponseCompleted, ResponseDone,
+)
 from .session import ModelSession, SessionNotice, SessionOptions, SessionRetry, TurnContext
 from .telemetry import TurnMetrics
 from .transport.base import ResponseHeaders, Transport
@@ -34,6 +39,11 @@ MAX_CONNECTION_AGE = 55 * 60.0
 #: How long the first turn waits for a still-running prewarm (the LATER bound of spec §1).
 PREWARM_WAIT = 15.0
 TIMING_ENV = "JUPYTER_AGENT_WS_TIMING_METRICS"
+#: Events whose effect a retry must void; an attempt that produced none needs no visible retry.
+_VISIBLE_EVENTS = (
+    OutputItemAdded, OutputItemDone, OutputTextDelta, RefusalDelta, ReasoningSummaryTextDelta, ReasoningTextDelta,
+    ResponseCompleted, ResponseDone,
+)
 
 
 class WebSocketSession(ModelSession):
@@ -218,7 +228,7 @@ class WebSocketSession(ModelSession):
                             self.models_etag = event.models_etag
                         if event.reasoning_included:
                             self.reasoning_included = True
-                    else:
+                    elif isinstance(event, _VISIBLE_EVENTS):
                         streamed = True
                     yield event
                 if one_off:
@@ -252,7 +262,10 @@ class WebSocketSession(ModelSession):
                     delay = 0.0
                 else:
                     delay = error.delay if error.delay is not None else self.backoff(attempt)
-                yield SessionRetry(attempt, self.options.max_retries, delay, error.message)
+                if attempt > 1 or streamed:
+                    # The first reconnect of a request that showed nothing stays quiet (spec §2.7,
+                    # #11548): a stale socket is routine on WebSockets.
+                    yield SessionRetry(attempt, self.options.max_retries, delay, error.message)
                 if delay:
                     await asyncio.sleep(delay)
             except BaseException:

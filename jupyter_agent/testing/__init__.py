@@ -19,8 +19,8 @@ serves other endpoints (usage, ``/v1/models``).
 
 WebSocket ``GET .../responses`` upgrades play queued `WsConn` scripts (wire spec §12): record the
 handshake, answer with the scripted headers (permessage-deflate is accepted), then for each scripted
-request read one client frame and send its events (`WsBinary`, `WsPing`, `WsClose`, `Sleep`, `Hang` are
-special entries; pongs land in `WsRecord.pongs`). WebSocket handshakes served by ``responder`` (no script
+request read one client frame and send its events (`WsBinary`, `WsPing`, `WsDrop`, `WsClose`, `Sleep`,
+`Hang` are special entries; pongs land in `WsRecord.pongs`). WebSocket handshakes served by ``responder`` (no script
 queued) answer with ``server.ws_accept`` (a `WsAccept`: delay, headers, refusal status). Records:
 ``server.requests`` (`RecordedRequest`, handshakes included) and ``server.ws_connections`` (`WsRecord`).
 
@@ -63,6 +63,7 @@ from .script import (
     WsAccept,
     WsBinary,
     WsPing,
+    WsDrop,
     WsClose,
     WsConn,
     WsRecord,
@@ -100,6 +101,7 @@ __all__ = [
     "WsConn",
     "WsBinary",
     "WsPing",
+    "WsDrop",
     "WsClose",
     "Sleep",
     "Hang",

@@ -26,6 +26,7 @@ __all__ = [
     "WsConn",
     "WsBinary",
     "WsPing",
+    "WsDrop",
     "WsClose",
     "Sleep",
     "Hang",
@@ -249,6 +250,11 @@ class WsPing:
 
 
 @dataclass(frozen=True)
+class WsDrop:
+    """Drop the TCP connection mid-script (no close frame)."""
+
+
+@dataclass(frozen=True)
 class WsClose:
     """Close the connection (close frame) mid-script."""
 
@@ -268,7 +274,7 @@ class Hang:
     """Stop sending; keep the socket open until the client closes or the server stops."""
 
 
-WsItem: TypeAlias = Union[dict[str, Any], Ev, Raw, WsBinary, WsPing, WsClose, Sleep, Hang]
+WsItem: TypeAlias = Union[dict[str, Any], Ev, Raw, WsBinary, WsPing, WsDrop, WsClose, Sleep, Hang]
 
 
 @dataclass

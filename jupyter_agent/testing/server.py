@@ -38,6 +38,7 @@ from .script import (
     WsAccept,
     WsBinary,
     WsPing,
+    WsDrop,
     WsClose,
     WsConn,
     WsRecord,
@@ -703,6 +704,9 @@ class ScriptedServer:
             await ws.send(item.data)
         elif isinstance(item, WsPing):
             await ws.ping(item.data)
+        elif isinstance(item, WsDrop):
+            await ws.abort()
+            return False
         elif isinstance(item, Raw):
             if default_delay:
                 await asyncio.sleep(default_delay)
