@@ -20,6 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ..protocol import realtime as P
+from .redact import WS_CLIENT_LOGGER
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class RealtimeWebSocket:
         try:
             ws = await connect(
                 url, additional_headers=headers, compression=None, max_size=None,
-                open_timeout=cfg.open_timeout, **kwargs,
+                open_timeout=cfg.open_timeout, logger=WS_CLIENT_LOGGER, **kwargs,
             )
         except Exception as exc:  # noqa: BLE001 - reported to the user, key-free
             raise RealtimeConnectError(_describe(exc, cfg.api_key)) from None

@@ -28,6 +28,7 @@ from websockets.protocol import State
 from ..protocol import errors as E
 from ..protocol.responses import OutputItemDone, ReasoningItem, ResponseCompleted, ResponseDone, ResponseFailed, parse_event
 from .base import ResponseHeaders, StreamState
+from .redact import WS_CLIENT_LOGGER
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ class WsConnection:
         try:
             ws = await connect(
                 url, additional_headers=dict(headers), compression="deflate", max_size=None,
-                open_timeout=open_timeout, **kwargs,
+                open_timeout=open_timeout, logger=WS_CLIENT_LOGGER, **kwargs,
             )
         except InvalidStatus as exc:
             response = exc.response
