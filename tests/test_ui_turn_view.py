@@ -169,6 +169,32 @@ def test_errors_show_one_clear_message():
     assert f"**Error:** You've hit your usage limit for codex-other." in view.markdown()
 
 
+def test_usage_limit_error_names_the_exhausted_bucket_and_reset(frontend):
+    from jupyter_agent.ui.gauges import format_reset
+
+    reset = NOW + 5400
+    msg = "You've hit your usage limit. Try again at 15:00."
+    view = live_view()
+    view.display()
+    feed(view, [
+        ev.RateLimits(snapshot=ev.RateLimitSnapshot("codex", primary=ev.RateLimitWindow(100, 300, reset),
+                                                    secondary=ev.RateLimitWindow(60, 10080, NOW + 86400))),
+        ev.Error(message=msg, code="usage_limit_reached"),
+        ev.TurnDone(status="failed"),
+    ])
+    detail = f"Limit reached: 5h limit (resets {format_reset(reset)})."
+    assert f"Error: {msg} {detail}" in view.plain_text()
+    assert "Weekly limit (resets" not in view.plain_text().split("Rate limits:")[0]  # only exhausted windows
+    view.flush(force=True)
+    assert detail in view._w["errors"].value
+    # other errors are left alone, and no exhausted window means no detail
+    other = feed(live_view(), [ev.RateLimits(snapshot=ev.RateLimitSnapshot("codex", primary=ev.RateLimitWindow(100, 300, reset))),
+                               ev.Error(message="Prompt flagged.", code="invalid_prompt")])
+    assert "Limit reached" not in other.plain_text()
+    fresh = feed(live_view(), [ev.Error(message=msg, code="usage_limit_reached")])
+    assert f"Error: {msg}\n" in fresh.plain_text()
+
+
 def test_notices_interrupt_and_unknown_events():
     @dataclass(frozen=True, slots=True)
     class FutureEvent(ev.AgentEvent):

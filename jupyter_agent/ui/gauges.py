@@ -165,6 +165,15 @@ def gauge_rows(snapshots: Mapping[str, RateLimitSnapshot], now: float | None = N
     return rows
 
 
+def exhausted_text(snapshots: Mapping[str, RateLimitSnapshot], now: float | None = None) -> str:
+    """``Limit reached: 5h limit (resets 14:05)`` for every window at 100 % used, or ``""``."""
+    rows = [r for r in gauge_rows(snapshots, now) if r.kind == "window" and (r.used_percent or 0.0) >= 100.0]
+    if not rows:
+        return ""
+    parts = [r.label + (f" (resets {format_reset(r.resets_at, now)})" if r.resets_at is not None else "") for r in rows]
+    return "Limit reached: " + "; ".join(parts) + "."
+
+
 # --- renderings -------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import events as ev
-from .gauges import gauges_markdown, gauges_text
+from .gauges import exhausted_text, gauges_markdown, gauges_text
 
 MAX_TOOL_OUTPUT_LINES = 40
 MAX_TOOL_OUTPUT_CHARS = 4000
@@ -103,6 +103,8 @@ class TurnState:
     blocks: list[Block] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: The message of a ``usage_limit_reached`` error (rendered with the exhausted buckets).
+    usage_limit_error: str = ""
     #: Transient status line: "Reconnecting... n/max" while a retry is pending.
     status: str = ""
     usage: ev.Usage | None = None
@@ -271,6 +273,8 @@ class TurnState:
     def _on_error(self, e: ev.Error) -> None:
         if e.message and e.message not in self.errors:
             self.errors.append(e.message)
+        if e.code == "usage_limit_reached" and e.message:
+            self.usage_limit_error = e.message
         self.status = ""
         self.chrome_version += 1
 
@@ -313,6 +317,17 @@ class TurnState:
         finals = [b.text for b in self.blocks if isinstance(b, TextBlock) and b.phase == "final_answer"]
         return "".join(finals) if finals else "".join(texts)
 
+    def error_messages(self, now: float | None = None) -> list[str]:
+        """The turn's errors; a usage-limit error also names the exhausted buckets and their reset times."""
+        out = []
+        for err in self.errors:
+            if err == self.usage_limit_error:
+                detail = exhausted_text(self.rate_limits, now)
+                if detail:
+                    err = f"{err} {detail}"
+            out.append(err)
+        return out
+
     def warnings(self) -> list[Notice]:
         return [n for n in self.notices if n.level == "warning"]
 
@@ -333,7 +348,7 @@ class TurnState:
         parts.extend(_join_blocks(self.blocks, block_markdown))
         if self.status:
             parts.append(f"*{self.status}*")
-        for err in self.errors:
+        for err in self.error_messages(now):
             parts.append(f"**Error:** {_md_escape(err)}")
         if self.done_status == "interrupted":
             parts.append("*[interrupted]*")
@@ -351,7 +366,7 @@ class TurnState:
         parts.extend(_join_blocks(self.blocks, block_text))
         if self.status:
             parts.append(self.status)
-        for err in self.errors:
+        for err in self.error_messages(now):
             parts.append(f"Error: {err}")
         if self.done_status == "interrupted":
             parts.append("[interrupted]")

@@ -325,7 +325,7 @@ class TurnView:
                 self._render_block(block, widget)
                 self._block_widgets[key] = (block, widget, block.version)
         self._push_value("status", f'<div class="jpa-status">{html.escape(s.status)}</div>' if s.status else "")
-        self._push_value("errors", "".join(f'<div class="jpa-error"><b>Error:</b> {html.escape(e)}</div>' for e in s.errors))
+        self._push_value("errors", "".join(f'<div class="jpa-error"><b>Error:</b> {html.escape(e)}</div>' for e in s.error_messages()))
         footer = []
         if s.usage is not None:
             footer.append(html.escape(usage_text(s.usage)))
