@@ -14,6 +14,7 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 from . import __version__
 
@@ -139,6 +140,16 @@ def _azure_base(endpoint: str) -> str:
     return endpoint + "/openai/v1"
 
 
+def _azure_explicit_base(base_url: str) -> str:
+    """An explicit Azure ``base_url``: a bare resource endpoint (or ``.../openai``) gets ``/openai/v1``;
+    any other path (e.g. an API gateway route) is used as given."""
+    url = base_url.rstrip("/")
+    path = urlsplit(url).path
+    if not path or url.endswith("/openai"):
+        return _azure_base(url)
+    return url
+
+
 def local_provider() -> Provider:
     """The embedded SmolLM2 model served by xllamacpp (started on first use)."""
     from .providers import local
@@ -182,7 +193,7 @@ def resolve_provider(
             raise ValueError("Azure needs a base_url or AZURE_OPENAI_ENDPOINT")
         return Provider(
             name="azure",
-            base_url=endpoint.rstrip("/") if base_url else _azure_base(endpoint),
+            base_url=_azure_explicit_base(base_url) if base_url else _azure_base(endpoint),
             api_key=Secret(key) if key else None,
             default_model=values.get("AZURE_OPENAI_DEPLOYMENT", DEFAULT_OPENAI_MODEL),
             supports_websockets=True,

@@ -189,3 +189,20 @@ async def test_keyless_compatible_server_gets_no_authorization(server: ScriptedS
         await _close(agent)
     assert turn.text == "no key needed"
     assert "authorization" not in server.requests[0].headers and "api-key" not in server.requests[0].headers
+
+
+@pytest.mark.parametrize(
+    ("base_url", "expected"),
+    [
+        ("https://res.openai.azure.com", "https://res.openai.azure.com/openai/v1"),
+        ("https://res.openai.azure.com/", "https://res.openai.azure.com/openai/v1"),
+        ("https://res.openai.azure.com/openai", "https://res.openai.azure.com/openai/v1"),
+        ("https://res.openai.azure.com/openai/v1", "https://res.openai.azure.com/openai/v1"),
+        ("https://gw.azure-api.net/team-a/openai/v1", "https://gw.azure-api.net/team-a/openai/v1"),
+        ("https://gw.azure-api.net/custom-route", "https://gw.azure-api.net/custom-route"),
+    ],
+)
+def test_explicit_azure_base_url(base_url: str, expected: str) -> None:
+    provider = resolve_provider(base_url=base_url, api_key="k", env={}, dotenv=None)
+    assert provider.name == "azure" and provider.base_url == expected
+    assert provider.auth_headers() == {"api-key": "k"}
