@@ -36,8 +36,11 @@ FALLBACK_MESSAGE = "Falling back from WebSockets to HTTPS transport."
 RECONNECT_CODES = frozenset({"previous_response_not_found", "websocket_connection_limit_reached"})
 #: Servers end connections after 60 minutes (§2.6); rotate before that instead of failing a request.
 MAX_CONNECTION_AGE = 55 * 60.0
-#: How long the first turn waits for a still-running prewarm (the LATER bound of spec §1).
+#: How long the first turn waits for a still-running prewarm handshake (the LATER bound of spec §1).
 PREWARM_WAIT = 15.0
+#: Once connected, how long the first turn waits for the ``generate: false`` reply before it gives
+#: the warm-up up and opens its own connection (a server that never answers it costs little).
+PREWARM_REPLY_WAIT = 2.0
 TIMING_ENV = "JUPYTER_AGENT_WS_TIMING_METRICS"
 #: Events whose effect a retry must void; an attempt that produced none needs no visible retry.
 _VISIBLE_EVENTS = (
@@ -80,6 +83,7 @@ class WebSocketSession(ModelSession):
         self._conn: WsConnection | None = None
         self._prewarm_task: asyncio.Task[None] | None = None
         self._prewarm_ctx: TurnContext | None = None
+        self._prewarm_connected = asyncio.Event()
         self._notices: list[SessionNotice] = []
         self._sse_metrics: TurnMetrics | None = None
 
@@ -160,6 +164,7 @@ class WebSocketSession(ModelSession):
             await self.prepare()
             body = self.adapt(body)
             conn = await self._open(ctx)
+            self._prewarm_connected.set()
             extra = {"generate": False, **(self._extra(ctx) or {})}
             idle = min(self.options.idle_timeout, PREWARM_WAIT)
             async for _event in conn.stream(body, idle_timeout=idle, extra=extra, metrics=ctx.metrics):
@@ -176,6 +181,7 @@ class WebSocketSession(ModelSession):
         except Exception as error:  # noqa: BLE001
             log.info("websocket prewarm failed: %s", type(error).__name__)
         finally:
+            self._prewarm_connected.set()
             if conn is not None:
                 conn.abort()
 
@@ -185,11 +191,14 @@ class WebSocketSession(ModelSession):
         if task is None or ctx is None:
             return
         self._prewarm_ctx = None
-        if not task.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(task), PREWARM_WAIT)
-            except (asyncio.TimeoutError, TimeoutError):
-                task.cancel()
+        try:
+            # The handshake is worth waiting for (a new connection would pay it again); the
+            # warm-up reply only briefly.
+            await asyncio.wait_for(self._prewarm_connected.wait(), PREWARM_WAIT)
+            await asyncio.wait_for(asyncio.shield(task), PREWARM_REPLY_WAIT)
+        except (asyncio.TimeoutError, TimeoutError):
+            task.cancel()
+            log.info("websocket prewarm abandoned: no reply in time")
         turn.capture_turn_state(ctx.turn_state)
 
     # -- requests -------------------------------------------------------------------------

@@ -527,3 +527,20 @@ async def test_old_connection_is_rotated_before_the_server_limit(server: Scripte
     assert text_of(got) == "b" and not any(isinstance(e, SessionRetry) for e in got)
     assert len(server.ws_connections) == 2 and "previous_response_id" not in server.ws_connections[1].frames[0]
     await s.aclose()
+
+
+async def test_prewarm_without_reply_is_abandoned_quickly(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import jupyter_agent.ws_session as ws_session
+
+    monkeypatch.setattr(ws_session, "PREWARM_REPLY_WAIT", 0.2)
+    server.add_ws_connection(WsConn(requests=[[Hang()]]))  # never answers generate:false
+    server.add_ws_connection(WsConn(requests=[text_events("fresh", response_id="resp-1")], close_after_requests=False))
+    s = session_for(server)
+    s.start_prewarm(body([]))
+    t0 = asyncio.get_running_loop().time()
+    got = await run(s, body([user("hi")]))
+    assert text_of(got) == "fresh" and asyncio.get_running_loop().time() - t0 < 2.0
+    assert not any(isinstance(e, (SessionRetry, SessionNotice)) for e in got)
+    assert "previous_response_id" not in server.ws_connections[1].frames[0]
+    await until(server, lambda: server.ws_connections[0].closed)
+    await s.aclose()
