@@ -361,6 +361,11 @@ async def test_idle_timeout(server: ScriptedServer) -> None:
     assert error.message == "idle timeout waiting for SSE"
 
 
+async def test_idle_timeout_before_response_headers(server: ScriptedServer) -> None:
+    _, error = await collect(server, Reply(events=[COMPLETED], first_byte_delay=2.0), idle=0.2)
+    assert isinstance(error, E.IdleTimeout) and error.message == "idle timeout waiting for SSE"
+
+
 async def test_failed_then_hang_is_reported_at_once(server: ScriptedServer) -> None:
     # The client reports the failure when it arrives; it does not wait for the body to end.
     events, error = await collect(server, Reply(events=[failed("insufficient_quota", "q"), COMPLETED], fault=("hang_after", 1)), idle=30.0)

@@ -123,6 +123,8 @@ class SseTransport(Transport):
         started = time.perf_counter()
         try:
             response = await self._client.send(request, stream=True)
+        except httpx.ReadTimeout:
+            raise E.IdleTimeout("idle timeout waiting for SSE") from None  # no response headers in time
         except httpx.TimeoutException as exc:
             raise E.StreamError(f"timeout connecting to {self._url}: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
