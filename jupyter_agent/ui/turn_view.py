@@ -82,6 +82,8 @@ _CSS = """<style>
 .jpa-error{background:#fdecea;color:#611a15;border:1px solid #d32f2f;border-radius:4px;padding:4px 8px;margin:2px 0}
 .jpa-status{font-style:italic;color:#b26a00}
 .jpa-search{font-size:13px;margin:0}
+.jpa-search[data-status="in_progress"]{animation:jpa-pulse 1.2s ease-in-out infinite}
+@keyframes jpa-pulse{50%{opacity:.45}}
 .jpa-footer{font-size:12px;color:var(--jp-ui-font-color2,#555);border-top:1px solid #8884;padding-top:2px}
 </style>"""
 
