@@ -9,6 +9,7 @@ with ``count(name, **tags)`` and ``total(name, **tags)``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,11 @@ def _tag(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
+@functools.lru_cache(maxsize=512)
+def _event_tags(kind: str, success: bool) -> TagKey:
+    return (("kind", kind), ("success", "true" if success else "false"))
+
+
 @dataclass
 class TurnMetrics:
     """What one turn cost; reset at turn start, summarised at turn end."""
@@ -80,7 +86,10 @@ class TurnMetrics:
     series: dict[tuple[str, TagKey], Series] = field(default_factory=dict)
 
     def metric(self, name: str, value: float, **tags: Any) -> None:
-        key = (name, tuple(sorted((k, _tag(v)) for k, v in tags.items())))
+        self._add(name, tuple(sorted((k, _tag(v)) for k, v in tags.items())), value)
+
+    def _add(self, name: str, tags: TagKey, value: float) -> None:
+        key = (name, tags)
         entry = self.series.get(key)
         if entry is None:
             entry = self.series[key] = Series()
@@ -120,8 +129,9 @@ class TurnMetrics:
     def record_ws_event(self, seconds: float, kind: str, success: bool) -> None:
         """One receive poll: the wait for one frame (``codex.websocket.event``)."""
         self.websocket_events.add(seconds)
-        self.metric("codex.websocket.event", 1, kind=kind, success=success)
-        self.metric("codex.websocket.event.duration_ms", seconds * 1000.0, kind=kind, success=success)
+        tags = _event_tags(kind, success)
+        self._add("codex.websocket.event", tags, 1)
+        self._add("codex.websocket.event.duration_ms", tags, seconds * 1000.0)
 
     def record_fallback(self) -> None:
         self.metric("codex.transport.fallback_to_http", 1, from_wire_api="responses_websocket")

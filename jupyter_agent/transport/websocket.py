@@ -263,7 +263,8 @@ class WsConnection:
         while True:
             waited = time.perf_counter()
             try:
-                message = await asyncio.wait_for(self._ws.recv(), idle_timeout)
+                async with asyncio.timeout(idle_timeout):  # no task per frame, unlike wait_for
+                    message = await self._ws.recv()
             except (asyncio.TimeoutError, TimeoutError):
                 if record:
                     record(time.perf_counter() - waited, "unknown", False)
