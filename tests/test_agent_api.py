@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,8 +162,6 @@ async def test_dotenv_file_is_read_and_real_env_wins(server: ScriptedServer, cle
 
 async def test_ask_from_a_thread_without_a_loop(server: ScriptedServer, clean_env: pytest.MonkeyPatch) -> None:
     """``ask`` works from any loop: here a fresh ``asyncio.run`` in a worker thread."""
-    import asyncio
-
     server.add_response(text_reply("threaded"))
     agent = Agent(model="gpt-5", base_url=server.base_url, api_key=API_KEY, transport="sse", prewarm=False)
     try:

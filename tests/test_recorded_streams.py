@@ -8,6 +8,7 @@ from the fixtures README (what each recording covers).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -188,8 +189,6 @@ async def test_function_call_streams(server: ScriptedServer, make_agent: Any, na
     assert (call.call_id, call.name, call.arguments) == (call_id, tool_name, arguments)
     [result] = of_type(turn.events, ev.ToolResult)
     assert result.output == "Potato City" and not result.is_error
-    import json
-
     assert seen == [json.loads(arguments)]
     # The follow-up request replays the output items and the tool output.
     follow = server.requests[1].json["input"]
@@ -207,8 +206,6 @@ async def test_function_call_streams(server: ScriptedServer, make_agent: Any, na
 
 async def test_phase_streams_replay_like_the_recorded_second_request(server: ScriptedServer, make_agent: Any) -> None:
     """The follow-up after the commentary recording matches what the real client sent (recorded)."""
-    import json
-
     recorded = json.loads((FIXTURES / "phase-final-answer-gpt-5.5.json").read_text())["request"]["body"]["input"]
     server.add_replies_from_sse_file(FIXTURES / "phase-commentary-function-call-gpt-5.5.sse")
     server.add_replies_from_sse_file(FIXTURES / "phase-final-answer-gpt-5.5.sse")
@@ -271,7 +268,5 @@ def test_fixture_expectation_files_exist_for_every_stream() -> None:
     for name in ALL_STREAMS:
         side = FIXTURES / f"{name}.json"
         assert side.exists()
-        import json
-
         meta = json.loads(side.read_text())
         assert meta["event_count"] == len(sse_payloads(Path(FIXTURES / f"{name}.sse")))

@@ -6,7 +6,12 @@ Unit tests of the decoder/parser/classifier, and socket tests of ``SseTransport`
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
+import gzip
 import json
+import random
+import time
 from typing import Any
 
 import httpx
@@ -254,8 +259,6 @@ def test_decoder_strips_a_leading_bom_only() -> None:
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in FIXTURES.glob("*.sse")))
 def test_decoder_is_split_invariant_on_recordings(name: str) -> None:
-    import random
-
     raw = (FIXTURES / f"{name}.sse").read_bytes()
     expected = [line[6:] for line in raw.split(b"\n") if line.startswith(b"data: ")]
     rng = random.Random(name)
@@ -487,9 +490,6 @@ async def test_retry_after_headers_are_honoured(server: ScriptedServer, make_age
 
 
 def test_retry_after_http_date() -> None:
-    import email.utils
-    import time
-
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
     assert 25 <= (E.retry_after_from_headers({"Retry-After": when}) or 0) <= 31
     assert E.retry_after_from_headers({"retry-after": "soon"}) is None
@@ -499,8 +499,6 @@ def test_retry_after_http_date() -> None:
 
 
 def test_usage_limit_messages() -> None:
-    import datetime as dt
-
     reset = dt.datetime.now().replace(hour=23, minute=59, second=0, microsecond=0).timestamp()
     at = "try again at 23:59."
     msg = E.usage_limit_message
@@ -630,8 +628,6 @@ async def test_failed_request_bodies_carry_no_secret(server: ScriptedServer, mak
 
 
 async def test_gzip_encoded_stream_is_decoded(server: ScriptedServer) -> None:
-    import gzip
-
     body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in (MSG_2, COMPLETED))
     reply = Reply(headers={"Content-Encoding": "gzip"}, events=[Raw(gzip.compress(body))])
     events, error = await collect(server, reply)
@@ -640,8 +636,6 @@ async def test_gzip_encoded_stream_is_decoded(server: ScriptedServer) -> None:
 
 
 async def test_gzip_encoded_error_body_is_decoded(server: ScriptedServer) -> None:
-    import gzip
-
     body = json.dumps({"error": {"message": "Model does not support image inputs", "type": "invalid_request_error"}}).encode()
     reply = Reply(status=400, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}, body=gzip.compress(body))
     _, error = await collect(server, reply)
