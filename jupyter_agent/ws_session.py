@@ -137,11 +137,18 @@ class WebSocketSession(ModelSession):
             return fresh, False
         return fresh, True  # the cached one is busy with another request: one-off connection
 
-    def _drop(self, conn: WsConnection | None = None) -> None:
-        target = conn or self._conn
-        if target is not None:
-            target.abort()
-        if target is self._conn:
+    def _drop(self) -> None:
+        """Abort and forget the cached connection."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.abort()
+
+    def _discard(self, conn: WsConnection | None) -> None:
+        """Abort ``conn`` after a failed request (nothing when the handshake itself failed)."""
+        if conn is None:
+            return
+        conn.abort()
+        if conn is self._conn:
             self._conn = None
 
     def _extra(self, turn: TurnContext) -> dict[str, Any] | None:
@@ -249,7 +256,7 @@ class WebSocketSession(ModelSession):
                     yield SessionRetry(max(1, attempt), self.options.max_retries, 0.0, FALLBACK_MESSAGE)
                 return
             except E.AgentError as error:
-                self._drop(conn)
+                self._discard(conn)
                 E.redact(error, self._secret())
                 if (
                     isinstance(error, E.InvalidRequest)
@@ -278,7 +285,7 @@ class WebSocketSession(ModelSession):
                 if delay:
                     await asyncio.sleep(delay)
             except BaseException:
-                self._drop(conn)
+                self._discard(conn)
                 raise
 
     async def aclose(self) -> None:
