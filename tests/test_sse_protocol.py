@@ -715,3 +715,18 @@ async def test_more_statuses(server: ScriptedServer, reply: Reply, cls: type, re
     assert needle in error.message
     if reply.status == 500:
         assert error.delay == pytest.approx(0.05)
+
+
+async def test_reasoning_deltas_reach_the_agent(server: ScriptedServer, make_agent: Any) -> None:
+    reply = text_reply("Answer")
+    reply.events[1:1] = [
+        {"type": "response.reasoning_summary_part.added", "item_id": "rs_1", "summary_index": 0},
+        {"type": "response.reasoning_summary_text.delta", "item_id": "rs_1", "summary_index": 0, "delta": "Think"},
+        {"type": "response.reasoning_summary_text.delta", "item_id": "rs_1", "summary_index": 1, "delta": "More"},
+        {"type": "response.reasoning_text.delta", "item_id": "rs_1", "content_index": 2, "delta": "raw"},
+    ]
+    server.add_response(reply)
+    turn = await make_agent().ask("hi")
+    got = [(r.kind, r.index, r.delta, r.item_id) for r in of_type(turn.events, ev.ReasoningDelta)]
+    assert got == [("summary", 0, "Think", "rs_1"), ("summary", 1, "More", "rs_1"), ("content", 2, "raw", "rs_1")]
+    assert turn.text == "Answer"
