@@ -143,7 +143,7 @@ _ACTION_TAGS = frozenset({"search", "open_page", "find_in_page"})
 
 def _action_tag(value: Any) -> str:
     tag = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return tag if tag in _ACTION_TAGS else "other"
+    return tag if isinstance(tag, str) and tag in _ACTION_TAGS else "other"  # str check: lists are unhashable
 
 
 WebSearchAction = Annotated[
@@ -206,6 +206,8 @@ _ITEM_TAGS = frozenset(
 
 def _item_tag(value: Any) -> str:
     tag = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if not isinstance(tag, str):  # a malformed (e.g. list or dict) type: an opaque item, never a TypeError
+        return "other"
     if tag in _ITEM_TAGS:
         return tag
     if tag in ("compaction", "compaction_summary"):
