@@ -98,3 +98,28 @@ async def test_mutated_stream_never_crashes(server: ScriptedServer, make_agent: 
     assert not any(e.message.startswith("Internal error") for e in of_type(turn.events, ev.Error)), turn.error
     json.dumps(agent.history)  # still serialisable as request input
     assert agent.history[0]["role"] == "user"
+
+
+def _reordered(name: str, count: int) -> list[list[dict[str, Any]]]:
+    events = sse_payloads(FIXTURES / f"{name}.sse")
+    rng = random.Random("order-" + name)
+    out = []
+    for _ in range(count):
+        mutated = list(events)
+        op = rng.choice(("shuffle", "duplicate", "drop"))
+        if op == "shuffle":
+            rng.shuffle(mutated)
+        elif op == "duplicate":
+            mutated = [e for e in mutated for _ in range(rng.choice((1, 2)))]
+        else:
+            mutated = [e for e in mutated if rng.random() > 0.3]
+        out.append(mutated)
+    return out
+
+
+ORDER_CASES = [(n, i, v) for n in STREAMS for i, v in enumerate(_reordered(n, 6))]
+
+
+@pytest.mark.parametrize(("name", "index", "events"), ORDER_CASES, ids=[f"order-{n}-{i}" for n, i, _ in ORDER_CASES])
+async def test_reordered_stream_never_crashes(server: ScriptedServer, make_agent: Any, name: str, index: int, events: list[dict[str, Any]]) -> None:
+    await test_mutated_stream_never_crashes(server, make_agent, name, index, events)
