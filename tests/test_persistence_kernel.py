@@ -102,3 +102,18 @@ def test_kernel_interrupt_stops_code_the_agent_runs(tmp_path, server):
         assert "ok" in kernel.run("%%agent\nnext").text  # the history is valid for the next turn
     finally:
         kernel.shutdown()
+
+
+def test_tool_runs_on_the_idle_kernel_thread(tmp_path, server):
+    """A panel turn runs while no cell executes: the kernel's idle loop still runs the tool."""
+    kernel = _start(tmp_path, server)
+    try:
+        server.add_response(calls_reply(("run_python", {"code": "import threading\nthreading.current_thread().name"}, "c1")))
+        server.add_response(text_reply("done", phase="final_answer"))
+        started = kernel.run("a.set_approval('run_python', 'auto')\nh = a.start('which thread?', source='panel')")
+        assert started.status == "ok", started.text
+        server.wait_for_requests(2, timeout=20)  # the kernel is idle now; nothing else is executing
+        assert outputs(server.requests[1].json) == {"c1": "[result]\n'MainThread'"}
+        assert "0" in kernel.run("print(a.kernel_runner.fallbacks)").text
+    finally:
+        kernel.shutdown()

@@ -220,3 +220,69 @@ def test_unrelated_400_is_not_retried(server, make_agent):
     turn = asyncio.run(agent.ask("x"))
     assert turn.status == "failed" and len(server.requests) == 1
     assert agent.web_search_mode(agent.resolved_provider()) == "cached"
+
+
+# --- the kernel runner ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def kernel_like_loop():
+    """An asyncio loop in its own thread, standing in for the kernel's main loop."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake-kernel", daemon=True)
+    thread.start()
+    yield loop, thread
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+def test_runner_runs_on_the_kernel_loop(kernel_like_loop):
+    import threading
+
+    from jupyter_agent.tools.kernel import KernelRunner
+
+    loop, thread = kernel_like_loop
+    runner = KernelRunner(loop)
+    assert runner(lambda: threading.current_thread().name).result(5) == "fake-kernel"
+    with runner.blocked():  # the no-autoawait fallback: the kernel thread is stuck in join()
+        assert runner(lambda: threading.current_thread().name).result(5) == "jupyter-agent-tool"
+    assert runner.fallbacks == 0
+
+
+def test_runner_falls_back_when_the_kernel_thread_is_busy(kernel_like_loop):
+    import threading
+
+    from jupyter_agent.tools.kernel import KernelRunner
+
+    loop, _thread = kernel_like_loop
+    release = threading.Event()
+    loop.call_soon_threadsafe(release.wait, 10)  # a long-running user cell
+    runner = KernelRunner(loop, fallback_after=0.2)
+    calls = []
+    try:
+        future = runner(lambda: calls.append(threading.current_thread().name) or "ran")
+        assert future.result(5) == "ran" and runner.fallbacks == 1
+        assert len(calls) == 1 and calls[0] != "fake-kernel"
+    finally:
+        release.set()
+    assert runner(lambda: "again").result(5) == "again"
+    assert len(calls) == 1  # the queued callback did not run a second time
+
+
+def test_runner_turns_keyboard_interrupt_into_a_cancel(kernel_like_loop):
+    from jupyter_agent.tools.kernel import KernelRunner, ToolInterrupted
+
+    loop, _thread = kernel_like_loop
+    cancelled = []
+    runner = KernelRunner(loop, on_interrupt=lambda: cancelled.append(True))
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(ToolInterrupted):
+        runner(interrupted).result(5)
+    assert cancelled == [True]
+    assert runner(lambda: 1).result(5) == 1  # the loop survived

@@ -297,13 +297,20 @@ class KernelRunner:
     While a ``%%agent`` cell awaits its turn (or the kernel is idle and a panel turn runs) the
     kernel's loop is free, so a callback scheduled on it runs between the cell's awaits. When the
     kernel thread is blocked (``blocked()``, the no-autoawait fallback) the callable runs in a
-    worker thread instead. A ``KeyboardInterrupt`` (kernel interrupt) inside it calls
-    ``on_interrupt`` (cancel the turn) rather than escaping into the kernel's loop.
+    worker thread instead, and so it does when the kernel thread has not picked it up within
+    ``fallback_after`` seconds (a long user cell, or a cell blocked on ``handle.result()``): a
+    busy kernel must not hang the turn. A ``KeyboardInterrupt`` (kernel interrupt) inside it
+    calls ``on_interrupt`` (cancel the turn) rather than escaping into the kernel's loop.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_interrupt: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, on_interrupt: Callable[[], None] | None = None, *, fallback_after: float = 10.0
+    ) -> None:
         self.loop = loop
         self.on_interrupt = on_interrupt
+        self.fallback_after = fallback_after
+        #: How many calls ran on a worker thread because the kernel thread was busy.
+        self.fallbacks = 0
         self._blocked = 0
         self._lock = threading.Lock()
 
@@ -322,8 +329,9 @@ class KernelRunner:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
         def run() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
+            with claim:
+                if future.running() or future.done() or not future.set_running_or_notify_cancel():
+                    return
             with _interruptible() as previous:
                 try:
                     future.set_result(fn())
@@ -336,10 +344,21 @@ class KernelRunner:
                 except BaseException as exc:  # noqa: BLE001 - reported through the future
                     future.set_exception(exc)
 
+        claim = threading.Lock()
+
+        def fall_back() -> None:
+            if not future.running() and not future.done():
+                self.fallbacks += 1
+                run()
+
         if self._blocked or self.loop.is_closed() or not self.loop.is_running():
             threading.Thread(target=run, name="jupyter-agent-tool", daemon=True).start()
         else:
             self.loop.call_soon_threadsafe(run)
+            timer = threading.Timer(self.fallback_after, fall_back)
+            timer.daemon = True
+            timer.start()
+            future.add_done_callback(lambda _f: timer.cancel())
         return future
 
 
