@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 
 from jupyter_agent import events as ev
+from jupyter_agent.protocol.errors import ProtocolError
+from jupyter_agent.protocol.responses import parse_event
 from jupyter_agent.testing import Raw, Reply, ScriptedServer
+from jupyter_agent.transport.sse import SseDecoder
 
 from tests.sse_support import FIXTURES, make_agent, of_type, server, sse_payloads  # noqa: F401
 
@@ -123,3 +126,25 @@ ORDER_CASES = [(n, i, v) for n in STREAMS for i, v in enumerate(_reordered(n, 6)
 @pytest.mark.parametrize(("name", "index", "events"), ORDER_CASES, ids=[f"order-{n}-{i}" for n, i, _ in ORDER_CASES])
 async def test_reordered_stream_never_crashes(server: ScriptedServer, make_agent: Any, name: str, index: int, events: list[dict[str, Any]]) -> None:
     await test_mutated_stream_never_crashes(server, make_agent, name, index, events)
+
+
+def test_decoder_and_parser_survive_random_bytes() -> None:
+    raw = (FIXTURES / "web-search-gpt-5.sse").read_bytes()
+    rng = random.Random(7)
+    for _ in range(200):
+        data = bytearray(raw[: rng.randrange(1, len(raw))])
+        for _ in range(rng.randrange(1, 40)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        decoder = SseDecoder()
+        payloads: list[bytes] = []
+        i = 0
+        while i < len(data):
+            step = rng.randrange(1, 4096)
+            payloads += decoder.feed(bytes(data[i : i + step]))
+            i += step
+        payloads += decoder.flush()
+        for payload in payloads:
+            try:
+                parse_event(payload)
+            except Exception as exc:  # noqa: BLE001
+                assert isinstance(exc, ProtocolError), repr(exc)  # only a malformed completion may raise
