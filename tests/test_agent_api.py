@@ -19,7 +19,7 @@ import pytest
 from jupyter_agent import Agent
 from jupyter_agent import events as ev
 from jupyter_agent.config import resolve_provider
-from jupyter_agent.testing import ScriptedServer, text_reply
+from jupyter_agent.testing import ScriptedServer, echo_responder, text_reply
 
 from tests.sse_support import API_KEY, assert_no_secret, server  # noqa: F401
 
@@ -205,3 +205,18 @@ def test_explicit_azure_base_url(base_url: str, expected: str) -> None:
     provider = resolve_provider(base_url=base_url, api_key="k", env={}, dotenv=None)
     assert provider.name == "azure" and provider.base_url == expected
     assert provider.auth_headers() == {"api-key": "k"}
+
+
+async def test_bare_agent_from_environment(server: ScriptedServer, clean_env: pytest.MonkeyPatch) -> None:
+    """Literally ``Agent()`` (default transport, prewarm on) with the variables set."""
+    server.responder = echo_responder
+    clean_env.setenv("OPENAI_API_KEY", API_KEY)
+    clean_env.setenv("OPENAI_BASE_URL", server.base_url)
+    agent = Agent()
+    try:
+        turn = await agent.ask("hello")
+    finally:
+        await _close(agent)
+    assert turn.status == "completed" and turn.text == 'You said: "hello"'
+    posts = [r for r in server.requests if r.method == "POST"]
+    assert posts and all(r.headers["authorization"] == f"Bearer {API_KEY}" for r in posts)
