@@ -2,8 +2,11 @@
 
 ``SseDecoder`` is an incremental WHATWG-style decoder (CR, LF and CRLF line ends, also split
 across chunks; ``:`` comments; several ``data:`` lines joined with ``\\n``; the ``event:`` name
-is ignored because the JSON ``type`` is the discriminator). ``SseTransport`` posts the request
-with httpx, reads the response headers first, then validates each event's JSON once.
+is ignored because the JSON ``type`` is the discriminator; a leading BOM is skipped; a long line
+arriving in many chunks is joined once). ``SseTransport`` posts the request with httpx, reads the
+response headers first, then validates each event's JSON once. Bodies are content-decoded (gzip
+from proxies); a complete JSON Responses body (a server that ignored ``stream``) yields the same
+events, and an HTML or other JSON 200 is a non-retryable "not an event stream" error.
 """
 
 from __future__ import annotations
