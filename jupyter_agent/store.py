@@ -2,10 +2,11 @@
 
 Layout: ``<root>/<notebook key>/<conversation id>.jsonl``. The first line describes the
 conversation (``{"type": "conversation", ...}``), every later line is one history item as the
-agent appended it (``{"type": "item", "item": {...}}``). Each append is written, flushed and
-fsync'ed before the agent goes on, so a kernel that dies mid-turn loses nothing already
-received. A torn last line (a crash mid-write) is skipped on load and never glued to the next
-append. Secrets are never written: the agent's API key and anything shaped like an OpenAI key
+agent appended it (``{"type": "item", "item": {...}}``). Each append is written and flushed to
+the OS before the agent goes on, so a kernel process that dies mid-turn loses nothing already
+received; the fsync follows at once on a background thread (a machine crash loses at most the
+last few milliseconds), so the agent loop never waits on the disk (``sync()`` waits). A torn
+last line (a crash mid-write) is skipped on load and never glued to the next append. Secrets are never written: the agent's API key and anything shaped like an OpenAI key
 are redacted from every string except ``encrypted_content`` (opaque, replayed verbatim).
 """
 
@@ -116,6 +117,9 @@ class ConversationStore:
         self._lock = threading.Lock()
         self._open_id: str | None = None
         self._fh: Any = None
+        self._dirty = threading.Condition()
+        self._pending = 0  # appends written but not yet fsync'ed
+        self._syncer: threading.Thread | None = None
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -125,18 +129,50 @@ class ConversationStore:
         return self.directory / f"{conversation_id}.jsonl"
 
     def append(self, conversation_id: str, item: dict[str, Any]) -> None:
-        """Write one history item durably (write, flush, fsync)."""
+        """Write one history item (write + flush now, fsync on the background thread)."""
         line = json.dumps({"type": "item", "item": redact(item, self.secrets())}, ensure_ascii=False, separators=(",", ":"))
         with self._lock:
             fh = self._file(conversation_id)
             fh.write(line.encode("utf-8", "surrogatepass") + b"\n")
             fh.flush()
-            os.fsync(fh.fileno())
+        with self._dirty:
+            self._pending += 1
+            self._dirty.notify_all()
+            if self._syncer is None or not self._syncer.is_alive():
+                self._syncer = threading.Thread(target=self._sync_loop, name="jupyter-agent-store", daemon=True)
+                self._syncer.start()
+
+    def sync(self, timeout: float | None = 10.0) -> bool:
+        """Wait until every append so far is fsync'ed; False on timeout."""
+        with self._dirty:
+            return self._dirty.wait_for(lambda: self._pending == 0, timeout)
+
+    def _sync_loop(self) -> None:
+        while True:
+            with self._dirty:
+                self._dirty.wait_for(lambda: self._pending > 0)
+                batch = self._pending
+            self._fsync_open_file()
+            with self._dirty:
+                self._pending -= batch
+                self._dirty.notify_all()
+
+    def _fsync_open_file(self) -> None:
+        with self._lock:
+            if self._fh is None:
+                return
+            fd = os.dup(self._fh.fileno())  # fsync outside the lock: appends never wait on the disk
+        try:
+            os.fsync(fd)
+        except OSError:  # pragma: no cover - e.g. a file system without fsync
+            log.debug("fsync failed", exc_info=True)
+        finally:
+            os.close(fd)
 
     def _file(self, conversation_id: str) -> Any:
         if self._open_id == conversation_id and self._fh is not None:
             return self._fh
-        self.close()
+        self._close_locked()
         path = self.path_for(conversation_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(path, "ab")  # noqa: SIM115 - kept open across appends
@@ -152,8 +188,15 @@ class ConversationStore:
         return fh
 
     def close(self) -> None:
+        """Close the open conversation file (after an fsync of what was written)."""
+        with self._lock:
+            self._close_locked()
+
+    def _close_locked(self) -> None:
         if self._fh is not None:
             try:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
                 self._fh.close()
             finally:
                 self._fh, self._open_id = None, None

@@ -37,6 +37,8 @@ def test_append_and_read_back(store):
     store.append("conv-1", _user("hello"))
     store.append("conv-1", {"type": "function_call_output", "call_id": "c", "output": "é ✓"})
     path = store.path_for("conv-1")
+    assert len(read_conversation(path).items) == 2  # flushed at once: a dying kernel loses nothing
+    assert store.sync(5)  # and fsync'ed by the store's thread
     assert path.parent.name == notebook_key(NOTEBOOK) and path.parent.name.startswith("analysis-")
     lines = path.read_text(encoding="utf-8").splitlines()
     assert json.loads(lines[0])["type"] == "conversation" and json.loads(lines[0])["notebook"] == NOTEBOOK
