@@ -161,3 +161,25 @@ def test_cancel_mid_answer_marks_it_interrupted(server, make_agent):
     assert turn.status == "interrupted" and turn.text.startswith("part")
     assert agent.history[0]["content"][0]["text"] == "long answer"
     assert agent.history[-1]["content"][0]["text"].endswith(INTERRUPTED_MARK)
+
+
+def test_cancel_while_a_tool_runs(server, make_agent):
+    running = threading.Event()
+
+    async def slow_lookup(key: str) -> str:
+        """Never finishes by itself."""
+        running.set()
+        await asyncio.sleep(3600)
+        return "unreachable"
+
+    agent = make_agent(tools=[slow_lookup])
+    server.add_response(calls_reply(("slow_lookup", {"key": "a"}, "c1"), ("slow_lookup", {"key": "b"}, "c2")))
+    handle = agent.start("look up", interactive=True)
+    assert running.wait(10)
+    t0 = time.perf_counter()
+    handle.cancel()
+    turn = _cancelled_turn(agent, handle)
+    assert time.perf_counter() - t0 < 1.0 and turn.status == "interrupted"
+    assert [(i["type"], i.get("call_id")) for i in agent.history[1:]] == [
+        ("function_call", "c1"), ("function_call", "c2"), ("function_call_output", "c1"), ("function_call_output", "c2")]
+    assert len(server.requests) == 1  # no follow-up request after the cancel
