@@ -288,14 +288,7 @@ def test_notebooks_with_canary_keys_leak_nothing(tmp_path: Path) -> None:
             nb.cells.insert(0, _kernel_log_cell(log_path))
             client = NotebookClient(nb, timeout=180, kernel_name="python3", allow_errors=True,
                                     resources={"metadata": {"path": str(ROOT / "notebooks")}}, store_widget_state=True)
-            old = dict(os.environ)
-            os.environ.clear()
-            os.environ.update(env)  # the kernel inherits this process's environment
-            try:
-                client.execute()
-            finally:
-                os.environ.clear()
-                os.environ.update(old)
+            client.execute(env=env)  # the kernel's whole environment (this process's stays untouched)
             out = tmp_path / name
             nbformat.write(nb, out)
             saved += [out, log_path]
