@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -155,9 +156,17 @@ def test_agent_cell_live_view_in_notebook7(notebook7):
             pinned = cells.nth(1).locator(".jp-OutputArea")
             out = cells.nth(2).locator(".jp-OutputArea")
             # Run the set-up cell and the %agent limits cell first: the pinned widget has no data yet.
-            cells.nth(0).locator(".jp-InputArea-editor").click()
-            page.keyboard.press("Shift+Enter")
-            expect(cells.nth(0).locator(".jp-InputPrompt")).to_contain_text("[1]", timeout=30_000)
+            # A run requested before the page's kernel connection is up is dropped (no "[*]"): ask again.
+            first_prompt = cells.nth(0).locator(".jp-InputPrompt")
+            for _attempt in range(5):
+                cells.nth(0).locator(".jp-InputArea-editor").click()
+                page.keyboard.press("Shift+Enter")
+                try:
+                    expect(first_prompt).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=5_000)
+                    break
+                except AssertionError:
+                    continue
+            expect(first_prompt).to_contain_text("[1]", timeout=30_000)
             page.keyboard.press("Shift+Enter")
             expect(pinned.locator(".jupyter-agent-gauges")).to_contain_text("data not available yet", timeout=30_000)
             # Now the %%agent cell.
