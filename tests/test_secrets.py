@@ -71,9 +71,13 @@ def loop() -> Iterator[AgentLoop]:
 @pytest.fixture
 def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     caplog.set_level(logging.DEBUG)  # root: httpx, httpcore, websockets, jupyter_agent, asyncio
-    for name in ("httpx", "httpcore", "websockets", "jupyter_agent", "asyncio"):
+    names = ("httpx", "httpcore", "websockets", "jupyter_agent", "asyncio")
+    saved = {name: logging.getLogger(name).level for name in names}
+    for name in names:
         logging.getLogger(name).setLevel(logging.DEBUG)
     yield caplog
+    for name, level in saved.items():  # later tests (e.g. the soak) must not keep DEBUG records
+        logging.getLogger(name).setLevel(level)
 
 
 def everything_visible(agent: Agent, turns: list[Any], extra: list[Any] = ()) -> str:  # type: ignore[assignment]
