@@ -40,6 +40,9 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        from .transport.redact import protect_secret
+
+        protect_secret(value)  # also out of httpcore/websockets DEBUG logs, should a server echo it
 
     def get(self) -> str:
         return self._value

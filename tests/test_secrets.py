@@ -143,7 +143,7 @@ def test_canary_never_leaks_over_http(path: str, loop: AgentLoop, debug_logs: py
         bridge.handle({"type": "history"})
         bridge.close()
         seen = everything_visible(agent, turns, [resolve_provider(env=dict(os.environ), dotenv=None)])
-        seen += _our_logs(debug_logs)
+        seen += _our_logs(debug_logs, everyone=True)
         seen += json.dumps(comm.sent, default=str)
         assert_clean(seen, key)
         errors = [t.error for t in turns]
@@ -152,11 +152,10 @@ def test_canary_never_leaks_over_http(path: str, loop: AgentLoop, debug_logs: py
 
 
 def _our_logs(caplog: pytest.LogCaptureFixture, everyone: bool = False) -> str:
-    """Log text of jupyter_agent's loggers (all loggers with ``everyone``), args and tracebacks included.
+    """Log text of jupyter_agent's loggers (all client-side loggers with ``everyone``).
 
-    httpcore and websockets DEBUG traces print response headers and frames verbatim, so a server
-    that echoes the key into a response header or frame puts it there; those libraries are checked
-    separately with a server that does not echo (the key this client sends is never logged).
+    httpcore and websockets print response headers and frames verbatim at DEBUG, so a server
+    echoing the key would put it there, were it not for ``transport.redact.SECRET_FILTER``.
     """
     return "\n".join(
         r.getMessage() + repr(r.args) + (r.exc_text or "")
@@ -219,7 +218,7 @@ def test_canary_never_leaks_over_websocket(loop: AgentLoop, debug_logs: pytest.L
         handshakes = [r for r in server.requests if r.is_websocket]
         assert handshakes and all(_key_of(r) == CANARY for r in handshakes)
         seen = everything_visible(agent, turns)
-        seen += _our_logs(debug_logs)
+        seen += _our_logs(debug_logs, everyone=True)
         assert_clean(seen, CANARY)
         loop.run_sync(agent.session.aclose())
 
@@ -245,8 +244,7 @@ CONNECT_NOTEBOOK_CELLS = [
     "from jupyter_agent.testing import ScriptedServer, Reply\n"
     "def hostile(req):\n"
     "    key = req.headers.get('authorization', '').removeprefix('Bearer ')\n"
-    # body only: httpcore's own DEBUG trace prints response headers verbatim (see _our_logs)
-    "    return Reply(status=400, body={'error': {'message': 'bad key ' + key}})\n"
+    "    return Reply(status=400, headers={'x-request-id': key}, body={'error': {'message': 'bad key ' + key}})\n"
     "server = ScriptedServer(responder=hostile).start()",
     "%load_ext jupyter_agent",
     "%agent connect --base-url {server.base_url} --provider compatible --model gpt-5.2 --transport sse --api-key-env JA_CANARY_KEY",
