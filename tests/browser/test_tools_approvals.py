@@ -1,0 +1,180 @@
+"""The issue's "done when", in real JupyterLab (headless Chromium): the user asks "what is the mean
+of column x in df?", the agent inspects ``df``, asks before running code (the cell's Approve
+button is clicked), answers; after a kernel restart ``%agent resume`` continues the conversation.
+
+The scripted Responses server runs in the test process (it must outlive the kernel restart).
+Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from jupyter_agent.testing import ScriptedServer
+from jupyter_agent.testing.replies import function_call_reply, text_reply
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TOKEN = "tools-ui-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _notebook(path: Path, base_url: str) -> None:
+    import nbformat
+
+    connect = f"%load_ext jupyter_agent\n%agent connect --base-url {base_url} --provider compatible --model gpt-5.2 --transport sse"
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(connect),
+        nbformat.v4.new_code_cell("import pandas as pd\ndf = pd.DataFrame({'x': [1.0, 2.0, 6.0]})"),
+        nbformat.v4.new_code_cell("%%agent\nWhat is the mean of column x in df?"),
+        nbformat.v4.new_code_cell(connect + "\n%agent resume"),
+        nbformat.v4.new_code_cell("%%agent\nAnd what did you run?"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = ScriptedServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, server):
+    if not Path(CHROMIUM).exists() or shutil.which("jupyter", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("needs chromium and jupyterlab")
+    root = tmp_path_factory.mktemp("lab")
+    settings = root / "_settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"checkForUpdates": False, "fetchNews": "false"}))
+    _notebook(root / "analysis.ipynb", server.base_url)
+    port = _free_port()
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(root / "_settings"), JUPYTER_AGENT_HISTORY_DIR=str(root / "_history"))
+    for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"):
+        env.pop(key, None)
+    log = open(root / "lab.log", "wb")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
+         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+         "--LabApp.extension_manager=readonly"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.3)  # polling a subprocess's HTTP port: there is no event to await
+    else:
+        proc.terminate()
+        pytest.fail("JupyterLab did not start: " + (root / "lab.log").read_text()[-2000:])
+    yield base, root
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_mean_of_x_with_approval_survives_a_kernel_restart(lab, server):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, root = lab
+    server.add_response(function_call_reply("describe_variable", '{"name": "df"}', call_id="call_1",
+                                            preamble="Let me look at df first."))
+    server.add_response(function_call_reply("run_python", '{"code": "df[\\"x\\"].mean()"}', call_id="call_2"))
+    server.add_response(text_reply("The mean of column x is 3.0.", phase="final_answer"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1100})
+        try:
+            page.goto(f"{base}/lab/tree/analysis.ipynb?token={TOKEN}&reset")
+            page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            idle = page.get_by_text("Python 3 (ipykernel) | Idle")
+            expect(idle).to_be_visible(timeout=60_000)
+            cells = page.locator(".jp-Notebook .jp-CodeCell")
+
+            def run(i: int) -> None:
+                cells.nth(i).locator(".jp-InputArea-editor").click()
+                page.keyboard.press("Control+Enter")
+
+            def final_of(i: int):
+                """The turn's final markdown, once the live view is gone."""
+                area = cells.nth(i).locator(".jp-Cell-outputArea")
+                expect(area.locator(".jp-RenderedMarkdown").first).to_be_visible(timeout=30_000)
+                expect(area.locator(".jupyter-agent-turn")).to_have_count(0, timeout=30_000)
+                final = area.locator(".jp-RenderedMarkdown")
+                expect(final).to_have_count(1)
+                return final
+
+            run(0)
+            expect(cells.nth(0).locator(".jp-Cell-outputArea")).to_contain_text("Connected", timeout=30_000)
+            run(1)
+            run(2)
+            out = cells.nth(2).locator(".jp-Cell-outputArea")
+            approve = out.get_by_role("button", name="Approve", exact=True)
+            expect(approve).to_be_visible(timeout=30_000)
+            expect(out).to_contain_text("run_python")
+            expect(out).to_contain_text('df["x"].mean()')
+            assert len(server.requests) == 2  # the code has not run: the model waits for it
+            assert 'x    float64' in [i for i in server.requests[1].json["input"]
+                                      if i.get("type") == "function_call_output"][0]["output"]
+            page.screenshot(path=str(ARTIFACTS / "tools_approval_pending.png"))
+            approve.click()
+            final = final_of(2)
+            expect(final).to_contain_text("The mean of column x is 3.0.")
+            expect(final).to_contain_text("np.float64(3.0)")
+            page.screenshot(path=str(ARTIFACTS / "tools_approval_answered.png"))
+
+            # Restart the kernel; the conversation comes back with %agent resume.
+            page.get_by_role("menuitem", name="Kernel", exact=True).click()
+            page.get_by_text("Restart Kernel…", exact=True).click()
+            page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").click()
+            expect(idle).to_be_visible(timeout=60_000)
+            run(3)
+            resumed = cells.nth(3).locator(".jp-Cell-outputArea")
+            expect(resumed).to_contain_text("Resumed the conversation started", timeout=30_000)
+            expect(resumed).to_contain_text("Last answer: The mean of column x is 3.0.")
+            server.add_response(text_reply("I ran df[\"x\"].mean().", phase="final_answer"))
+            run(4)
+            expect(final_of(4)).to_contain_text('I ran df["x"].mean().')
+            page.screenshot(path=str(ARTIFACTS / "tools_approval_resumed.png"))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "tools_approval_failure.png"))
+            raise
+        finally:
+            browser.close()
+    last = server.requests[-1].json["input"]
+    calls = [i for i in last if i.get("type") == "function_call"]
+    assert [c["name"] for c in calls] == ["describe_variable", "run_python"]
+    assert last[0]["content"][0]["text"] == "What is the mean of column x in df?"
+    assert last[-1]["content"][0]["text"] == "And what did you run?"
+    saved = list((root / "_history").glob("analysis-*/*.jsonl"))
+    assert len(saved) == 1  # one conversation, continued after the restart
