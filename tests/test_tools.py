@@ -286,3 +286,21 @@ def test_runner_turns_keyboard_interrupt_into_a_cancel(kernel_like_loop):
         runner(interrupted).result(5)
     assert cancelled == [True]
     assert runner(lambda: 1).result(5) == 1  # the loop survived
+
+
+def test_azure_web_search_is_opt_in_and_live_gets_a_notice(server, make_agent):
+    agent = make_agent(provider="azure", web_search="default")
+    assert agent.resolved_provider().is_azure
+    server.add_response(text_reply("no search", phase="final_answer"))
+    turn = asyncio.run(agent.ask("q"))
+    body = server.requests[-1].json
+    assert body["store"] is True and not [t for t in body["tools"] if t["type"] == "web_search"]
+    assert not of_type(turn.events, ev.Notice)
+    agent.web_search = "live"
+    server.add_response(text_reply("searched", phase="final_answer"))
+    turn = asyncio.run(agent.ask("q2"))
+    assert {"type": "web_search", "external_web_access": True} in server.requests[-1].json["tools"]
+    [notice] = of_type(turn.events, ev.Notice)
+    assert "Azure ignores live access" in notice.message
+    server.add_response(text_reply("again", phase="final_answer"))
+    assert not of_type(asyncio.run(agent.ask("q3")).events, ev.Notice)  # said once
