@@ -117,3 +117,25 @@ def test_tool_runs_on_the_idle_kernel_thread(tmp_path, server):
         assert "0" in kernel.run("print(a.kernel_runner.fallbacks)").text
     finally:
         kernel.shutdown()
+
+
+def test_tool_and_conversation_commands(tmp_path, server):
+    kernel = _start(tmp_path, server)
+    try:
+        tools = kernel.run("%agent tools").text
+        assert "run_python: ask" in tools and "list_variables: auto" in tools and "web_search: disabled" in tools
+        assert "UsageError: usage: %agent approve ask|auto|never [TOOL]" in kernel.run("%agent approve maybe").text
+        assert "UsageError: no tool named 'nope'" in kernel.run("%agent approve auto nope").text
+        assert "Approval policy never for: run_python" in kernel.run("%agent approve never").text
+        assert "Web search: live" in kernel.run("%agent websearch live").text
+        assert "UsageError" in kernel.run("%agent websearch sometimes").text
+        assert "No saved conversation to resume" in kernel.run("%agent resume").text
+        assert "No saved conversations" in kernel.run("%agent conversations").text
+        assert "cannot resume" in kernel.run("%agent resume ../../etc").text
+        server.add_response(text_reply("hi", phase="final_answer"))
+        kernel.run("%%agent\nhello")
+        listing = kernel.run("%agent conversations").text
+        assert "(current)" in listing and "1 user message(s)" in listing
+        assert "%agent resume [ID]" in kernel.run("%agent help").text
+    finally:
+        kernel.shutdown()
