@@ -251,10 +251,6 @@ def main(argv: list[str] | None = None) -> int:
         with Profiler() as prof:
             asyncio.run(run_ours(chunks))
         prof.print(show_all=False)
-        loop = AgentLoop(name="bench-profile")
-        with Profiler(async_mode="disabled") as prof2:
-            run_agent(chunks, loop, n_deltas)
-        print("(agent path: the profile of the calling thread only waits; see the transport profile above)")
         return 0
 
     have_openai = not args.no_openai
