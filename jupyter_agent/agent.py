@@ -525,6 +525,9 @@ class Agent(Configurable):
                 if snap.primary or snap.secondary or snap.credits:
                     emit(ev.RateLimits(snapshot=self.session.update_rate_limits(snap), turn_id=turn_id))
             emit(ev.Error(message=error.message, retryable=False, code=error.code, turn_id=turn_id))
+            if isinstance(error, E.AuthenticationError) and self._api_key is None:
+                # Spec §3.5 "401 -> reload stored auth": the next turn reads the key from the environment / .env again.
+                self.set_api_key(None)
         except Exception as error:  # noqa: BLE001 - never crash the kernel on a bug or bad data
             log.exception("turn failed")
             turn.status = "failed"

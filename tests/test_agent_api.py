@@ -19,9 +19,9 @@ import pytest
 from jupyter_agent import Agent
 from jupyter_agent import events as ev
 from jupyter_agent.config import resolve_provider
-from jupyter_agent.testing import ScriptedServer, echo_responder, text_reply
+from jupyter_agent.testing import Reply, ScriptedServer, echo_responder, text_reply
 
-from tests.sse_support import API_KEY, assert_no_secret, server  # noqa: F401
+from tests.sse_support import API_KEY, assert_no_secret, of_type, server  # noqa: F401
 
 ENV_NAMES = (
     "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORGANIZATION", "OPENAI_PROJECT",
@@ -220,3 +220,34 @@ async def test_bare_agent_from_environment(server: ScriptedServer, clean_env: py
     assert turn.status == "completed" and turn.text == 'You said: "hello"'
     posts = [r for r in server.requests if r.method == "POST"]
     assert posts and all(r.headers["authorization"] == f"Bearer {API_KEY}" for r in posts)
+
+
+async def test_401_rereads_the_key_from_the_environment_next_turn(server: ScriptedServer, clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("OPENAI_BASE_URL", server.base_url)
+    (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-old-revoked\n")
+    server.add_response(Reply(status=401, body={"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}))
+    server.add_response(text_reply("welcome back"))
+    agent = Agent(transport="sse", prewarm=False)
+    try:
+        turn = await agent.ask("hello")
+        assert turn.status == "failed" and of_type(turn.events, ev.Error)[0].code == "unauthorized"
+        (tmp_path / ".env").write_text(f"OPENAI_API_KEY={API_KEY}\n")  # the user fixes the key
+        turn2 = await agent.ask("hello again")
+    finally:
+        await _close(agent)
+    assert turn2.status == "completed" and turn2.text == "welcome back"
+    assert [r.headers["authorization"] for r in server.requests] == ["Bearer sk-old-revoked", f"Bearer {API_KEY}"]
+    users = [i["content"][0]["text"] for i in server.requests[1].json["input"] if i.get("role") == "user"]
+    assert users == ["hello", "hello again"]
+
+
+async def test_401_with_an_explicit_key_keeps_it(server: ScriptedServer, clean_env: pytest.MonkeyPatch) -> None:
+    server.add_response(Reply(status=401, body={"error": {"message": "bad key"}}))
+    server.add_response(text_reply("ok"))
+    agent = Agent(model="gpt-5", base_url=server.base_url, api_key=API_KEY, transport="sse", prewarm=False)
+    try:
+        await agent.ask("one")
+        await agent.ask("two")
+    finally:
+        await _close(agent)
+    assert [r.headers["authorization"] for r in server.requests] == [f"Bearer {API_KEY}"] * 2
