@@ -40,3 +40,46 @@ def test_matrix_covers_the_issue() -> None:
     for code in ("context_length_exceeded", "insufficient_quota", "usage_not_included", "invalid_prompt",
                  "server_is_overloaded", "slow_down", "rate_limit_exceeded"):
         assert f"response.failed {code}" in names, code
+
+
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
+async def test_stop_while_the_server_hangs(transport: str, fault_loop: AgentLoop) -> None:
+    """The user presses Stop while the server has gone silent (no idle timeout yet)."""
+    import asyncio
+    import time
+
+    from jupyter_agent import events as ev
+    from jupyter_agent.agent import INTERRUPTED_MARK, Agent
+    from jupyter_agent.testing import Hang, Reply, ScriptedServer, WsConn, text_events, text_reply
+
+    from .fault_scenarios import ANSWER, NEXT_ANSWER
+
+    with ScriptedServer() as server:
+        events = list(text_events(ANSWER, phase="final_answer", chunks=4))
+        server.add_response(Reply(events=events, fault=("hang_after", 4)))
+        server.add_ws_connection(WsConn(requests=[events[:4] + [Hang()]]))
+        agent = Agent(model="gpt-5-scripted", base_url=server.base_url, api_key="sk-fault-test",
+                      provider="openai" if transport == "websocket" else "compatible", transport=transport,
+                      loop=fault_loop, prewarm=False, web_search="disabled", idle_timeout=300.0)
+        first_delta = asyncio.Event()
+        caller = asyncio.get_running_loop()
+        agent.subscribe(lambda e: caller.call_soon_threadsafe(first_delta.set) if isinstance(e, ev.TextDelta) else None)
+        handle = agent.start("a question the server never finishes")
+        await asyncio.wait_for(first_delta.wait(), 5)
+        t0 = time.perf_counter()
+        handle.cancel()
+        with pytest.raises(asyncio.CancelledError):  # a stopped turn's future ends cancelled
+            await asyncio.wait_for(asyncio.wrap_future(handle.future), 5)
+        turn = agent.turns[-1]
+        assert time.perf_counter() - t0 < 2.0
+        assert turn.status == "interrupted"
+        texts = [m["text"] for m in agent.transcript()]
+        assert texts.count("a question the server never finishes") == 1
+        partial = [t for t in texts if t.endswith(INTERRUPTED_MARK)]
+        assert len(partial) == 1 and ANSWER.startswith(partial[0].split("\n\n")[0])
+        assert sum(1 for e in turn.events if isinstance(e, ev.TurnDone)) == 1
+        server.add_response(text_reply(NEXT_ANSWER, phase="final_answer"))
+        server.add_ws_connection(WsConn(requests=[text_events(NEXT_ANSWER, phase="final_answer")]))
+        nxt = await asyncio.wait_for(agent.ask("next"), 10)
+        assert nxt.status == "completed" and nxt.text == NEXT_ANSWER
+        await fault_loop.run(agent.session.aclose())
