@@ -401,6 +401,14 @@ class Agent(Configurable):
             self._append_history({"type": "function_call_output", "call_id": call_id,
                                   "output": "Tool result lost: the kernel stopped before the tool finished."})
 
+    def secret_values(self) -> list[str]:
+        """The API keys in use (explicit or from the environment), for redaction; never log these."""
+        values = [self._api_key.get()] if self._api_key else []
+        provider = self._provider_obj
+        if provider is not None and provider.api_key:
+            values.append(provider.api_key.get())
+        return values
+
     def attach_store(self, store: Any) -> None:
         """Save every history item to ``store`` (a ``store.ConversationStore``) as it is appended."""
         self.store = store

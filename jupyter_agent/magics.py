@@ -61,7 +61,7 @@ def _setup_kernel(agent: Agent, shell: Any) -> None:
         store = ConversationStore(
             agent.history_dir or None,
             notebook_identity(shell.user_ns),
-            secrets=lambda: [s.get() for s in (agent._api_key,) if s],
+            secrets=agent.secret_values,
         )
         agent.attach_store(store)
 

@@ -47,8 +47,9 @@ def default_root() -> Path:
 
 def notebook_identity(user_ns: dict[str, Any] | None = None) -> str:
     """The notebook this kernel serves: ``__session__`` / ``JPY_SESSION_NAME`` (set by
-    ipykernel from Jupyter Server), else the kernel's working directory."""
-    for value in ((user_ns or {}).get("__session__"), os.environ.get("JPY_SESSION_NAME")):
+    ipykernel from Jupyter Server), VS Code's ``__vsc_ipynb_file__``, else the kernel's cwd."""
+    ns = user_ns or {}
+    for value in (ns.get("__session__"), os.environ.get("JPY_SESSION_NAME"), ns.get("__vsc_ipynb_file__")):
         if isinstance(value, str) and value.strip():
             return value.strip()
     return os.path.join(os.getcwd(), "(kernel)")

@@ -209,3 +209,25 @@ def test_side_panel_gets_the_restored_history(server, make_agent, store):
                             {"role": "assistant", "text": "Saved answer.", "phase": "final_answer"}]
     finally:
         bridge.close()
+
+
+def test_key_from_the_environment_is_never_saved(server, monkeypatch, tmp_path):
+    from jupyter_agent.agent import Agent
+
+    azure_key = "0123456789abcdef0123456789abcdef"  # Azure keys do not look like sk-...
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", azure_key)
+    agent = Agent(model="gpt-5", provider="azure", base_url=server.base_url, transport="sse", prewarm=False, max_retries=0)
+    store = ConversationStore(tmp_path, NOTEBOOK, secrets=agent.secret_values)
+    agent.attach_store(store)
+    server.add_response(text_reply("noted", phase="final_answer"))
+    asyncio.run(agent.ask(f"remember {azure_key}"))
+    assert server.requests[-1].headers.get("api-key") == azure_key  # it was really used
+    raw = store.path_for(agent.conversation_id).read_text()
+    assert azure_key not in raw and "remember [redacted]" in raw
+    store.close()
+    agent.agent_loop.run_sync(agent.session.aclose(), timeout=5)
+
+
+def test_vscode_notebook_identity(monkeypatch):
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert notebook_identity({"__vsc_ipynb_file__": "/w/v.ipynb"}) == "/w/v.ipynb"
