@@ -130,6 +130,9 @@ class Agent(Configurable):
     ).tag(config=True)
     kernel_tools = Bool(True, help="In a kernel: give the agent run_python, list_variables and describe_variable.").tag(config=True)
     persist = Bool(True, help="In a kernel: save the conversation as it happens (for %agent resume).").tag(config=True)
+    auto_resume = Bool(
+        False, help="In a kernel: continue this notebook's last saved conversation when the extension loads.",
+    ).tag(config=True)
     history_dir = Unicode(
         None, allow_none=True,
         help="Where conversations are saved; empty = $JUPYTER_AGENT_HISTORY_DIR or <jupyter data dir>/agent/conversations.",

@@ -64,6 +64,13 @@ def _setup_kernel(agent: Agent, shell: Any) -> None:
             secrets=agent.secret_values,
         )
         agent.attach_store(store)
+        if agent.auto_resume:
+            try:
+                agent.resume()
+            except Exception:  # noqa: BLE001 - an unreadable store must not stop the extension loading
+                import logging
+
+                logging.getLogger("jupyter_agent").exception("auto-resume failed")
 
 
 def set_agent(agent: Agent) -> None:

@@ -139,3 +139,26 @@ def test_tool_and_conversation_commands(tmp_path, server):
         assert "%agent resume [ID]" in kernel.run("%agent help").text
     finally:
         kernel.shutdown()
+
+
+def test_auto_resume_from_config(tmp_path, server):
+    """``c.Agent.auto_resume = True`` (ipython_config.py): the restarted kernel continues by itself."""
+    profile = tmp_path / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_config.py").write_text("c.Agent.auto_resume = True\n")
+    env = {"JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history"), "JPY_SESSION_NAME": str(tmp_path / "nb.ipynb"),
+           "IPYTHONDIR": str(tmp_path / "ipython")}
+    for attempt in range(2):
+        kernel = KernelDriver(cwd=str(tmp_path), env=env)
+        try:
+            setup = kernel.run(SETUP.format(url=server.base_url))
+            assert setup.status == "ok", setup.text
+            if attempt == 0:
+                assert "(no conversation yet)" in kernel.run("print(M.history_text(a))").text
+                server.add_response(text_reply("First answer.", phase="final_answer"))
+                assert "First answer." in kernel.run("%%agent\nfirst question").text
+            else:
+                history = kernel.run("print(M.history_text(a))").text
+                assert "[user] first question" in history and "First answer." in history
+        finally:
+            kernel.shutdown()
