@@ -121,6 +121,8 @@ run: venv
 
 # ----------------------------------------------------------------------------- benchmarks
 bench: venv
+	@echo "==> [bench] bench extra (openai-python for the side-by-side throughput run, pyinstrument)"
+	$(PIP) install $(PIP_FLAGS) -e ".[test,embedded,bench]"
 	@echo "==> [bench] embedded model: python -m jupyter_agent.providers.local"
 	$(BIN)/python -m jupyter_agent.providers.local
 	@if [ -f benchmarks/__main__.py ]; then \
