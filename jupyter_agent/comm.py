@@ -50,10 +50,15 @@ class _Msg(BaseModel):
 
 
 class Hello(_Msg):
-    """First message (the comm's open data): the panel's protocol version."""
+    """First message (the comm's open data): the panel's protocol version.
+
+    ``resume`` (sent when the panel reconnects after a kernel restart): continue this notebook's
+    most recent saved conversation when the new kernel's agent has none yet.
+    """
 
     type: Literal["hello"]
     version: int
+    resume: bool = False
 
 
 class Send(_Msg):
@@ -345,6 +350,17 @@ class PanelBridge:
         self._closed = True
         self._queue.put(None)
 
+    def _resume(self) -> None:
+        """Restore the saved conversation after a restart (nothing to do when the agent has one)."""
+        agent = self.agent
+        if getattr(agent, "store", None) is None or getattr(agent, "history", None):
+            return
+        try:
+            agent.resume()
+        except Exception as exc:  # noqa: BLE001 - an unreadable store must not break the panel
+            log.warning("resume after restart failed: %s", exc)
+            self.send_error(f"could not restore the saved conversation: {exc}", "hello")
+
     def handle(self, data: Any) -> None:
         """Validate and apply one panel message; reply ``error`` on anything bad."""
         try:
@@ -357,6 +373,8 @@ class PanelBridge:
                 if msg.version != PROTOCOL_VERSION:
                     self.send_error(f"protocol version {msg.version} is not supported (kernel speaks {PROTOCOL_VERSION})", "hello")
                     return
+                if msg.resume:
+                    self._resume()
                 self.send_state()
                 self.send_history()
             elif isinstance(msg, HistoryRequest):

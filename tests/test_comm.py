@@ -454,3 +454,40 @@ def test_panel_typescript_unit_tests():
     run = subprocess.run([jlpm, "test", "--silent"], cwd=ext, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "failed" not in run.stderr.lower().split("tests:")[-1]
+
+
+def test_hello_with_resume_restores_the_saved_conversation(server, tmp_path):
+    """After a kernel restart the panel's hello asks the new agent to continue the saved conversation."""
+    from jupyter_agent.agent import Agent
+    from jupyter_agent.store import ConversationStore
+
+    def new_agent() -> Agent:
+        agent = Agent(model="gpt-test", base_url=server.base_url, provider="compatible", transport="sse", prewarm=False)
+        agent.attach_store(ConversationStore(tmp_path, "notebook.ipynb"))
+        return agent
+
+    first = new_agent()
+    server.add_response(text_reply("Saved answer.", phase="final_answer"))
+    first.start("Remember me").result(15)
+
+    # A plain hello (first connection) leaves the new kernel's agent empty.
+    plain, comm = new_agent(), FakeComm()
+    bridge = C.PanelBridge(comm, lambda: plain)
+    try:
+        comm.deliver({"type": "hello", "version": 1})
+        assert comm.of_type("history")[-1]["messages"] == []
+    finally:
+        bridge.close()
+
+    restarted, comm = new_agent(), FakeComm()
+    bridge = C.PanelBridge(comm, lambda: restarted)
+    try:
+        comm.deliver({"type": "hello", "version": 1, "resume": True})
+        messages = comm.of_type("history")[-1]["messages"]
+        assert [(m["role"], m["text"]) for m in messages] == [("user", "Remember me"), ("assistant", "Saved answer.")]
+        assert restarted.conversation_id == first.conversation_id
+        # resume does not replace a conversation the agent already has
+        comm.deliver({"type": "hello", "version": 1, "resume": True})
+        assert comm.of_type("history")[-1]["messages"] == messages
+    finally:
+        bridge.close()

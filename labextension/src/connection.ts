@@ -87,8 +87,11 @@ export class AgentConnection {
     this._post({ type: 'history' });
   }
 
-  /** Run `%load_ext jupyter_agent` silently in the kernel, then open the comm. */
-  async loadExtension(): Promise<void> {
+  /**
+   * Run `%load_ext jupyter_agent` silently in the kernel, then open the comm. With `resume`
+   * (after a kernel restart) the kernel continues the notebook's saved conversation.
+   */
+  async loadExtension(resume = false): Promise<void> {
     const kernel = this._kernel;
     if (!kernel) {
       return;
@@ -112,7 +115,7 @@ export class AgentConnection {
       this.model.setStatus('not-loaded', `Loading jupyter_agent failed: ${err}`);
       return;
     }
-    this._open();
+    this._open(false, resume);
   }
 
   /** Reconnect now (e.g. the user clicked Retry). */
@@ -187,7 +190,7 @@ export class AgentConnection {
     if (this._restarting && status === 'idle') {
       this._restarting = false;
       if (this._wasConnected && this._options.reloadAfterRestart()) {
-        void this.loadExtension();
+        void this.loadExtension(true);
       } else {
         this._open();
       }
@@ -196,7 +199,7 @@ export class AgentConnection {
 
   // -- the comm -----------------------------------------------------------------------------
 
-  private _open(quiet = false): void {
+  private _open(quiet = false, resume = false): void {
     const kernel = this._kernel;
     if (!kernel || this._disposed) {
       return;
@@ -238,7 +241,10 @@ export class AgentConnection {
       }
     };
     try {
-      comm.open({ type: 'hello', version: PROTOCOL_VERSION });
+      const hello: PanelMessage = resume
+        ? { type: 'hello', version: PROTOCOL_VERSION, resume: true }
+        : { type: 'hello', version: PROTOCOL_VERSION };
+      comm.open(hello as any);
     } catch (err) {
       this._comm = null;
       this.model.setStatus('disconnected', `Cannot open a comm: ${err}`);

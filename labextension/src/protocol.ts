@@ -224,7 +224,7 @@ export type KernelMessage = StateMessage | HistoryMessage | EventMessage | Error
 // --- panel -> kernel ------------------------------------------------------------------------
 
 export type PanelMessage =
-  | { type: 'hello'; version: number }
+  | { type: 'hello'; version: number; resume?: boolean }
   | { type: 'send'; id: string; text: string }
   | { type: 'stop' }
   | { type: 'approval'; call_id: string; decision: Decision }

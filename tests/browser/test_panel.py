@@ -299,18 +299,22 @@ def test_kernel_restart_reconnects(page: Any, server: ScriptedServer) -> None:
     page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
     page.wait_for_function(f"document.querySelector('{PANEL}').dataset.status !== 'connected'")
     page.wait_for_selector(f"{PANEL}[data-status='connected']", timeout=60_000)
-    # The new kernel's agent: its transcript is what the panel shows (the persisted conversation
-    # when history persistence is on, else empty).
+    # The new kernel's agent: its transcript is what the panel shows.
     transcript = page.evaluate("""async () => {
         const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
         let text = '';
-        const f = kernel.requestExecute({code: 'import json; from jupyter_agent import get_agent; print(json.dumps([m["text"] for m in get_agent().transcript()]))'});
+        const f = kernel.requestExecute({code: 'import json; from jupyter_agent import get_agent; print(json.dumps(get_agent().transcript()))'});
         f.onIOPub = msg => { if (msg.header.msg_type === 'stream') text += msg.content.text; };
         await f.done;
         return JSON.parse(text);
     }""")
+    # The panel asked the new kernel to continue the notebook's saved conversation.
+    chat = [m for m in transcript if m["role"] in ("user", "assistant")]
+    assert len(chat) >= 2, transcript
+    page.wait_for_function(f"document.querySelectorAll('{PANEL} .jp-AgentPanel-user, {PANEL} .jp-AgentPanel-assistant').length >= {len(chat)}")
     shown = page.locator(f"{PANEL} .jp-AgentPanel-user, {PANEL} .jp-AgentPanel-assistant").all_inner_texts()
-    assert len(shown) == len(transcript)
+    assert len(shown) == len(chat)
+    transcript = [m["text"] for m in chat]
     for want in transcript:
         assert any(want in s for s in shown)
     # The reconnected comm carries new turns.

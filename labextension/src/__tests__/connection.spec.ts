@@ -142,6 +142,7 @@ describe('AgentConnection', () => {
     await flush();
     expect(kernel.executed).toEqual(['%load_ext jupyter_agent']);
     expect(kernel.comms).toHaveLength(2);
+    expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1, resume: true }]);
     kernel.lastComm.reply(STATE);
     kernel.lastComm.reply(HISTORY);
     expect(conn.model.status).toBe('connected');
