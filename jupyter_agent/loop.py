@@ -122,9 +122,9 @@ class EventBridge(Generic[T]):
         try:
             if self._items:  # raced with a producer between drain and waiter creation
                 return self.drain()
-            await asyncio.wait_for(asyncio.shield(self._waiter), timeout)
-        except asyncio.TimeoutError:
-            pass
+            # Not wait_for: on Python 3.11 it swallows a cancellation (a kernel interrupt of the
+            # cell) that arrives as the waiter completes. asyncio.wait always re-raises it.
+            await asyncio.wait((self._waiter,), timeout=timeout)
         finally:
             self._waiter = None
         return self.drain()
