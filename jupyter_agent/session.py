@@ -110,7 +110,10 @@ class ModelSession:
             )
         return self._client
 
-    def transport(self) -> Transport:
+    def transport(self, metrics: TurnMetrics | None = None) -> Transport:
+        """The HTTP+SSE transport; it counts API calls and SSE events into ``metrics`` (spec §10)."""
+        if metrics is not None:
+            return SseTransport(self.client, self.provider.responses_url, metrics=metrics)
         if self._sse is None:
             self._sse = SseTransport(self.client, self.provider.responses_url)
         return self._sse
@@ -157,7 +160,7 @@ class ModelSession:
         while True:
             turn.requests_sent += 1
             try:
-                async for event in self.transport().stream(
+                async for event in self.transport(turn.metrics).stream(
                     body, self.request_headers(turn), idle_timeout=self.options.idle_timeout
                 ):
                     if isinstance(event, ResponseHeaders):

@@ -152,12 +152,14 @@ class TurnMetrics:
 
     def record_api_call(self, seconds: float, success: bool) -> None:
         self.api_calls.add(seconds)
-        self.metric("codex.api_request.duration_ms", seconds * 1000.0)
+        self.metric("codex.api_request", 1, success=success)
+        self.metric("codex.api_request.duration_ms", seconds * 1000.0, success=success)
         if not success:
             self.failures += 1
 
     def record_sse_event(self, seconds: float) -> None:
         self.streaming_events.add(seconds)
+        self.metric("codex.sse_event", 1)
         self.metric("codex.sse_event.duration_ms", seconds * 1000.0)
 
     def record_tool_call(self, seconds: float) -> None:

@@ -93,9 +93,9 @@ class WebSocketSession(ModelSession):
 
     # -- HTTP path ------------------------------------------------------------------------
 
-    def transport(self) -> Transport:
+    def transport(self, metrics: TurnMetrics | None = None) -> Transport:
         """The HTTP+SSE transport of the fallback path, counting into the current turn's metrics."""
-        return SseTransport(self.client, self.provider.responses_url, metrics=self._sse_metrics)
+        return SseTransport(self.client, self.provider.responses_url, metrics=metrics or self._sse_metrics)
 
     def _switch_to_http(self, error: E.AgentError, metrics: TurnMetrics) -> None:
         if self.http_fallback:

@@ -2,11 +2,10 @@
 
 from .gauges import GaugeRow, RateLimitGauges, gauge_rows, gauges_html, gauges_markdown, gauges_text, pinned_gauges
 from .transcript import TurnState
-from .turn_view import LIVE_TEXT, TurnView, ViewStats
+from .turn_view import TurnView, ViewStats
 
 __all__ = [
     "GaugeRow",
-    "LIVE_TEXT",
     "RateLimitGauges",
     "TurnState",
     "TurnView",

@@ -3,16 +3,17 @@
 Front-end scheme (checked with nbval strict mode and in JupyterLab):
 
 * ``display()`` shows ONE live widget (ipywidgets 8, so it also works in Notebook 7, VS Code
-  and Colab) under a display id. Its ``text/plain`` is the constant ``LIVE_TEXT``.
+  and Colab) under a display id. It carries no ``text/plain``: exports (nbconvert, GitHub) and
+  frontends without widgets skip it and show only the final rendering.
 * ``handle(event)`` only updates a ``TurnState`` (cheap, no front-end traffic).
 * ``flush()`` pushes what changed to the widgets, at most once per ``min_interval``
   (1/30 s): one trait update per changed region, only the changed blocks.
 * ``finish()`` pushes the last state, emits a NEW ``display_data`` with the stable
   ``text/markdown`` + ``text/plain`` rendering of the whole turn, then replaces the live
   display with an empty widget reference (``model_id: ""``, which JupyterLab and Notebook 7 hide)
-  that keeps the same ``text/plain``, and closes the widgets. So the stored outputs of a
-  ``%%agent`` cell are ``[LIVE_TEXT, final rendering]`` and nbval, which compares only the
-  first message of a display and ignores the widget-view mimetype, sees the same thing.
+  and closes the widgets. So the stored outputs of a ``%%agent`` cell are ``[hidden widget
+  reference, final rendering]`` and nbval, which compares only the first message of a display
+  and ignores the widget-view mimetype, sees the same thing.
 
 Without a kernel (terminal IPython, plain Python) there is no live view: ``finish()`` prints
 the plain-text rendering, and approval requests are refused at once (no buttons to click).
@@ -41,7 +42,6 @@ from .transcript import (
     usage_text,
 )
 
-LIVE_TEXT = "Agent turn (live view)"
 FRAME_INTERVAL = 1 / 30
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 Decision = str  # "approve" | "approve_always" | "deny"
@@ -185,8 +185,7 @@ class TurnView:
         from IPython.display import display
 
         self._build()
-        bundle = {WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": self._root.model_id},
-                  "text/plain": LIVE_TEXT}
+        bundle = {WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": self._root.model_id}}
         display(bundle, raw=True, display_id=self.display_id)
         self.stats.displays += 1
         self.stats.count(bundle)
@@ -238,7 +237,7 @@ class TurnView:
         self.stats.displays += 1
         self.stats.count(final)
         if self._root is not None:
-            hidden = {WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": ""}, "text/plain": LIVE_TEXT}
+            hidden = {WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": ""}}
             update_display(hidden, raw=True, display_id=self.display_id)
             self.stats.count(hidden)
             self._close_widgets()
@@ -477,4 +476,4 @@ class TurnView:
         self._w.clear()
 
 
-__all__ = ["TurnView", "ViewStats", "LIVE_TEXT", "DECISION_TEXT"]
+__all__ = ["TurnView", "ViewStats", "DECISION_TEXT"]
