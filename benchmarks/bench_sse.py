@@ -1,6 +1,6 @@
 """HTTP+SSE client throughput: the decoder + typed parsing, and the full path over a socket.
 
-1. In memory: every recorded stream (``/work/shared/fixtures/recorded-streams``) decoded by
+1. In memory: every recorded stream (``tests/fixtures/recorded-streams``) decoded by
    ``SseDecoder`` and validated by ``parse_event``, fed in 64-byte, 1 KiB and 16 KiB chunks; plus one
    event carrying a 1 MiB ``encrypted_content`` fed in 4 KiB chunks (long-line behaviour).
 2. Over a 127.0.0.1 socket (scripted server): a synthetic stream of N text deltas through
@@ -26,7 +26,7 @@ from jupyter_agent.protocol.responses import parse_event
 from jupyter_agent.testing import Reply, ScriptedServer, text_events
 from jupyter_agent.transport.sse import SseDecoder, SseTransport
 
-FIXTURES = Path("/work/shared/fixtures/recorded-streams")
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "recorded-streams"
 
 
 def decode_all(data: bytes, chunk: int) -> int:

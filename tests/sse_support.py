@@ -16,7 +16,7 @@ from jupyter_agent import events as ev
 from jupyter_agent.agent import Agent
 from jupyter_agent.testing import ScriptedServer
 
-FIXTURES = Path("/work/shared/fixtures/recorded-streams")
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "recorded-streams"
 #: A fake key: tests assert it never leaks into events, errors or history.
 API_KEY = "sk-test-h1-0123456789abcdefSECRET"
 

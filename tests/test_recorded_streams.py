@@ -21,6 +21,7 @@ from jupyter_agent.testing import ScriptedServer, text_reply
 from tests.sse_support import FIXTURES, assert_no_secret, make_agent, of_type, server, sse_payloads  # noqa: F401
 
 ALL_STREAMS = sorted(p.stem for p in FIXTURES.glob("*.sse"))
+assert len(ALL_STREAMS) == 13, f"expected the 13 recorded streams in {FIXTURES}, found {ALL_STREAMS}"
 FAILING = {"error-insufficient-quota-gpt-5", "incomplete-max-output-tokens-gpt-4o"}
 FUNCTION_CALLS = {"function-call-gpt-4.1", "reasoning-encrypted-function-call-gpt-5", "phase-commentary-function-call-gpt-5.5"}
 

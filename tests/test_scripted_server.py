@@ -40,7 +40,7 @@ from jupyter_agent.testing import (
     web_search_reply,
 )
 
-FIXTURES = Path("/work/shared/fixtures/recorded-streams")
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "recorded-streams"
 
 
 @pytest.fixture
