@@ -189,6 +189,9 @@ class Agent(Configurable):
         self.kernel_runner: Callable[[Callable[[], Any]], Any] | None = None
         #: Hook called with each history item as it is appended (persistence).
         self.on_history_append: Callable[[dict[str, Any]], None] | None = None
+        self._prewarm = prewarm
+        #: Set while per-cell options are applied and restored: those switches do not warm up.
+        self.prewarm_paused = False
         if prewarm:
             self._loop.call_soon(self._maybe_prewarm)
 
@@ -220,6 +223,9 @@ class Agent(Configurable):
             old, self._session = self._session, None
         if old is not None:
             self._loop.submit(old.aclose())
+        if getattr(self, "_prewarm", False) and not getattr(self, "prewarm_paused", False) and not self._tasks:
+            # A new connection (``%agent connect``, ``%agent transport``) warms up like the first.
+            self._loop.call_soon(self._maybe_prewarm)
 
     def resolved_provider(self) -> Provider:
         with self._provider_lock:

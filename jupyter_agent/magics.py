@@ -124,14 +124,22 @@ class _Overrides:
         self.saved: dict[str, Any] = {}
 
     def __enter__(self) -> "_Overrides":
-        for name, value in self.changes.items():
-            self.saved[name] = getattr(self.agent, name)
-            setattr(self.agent, name, value)
+        self.agent.prewarm_paused = True
+        try:
+            for name, value in self.changes.items():
+                self.saved[name] = getattr(self.agent, name)
+                setattr(self.agent, name, value)
+        finally:
+            self.agent.prewarm_paused = False
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for name, value in self.saved.items():
-            setattr(self.agent, name, value)
+        self.agent.prewarm_paused = True
+        try:
+            for name, value in self.saved.items():
+                setattr(self.agent, name, value)
+        finally:
+            self.agent.prewarm_paused = False
 
 
 def _make_view(agent: Agent) -> Any:
@@ -294,6 +302,11 @@ def status_text(agent: Agent) -> str:
     ]
     session = agent._session
     if session is not None:
+        active = getattr(session, "active_transport", "sse")
+        reason = getattr(session, "fallback_reason", None)
+        if active != agent.transport or reason:
+            lines[-1] += f" (in use: {'HTTP+SSE' if active == 'sse' else 'WebSocket'}"
+            lines[-1] += f"; fell back from WebSocket: {reason})" if reason else ")"
         lines.append(f"Session:    {session.conversation_id}")
         if session.server_model:
             lines.append(f"Server model: {session.server_model}")

@@ -250,3 +250,30 @@ async def test_auto_transport_uses_websocket_only_where_supported(server: Script
     assert len(server.ws_connections) == 1 and len(server.find_requests("POST", "/responses")) == 1
     ws_agent.reset()
     http_agent.reset()
+
+
+async def test_a_new_connection_is_prewarmed_too(server: ScriptedServer) -> None:
+    """``%agent transport`` / ``%agent connect`` replace the session; the new one warms up like the first."""
+    agent = make_agent(server, prewarm=True, transport="sse")
+    await asyncio.sleep(0.2)
+    assert server.ws_connections == []  # nothing to warm over HTTP+SSE
+    server.add_ws_connection(WsConn(requests=[warm(), text_events("Warm.", response_id="resp-1", phase="final_answer")],
+                                    close_after_requests=False))
+    agent.transport = "websocket"
+    await until(server, lambda: len(server.ws_connections) == 1 and len(server.ws_connections[0].frames) == 1)
+    turn = await agent.ask("hi")
+    assert turn.text == "Warm."
+    (rec,) = server.ws_connections
+    assert rec.frames[0]["generate"] is False and rec.frames[1]["previous_response_id"] == "warm-1"
+
+
+def test_status_names_the_transport_in_use_after_a_fallback(server: ScriptedServer) -> None:
+    from jupyter_agent.magics import status_text
+
+    server.add_ws_connection(WsConn(status=426))
+    server.add_response(text_reply("Over HTTPS.", phase="final_answer"))
+    agent = make_agent(server)
+    turn = agent.start("hello").result(15)
+    assert turn.text == "Over HTTPS."
+    status = status_text(agent)
+    assert "Transport:  websocket (in use: HTTP+SSE; fell back from WebSocket:" in status, status
