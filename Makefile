@@ -101,7 +101,8 @@ test-notebooks: venv
 	@nbs=""; [ ! -d notebooks ] || nbs=$$(find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort); \
 	if [ -z "$$nbs" ]; then echo "==> [test] no notebooks under notebooks/: nbval skipped"; exit 0; fi; \
 	sanitize=""; [ -f notebooks/sanitize.cfg ] && sanitize="--nbval-sanitize-with notebooks/sanitize.cfg"; \
-	set -x; $(BIN)/pytest $(NBVAL_ARGS) $$sanitize -ra $(PYTEST_ARGS) notebooks/
+	history=$$(mktemp -d); trap 'rm -rf "$$history"' EXIT; \
+	set -x; JUPYTER_AGENT_HISTORY_DIR="$$history" $(BIN)/pytest $(NBVAL_ARGS) $$sanitize -ra $(PYTEST_ARGS) notebooks/
 
 # ----------------------------------------------------------------------------- demo server
 run: venv

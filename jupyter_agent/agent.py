@@ -488,6 +488,8 @@ class Agent(Configurable):
         emit = lambda e: self._emit(turn, sink, e)  # noqa: E731
         provider = self.resolved_provider()
         ctx = TurnContext(turn_id=turn_id, requested_model=self.model_name, interactive=interactive)
+        # Spec §7: "reasoning included" is per turn; the next response's headers set it again.
+        self.session.reasoning_included = False
         emit(ev.TurnStarted(prompt=prompt, model=ctx.requested_model, source=source, turn_id=turn_id))
         self._append_history(_user_message(prompt))
         if provider.name == "local" and not self._notified_local:

@@ -39,3 +39,17 @@ async def test_each_turn_starts_from_zero(server, make_agent):  # noqa: F811
         server.add_response(text_reply(answer, phase="final_answer"))
         turn = await agent.ask("count")
         assert turn.telemetry["api_calls"]["count"] == 1
+
+
+async def test_reasoning_included_is_per_turn(server, make_agent):  # noqa: F811
+    """Spec §7: the flag comes from the response headers and is reset at every regular turn."""
+    from jupyter_agent.testing import Reply
+    from jupyter_agent.testing.replies import text_events
+
+    agent = make_agent()
+    server.add_response(Reply(headers={"x-reasoning-included": "false"}, events=text_events("one", phase="final_answer")))
+    await agent.ask("first")
+    assert agent.session.reasoning_included is True  # presence, not value
+    server.add_response(text_reply("two", phase="final_answer"))
+    await agent.ask("second")
+    assert agent.session.reasoning_included is False
