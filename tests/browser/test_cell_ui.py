@@ -8,25 +8,14 @@ commentary message, a web search, a final answer, rate-limit headers (codex wind
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from .lab_server import ARTIFACTS, CANARY_ENV, CHROMIUM, CHROMIUM_ARGS as ARGS, assert_no_canary, jupyter_server
+
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TOKEN = "cell-ui-token"
 
 SETUP = r'''
@@ -62,21 +51,15 @@ def scripted_reply():
 server = ScriptedServer().start()
 server.add_response(scripted_reply())
 %load_ext jupyter_agent
-%agent connect --base-url {server.base_url} --provider compatible --model gpt-5.3-codex --transport sse
+%agent connect --base-url {server.base_url} --provider compatible --model gpt-5.3-codex --transport sse --api-key-env CANARY_ENV_NAME
 '''
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _notebook(path: Path) -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(SETUP.replace("{server.base_url}", "$server.base_url").strip()),
+        nbformat.v4.new_code_cell(SETUP.replace("{server.base_url}", "$server.base_url").replace("CANARY_ENV_NAME", CANARY_ENV).strip()),
         nbformat.v4.new_code_cell("%%agent\nWhat is the weather in Seattle?"),
     ])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -85,42 +68,10 @@ def _notebook(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    if not Path(CHROMIUM).exists() or shutil.which("jupyter", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("needs chromium and jupyterlab")
     root = tmp_path_factory.mktemp("lab")
-    settings = root / "_settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"checkForUpdates": False, "fetchNews": "false"}))
     _notebook(root / "cell_ui.ipynb")
-    port = _free_port()
-    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(root / "_settings"))
-    for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"):
-        env.pop(key, None)
-    log = open(root / "lab.log", "wb")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-         f"--port={port}", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--LabApp.extension_manager=readonly"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail("JupyterLab did not start: " + (root / "lab.log").read_text()[-2000:])
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with jupyter_server(root, token=TOKEN) as server:
+        yield server.base
 
 
 def test_agent_cell_renders_phases_search_gauges_and_warning(lab):
@@ -169,6 +120,10 @@ def test_agent_cell_renders_phases_search_gauges_and_warning(lab):
             assert "Agent turn (live view)" not in out.inner_text()
             cell.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "cell_ui_final.png"))
+            # The key the notebook connected with is nowhere in the page or the saved notebook.
+            assert_no_canary(page)
+            page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+            page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "cell_ui_failure.png"))
             raise

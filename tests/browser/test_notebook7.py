@@ -9,26 +9,15 @@ Screenshots go to ``test-artifacts/``.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from .lab_server import ARTIFACTS, CANARY_ENV, CHROMIUM, CHROMIUM_ARGS as ARGS, assert_no_canary, jupyter_server
+
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TOKEN = "notebook7-token"
 NOTEBOOK = "nb7_agent.ipynb"
 
@@ -70,21 +59,15 @@ def scripted_reply():
 server = ScriptedServer().start()
 server.add_response(scripted_reply())
 %load_ext jupyter_agent
-%agent connect --base-url $server.base_url --provider compatible --model gpt-5.3-codex --transport sse
+%agent connect --base-url $server.base_url --provider compatible --model gpt-5.3-codex --transport sse --api-key-env CANARY_ENV_NAME
 '''
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _notebook(path: Path) -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(SETUP.strip()),
+        nbformat.v4.new_code_cell(SETUP.replace("CANARY_ENV_NAME", CANARY_ENV).strip()),
         nbformat.v4.new_code_cell("limits = %agent limits\nlimits"),
         nbformat.v4.new_code_cell("%%agent\nWill it rain in Seattle today?"),
     ])
@@ -94,42 +77,10 @@ def _notebook(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def notebook7(tmp_path_factory):
-    exe = shutil.which("jupyter-notebook", path=str(Path(sys.executable).parent))
-    if not Path(CHROMIUM).exists() or exe is None:
-        pytest.skip("needs chromium and the notebook package (Notebook 7)")
     root = tmp_path_factory.mktemp("nb7")
-    settings = root / "_settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"checkForUpdates": False, "fetchNews": "false"}))
     _notebook(root / NOTEBOOK)
-    port = _free_port()
-    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(root / "_settings"))
-    for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"):
-        env.pop(key, None)
-    log = open(root / "notebook.log", "wb")
-    proc = subprocess.Popen(
-        [exe, "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail("Notebook 7 did not start: " + (root / "notebook.log").read_text()[-2000:])
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with jupyter_server(root, token=TOKEN, app="notebook") as server:
+        yield server.base
 
 
 def test_agent_cell_live_view_in_notebook7(notebook7):
@@ -207,6 +158,7 @@ def test_agent_cell_live_view_in_notebook7(notebook7):
             expect(pinned.locator(".jupyter-agent-gauges")).to_contain_text("Weekly limit")
             cells.nth(2).scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "notebook7_final.png"))
+            assert_no_canary(page)  # the key the notebook connected with is nowhere in the page
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "notebook7_failure.png"))
             (ARTIFACTS / "notebook7_failure.html").write_text(page.content())

@@ -9,14 +9,9 @@ in order (open, chat, stop, kernel stays free, switch notebooks, restart) and sa
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,22 +19,13 @@ import pytest
 from jupyter_agent.testing import Reply, ScriptedServer
 from jupyter_agent.testing.replies import _message_events, _number, completed_event, created_event, text_events
 
+from .lab_server import ARTIFACTS, CANARY, CANARY_ENV, CHROMIUM, CHROMIUM_ARGS as ARGS, ROOT, assert_no_canary, jupyter_server
+
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TOKEN = "paneltoken"
 PANEL = "#jupyter-agent-panel"
 SERVED_MODEL = "gpt-5-mini"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def notebook(*sources: str) -> dict[str, Any]:
@@ -88,49 +74,18 @@ def server() -> Iterator[ScriptedServer]:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory, server: ScriptedServer) -> Iterator[str]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
     root = tmp_path_factory.mktemp("lab")
-    connect = f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-5.2 --transport sse"
+    connect = (f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-5.2 --transport sse"
+               f" --api-key-env {CANARY_ENV}")
     (root / "alpha.ipynb").write_text(json.dumps(notebook("%load_ext jupyter_agent", connect, "x = 41")))
     (root / "beta.ipynb").write_text(json.dumps(notebook(connect)))
     quickstart = ROOT / "notebooks" / "01-quickstart.ipynb"
     if quickstart.exists():
         (root / "quickstart.ipynb").write_text(quickstart.read_text())
-    user_settings = root / ".settings"
-    (user_settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    (user_settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        json.dumps({"checkForUpdates": False, "fetchNews": "false"}))
-    port = free_port()
-    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(user_settings), "JUPYTERLAB_WORKSPACES_DIR": str(root / ".ws")}
-    for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"):
-        env.pop(key, None)
-    log = open(root / "lab.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly",
-         "--LabApp.expose_app_in_browser=True", "--ServerApp.port_retries=0"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=1).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("JupyterLab did not start:\n" + (root / "lab.log").read_text()[-3000:])
-                time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with jupyter_server(root, token=TOKEN) as lab_server:
+        yield lab_server.base
+    # every request the kernels made carried the key (which the server-stop check found nowhere)
+    assert server.requests and {r.headers.get("authorization") for r in server.requests} == {f"Bearer {CANARY}"}
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +104,7 @@ def page(lab: str) -> Iterator[Any]:
         pg.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext")
         yield pg
         shot(pg, "panel-final")
+        assert_no_canary(pg)
         browser.close()
         assert not [e for e in errors if "jupyter-agent" in e or "AgentPanel" in e], errors
 

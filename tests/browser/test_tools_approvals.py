@@ -8,14 +8,6 @@ Screenshots go to ``test-artifacts/``.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,26 +15,17 @@ import pytest
 from jupyter_agent.testing import ScriptedServer
 from jupyter_agent.testing.replies import function_call_reply, text_reply
 
+from .lab_server import ARTIFACTS, CANARY, CANARY_ENV, CHROMIUM, CHROMIUM_ARGS as ARGS, assert_no_canary, jupyter_server
+
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TOKEN = "tools-ui-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _notebook(path: Path, base_url: str) -> None:
     import nbformat
 
-    connect = f"%load_ext jupyter_agent\n%agent connect --base-url {base_url} --provider compatible --model gpt-5.2 --transport sse"
+    connect = f"%load_ext jupyter_agent\n%agent connect --base-url {base_url} --provider compatible --model gpt-5.2 --transport sse --api-key-env {CANARY_ENV}"
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell(connect),
         nbformat.v4.new_code_cell("import pandas as pd\ndf = pd.DataFrame({'x': [1.0, 2.0, 6.0]})"),
@@ -63,42 +46,10 @@ def server():
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, server):
-    if not Path(CHROMIUM).exists() or shutil.which("jupyter", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("needs chromium and jupyterlab")
     root = tmp_path_factory.mktemp("lab")
-    settings = root / "_settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"checkForUpdates": False, "fetchNews": "false"}))
     _notebook(root / "analysis.ipynb", server.base_url)
-    port = _free_port()
-    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(root / "_settings"), JUPYTER_AGENT_HISTORY_DIR=str(root / "_history"))
-    for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"):
-        env.pop(key, None)
-    log = open(root / "lab.log", "wb")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-         f"--port={port}", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--LabApp.extension_manager=readonly"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.3)  # polling a subprocess's HTTP port: there is no event to await
-    else:
-        proc.terminate()
-        pytest.fail("JupyterLab did not start: " + (root / "lab.log").read_text()[-2000:])
-    yield base, root
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with jupyter_server(root, token=TOKEN, env={"JUPYTER_AGENT_HISTORY_DIR": str(root / "_history")}) as lab_server:
+        yield lab_server.base, root
 
 
 def test_mean_of_x_with_approval_survives_a_kernel_restart(lab, server):
@@ -166,6 +117,7 @@ def test_mean_of_x_with_approval_survives_a_kernel_restart(lab, server):
             run(4)
             expect(final_of(4)).to_contain_text('I ran df["x"].mean().')
             page.screenshot(path=str(ARTIFACTS / "tools_approval_resumed.png"))
+            assert_no_canary(page)
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "tools_approval_failure.png"))
             raise
@@ -176,5 +128,7 @@ def test_mean_of_x_with_approval_survives_a_kernel_restart(lab, server):
     assert [c["name"] for c in calls] == ["describe_variable", "run_python"]
     assert last[0]["content"][0]["text"] == "What is the mean of column x in df?"
     assert last[-1]["content"][0]["text"] == "And what did you run?"
+    # the key was used on every request (and, checked when the server stops, saved nowhere)
+    assert {r.headers.get("authorization") for r in server.requests} == {f"Bearer {CANARY}"}
     saved = list((root / "_history").glob("analysis-*/*.jsonl"))
     assert len(saved) == 1  # one conversation, continued after the restart

@@ -9,13 +9,10 @@ widget's playback queue.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,16 +21,13 @@ import pytest
 
 from jupyter_agent.testing.realtime import RealtimeConn, RealtimeServer, RtSend, reply_to_audio, session_created, tone
 
+from .lab_server import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, jupyter_server
+
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "audio" / "hello_24k.wav"
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PHRASE = "Hello from the jupyter agent test fixture."
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+ARGS = [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
         "--autoplay-policy=no-user-gesture-required"]
 SAMPLE_RATE = 24000
 
@@ -59,12 +53,6 @@ def wav_seconds(path: Path) -> float:
         return w.getnframes() / w.getframerate()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def notebook(url: str, *, magic: bool = False) -> dict:
     """One cell that shows the voice widget: through ``%agent voice`` (as a user does) or ``show_voice``."""
     if magic:
@@ -84,42 +72,9 @@ def notebook(url: str, *, magic: bool = False) -> dict:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    tmp_path = tmp_path_factory.mktemp("voice-lab")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    port, token = free_port(), "voicetoken"
-    settings = tmp_path / "settings"
-    (settings).mkdir()
-    (settings / "overrides.json").write_text(json.dumps(
-        {"@jupyterlab/apputils-extension:notification": {"checkForUpdates": False, "fetchNews": "false"}}))
-    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "user-settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}
-    log = open(tmp_path / "lab.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}", "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly",
-         "--ServerApp.port_retries=0"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 40
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=1).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:])
-                time.sleep(0.2)
-        yield f"{base}|{token}", tmp_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    root = tmp_path_factory.mktemp("voice-lab")
+    with jupyter_server(root, token="voicetoken") as server:
+        yield f"{server.base}|{server.token}", root
 
 
 def open_and_run(page: object, base: str, token: str, name: str) -> object:

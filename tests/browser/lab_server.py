@@ -1,0 +1,134 @@
+"""Shared set-up of the browser tests: a real Jupyter server on 127.0.0.1, headless Chromium.
+
+`jupyter_server()` starts JupyterLab (``app="lab"``) or Notebook 7 (``app="notebook"``) in a
+temporary root with update checks and news off, waits until it answers, and stops it afterwards.
+The server (and so every kernel it starts) gets a canary API key in ``CANARY_ENV``; notebooks use
+it with ``%agent connect ... --api-key-env CANARY_ENV``. When the server stops, its log and every
+file under its root (saved notebooks, settings, conversations) are searched: the key must appear
+nowhere. `assert_no_canary(page)` does the same for the page (DOM, widget state, storage).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+#: What the probe measured on these machines: without the background-networking flags Chromium's
+#: connections are refused by the closed network, many at a time.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CANARY_ENV = "JUPYTER_AGENT_TEST_CANARY_KEY"
+CANARY = f"sk-canary-browser-{secrets.token_hex(12)}"
+PROVIDER_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT")
+
+
+@dataclass(frozen=True)
+class JupyterServer:
+    base: str
+    token: str
+    root: Path
+    log: Path
+
+    def url(self, path: str) -> str:
+        sep = "&" if "?" in path else "?"
+        return f"{self.base}/{path.lstrip('/')}{sep}token={self.token}"
+
+
+def require_browser() -> None:
+    """Fail (not skip) without Chromium: `make test` installs it, so a missing one is a broken set-up."""
+    if Path(CHROMIUM).exists():
+        return
+    if os.environ.get("JUPYTER_AGENT_SKIP_BROWSER") == "1":
+        pytest.skip(f"no Chromium at {CHROMIUM} (JUPYTER_AGENT_SKIP_BROWSER=1)")
+    pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser-deps` (or set JUPYTER_AGENT_SKIP_BROWSER=1)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def jupyter_server(root: Path, *, token: str, app: str = "lab", env: dict[str, str] | None = None) -> Iterator[JupyterServer]:
+    """Run a Jupyter server rooted at ``root`` until the block ends; then check it leaked no key."""
+    require_browser()
+    settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"checkForUpdates": False, "fetchNews": "false"}))
+    full_env = {k: v for k, v in os.environ.items() if k not in PROVIDER_ENV}
+    full_env.update(JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"), JUPYTERLAB_WORKSPACES_DIR=str(root / ".ws"))
+    full_env[CANARY_ENV] = CANARY
+    full_env.update(env or {})
+    bin_dir = Path(sys.executable).parent
+    if app == "lab":
+        cmd = [str(bin_dir / "jupyter-lab"), "--LabApp.news_url=None",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly",
+               "--LabApp.expose_app_in_browser=True"]
+    elif app == "notebook":
+        cmd = [str(bin_dir / "jupyter-notebook")]
+    else:
+        raise ValueError(f"unknown app {app!r}")
+    if shutil.which(cmd[0]) is None:
+        pytest.fail(f"{cmd[0]} is not installed in this environment")
+    port = free_port()
+    log_path = root / f"{app}.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        [*cmd, "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
+        stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=root, start_new_session=True,
+    )
+    server = JupyterServer(f"http://127.0.0.1:{port}", token, root, log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(server.url("api/status"), timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"{app} did not start:\n" + log_path.read_text(errors="replace")[-3000:])
+                time.sleep(0.2)  # polling a subprocess's HTTP port: there is no event to await
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+    leaks = [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and CANARY.encode() in p.read_bytes()]
+    assert not leaks, f"the API key leaked into {leaks}"
+
+
+def assert_no_canary(page: Any) -> None:
+    """The key is nowhere in the page: DOM (rendered outputs and widgets), local and session storage."""
+    found = page.evaluate(
+        """canary => {
+            const places = {dom: document.documentElement.outerHTML,
+                            localStorage: JSON.stringify({...localStorage}),
+                            sessionStorage: JSON.stringify({...sessionStorage})};
+            return Object.entries(places).filter(([, text]) => text.includes(canary)).map(([k]) => k);
+        }""",
+        CANARY,
+    )
+    assert found == [], f"the API key is visible in the page: {found}"
