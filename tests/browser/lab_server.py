@@ -51,6 +51,16 @@ class JupyterServer:
         return f"{self.base}/{path.lstrip('/')}{sep}token={self.token}"
 
 
+def write_notebook(path: Path, *sources: str) -> Path:
+    """Write a Python 3 notebook with one code cell per source."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src) for src in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
 def require_browser() -> None:
     """Fail (not skip) without Chromium: `make test` installs it, so a missing one is a broken set-up."""
     if Path(CHROMIUM).exists():

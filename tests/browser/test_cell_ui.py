@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .lab_server import ARTIFACTS, CANARY_ENV, CHROMIUM, CHROMIUM_ARGS as ARGS, assert_no_canary, jupyter_server
+from .lab_server import ARTIFACTS, CANARY_ENV, CHROMIUM, CHROMIUM_ARGS as ARGS, assert_no_canary, jupyter_server, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -56,14 +56,8 @@ server.add_response(scripted_reply())
 
 
 def _notebook(path: Path) -> None:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(SETUP.replace("{server.base_url}", "$server.base_url").replace("CANARY_ENV_NAME", CANARY_ENV).strip()),
-        nbformat.v4.new_code_cell("%%agent\nWhat is the weather in Seattle?"),
-    ])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
+    setup = SETUP.replace("{server.base_url}", "$server.base_url").replace("CANARY_ENV_NAME", CANARY_ENV).strip()
+    write_notebook(path, setup, "%%agent\nWhat is the weather in Seattle?")
 
 
 @pytest.fixture(scope="module")

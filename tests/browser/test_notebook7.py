@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .lab_server import ARTIFACTS, CANARY_ENV, CHROMIUM, CHROMIUM_ARGS as ARGS, assert_no_canary, jupyter_server
+from .lab_server import ARTIFACTS, CANARY_ENV, CHROMIUM, CHROMIUM_ARGS as ARGS, assert_no_canary, jupyter_server, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -64,15 +64,8 @@ server.add_response(scripted_reply())
 
 
 def _notebook(path: Path) -> None:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(SETUP.replace("CANARY_ENV_NAME", CANARY_ENV).strip()),
-        nbformat.v4.new_code_cell("limits = %agent limits\nlimits"),
-        nbformat.v4.new_code_cell("%%agent\nWill it rain in Seattle today?"),
-    ])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
+    write_notebook(path, SETUP.replace("CANARY_ENV_NAME", CANARY_ENV).strip(), "limits = %agent limits\nlimits",
+                   "%%agent\nWill it rain in Seattle today?")
 
 
 @pytest.fixture(scope="module")

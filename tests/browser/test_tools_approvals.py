@@ -15,7 +15,7 @@ import pytest
 from jupyter_agent.testing import ScriptedServer
 from jupyter_agent.testing.replies import function_call_reply, text_reply
 
-from .lab_server import ARTIFACTS, CANARY, CANARY_ENV, CHROMIUM, CHROMIUM_ARGS as ARGS, assert_no_canary, jupyter_server
+from .lab_server import ARTIFACTS, CANARY, CANARY_ENV, CHROMIUM, CHROMIUM_ARGS as ARGS, assert_no_canary, jupyter_server, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -23,18 +23,11 @@ TOKEN = "tools-ui-token"
 
 
 def _notebook(path: Path, base_url: str) -> None:
-    import nbformat
-
-    connect = f"%load_ext jupyter_agent\n%agent connect --base-url {base_url} --provider compatible --model gpt-5.2 --transport sse --api-key-env {CANARY_ENV}"
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(connect),
-        nbformat.v4.new_code_cell("import pandas as pd\ndf = pd.DataFrame({'x': [1.0, 2.0, 6.0]})"),
-        nbformat.v4.new_code_cell("%%agent\nWhat is the mean of column x in df?"),
-        nbformat.v4.new_code_cell(connect + "\n%agent resume"),
-        nbformat.v4.new_code_cell("%%agent\nAnd what did you run?"),
-    ])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
+    connect = (f"%load_ext jupyter_agent\n%agent connect --base-url {base_url} --provider compatible --model gpt-5.2"
+               f" --transport sse --api-key-env {CANARY_ENV}")
+    write_notebook(path, connect, "import pandas as pd\ndf = pd.DataFrame({'x': [1.0, 2.0, 6.0]})",
+                   "%%agent\nWhat is the mean of column x in df?", connect + "\n%agent resume",
+                   "%%agent\nAnd what did you run?")
 
 
 @pytest.fixture(scope="module")
