@@ -45,8 +45,10 @@ def main() -> int:
     server = ScriptedServer().start()
     kernel = Kernel()
     try:
-        for code in ("%load_ext jupyter_agent",
-                     f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-bench --transport sse"):
+        for code in (
+            "%load_ext jupyter_agent",
+            f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-bench --transport sse",
+        ):
             status, _ = kernel.execute(code)
             assert status == "ok", code
         kernel.comm("comm_open", {"target_name": "jupyter_agent", "data": {"type": "hello", "version": 1}})
@@ -77,8 +79,10 @@ def main() -> int:
         print(summary("comm round trip, idle", idle))
         print(summary("comm round trip, cell streams", busy))
         print(f"median slowdown while the cell streams: x{statistics.median(busy) / statistics.median(idle):.2f}")
-        print(f"1+1 sent as the turn ended replied {1000 * (replies[one_id] - t_one):.1f} ms later "
-              "(shell requests wait for the running cell)")
+        print(
+            f"1+1 sent as the turn ended replied {1000 * (replies[one_id] - t_one):.1f} ms later "
+            "(shell requests wait for the running cell)"
+        )
         return 0
     finally:
         kernel.shutdown()

@@ -32,7 +32,9 @@ def stream_reply(rate: int, seconds: float) -> tuple[Reply, int]:
     n = int(rate * seconds)
     text = "".join(f"w{i} " for i in range(n))
     msg, done = _message_events(text, "final_answer", 0, n)
-    events: list[Any] = _number([created_event("resp_bench", "gpt-bench"), *msg, completed_event("resp_bench", "gpt-bench", [done])])
+    events: list[Any] = _number(
+        [created_event("resp_bench", "gpt-bench"), *msg, completed_event("resp_bench", "gpt-bench", [done])]
+    )
     per_slice = max(1, rate // 100)
     paced = [Ev(e, delay=0.01) if i and i % per_slice == 0 else Ev(e, delay=0.0) for i, e in enumerate(events)]
     return Reply(events=paced), n
@@ -40,7 +42,11 @@ def stream_reply(rate: int, seconds: float) -> tuple[Reply, int]:
 
 class Kernel:
     def __init__(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_BASE_URL")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_BASE_URL")
+        }
         self.km, self.kc = start_new_kernel(kernel_name="python3", env=env)
         self.comm_id = uuid.uuid4().hex
         self.comm_msgs: list[dict[str, Any]] = []
@@ -82,7 +88,9 @@ class Kernel:
 def summary(name: str, samples: list[float]) -> str:
     ms = sorted(s * 1000 for s in samples)
     p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
-    return f"{name:<28} n={len(ms):4d}  median {statistics.median(ms):7.2f} ms   p95 {p95:7.2f} ms   max {ms[-1]:7.2f} ms"
+    return (
+        f"{name:<28} n={len(ms):4d}  median {statistics.median(ms):7.2f} ms   p95 {p95:7.2f} ms   max {ms[-1]:7.2f} ms"
+    )
 
 
 def main() -> int:
@@ -95,8 +103,10 @@ def main() -> int:
     server = ScriptedServer().start()
     kernel = Kernel()
     try:
-        for code in ("%load_ext jupyter_agent",
-                     f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-bench --transport sse"):
+        for code in (
+            "%load_ext jupyter_agent",
+            f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-bench --transport sse",
+        ):
             status, _ = kernel.execute(code)
             assert status == "ok", code
         kernel.comm("comm_open", {"target_name": "jupyter_agent", "data": {"type": "hello", "version": 1}})
@@ -126,9 +136,11 @@ def main() -> int:
         assert done["status"] == "completed", done
         assert len(text.split()) == n_deltas, (len(text.split()), n_deltas)
 
-        print(f"panel turn: {n_deltas} text deltas at ~{args.rate}/s from the server, streamed in {t_stream:.2f} s "
-              f"({n_deltas / t_stream:.0f} deltas/s); {msgs_during} comm messages reached the front end "
-              f"(deltas merged per {1000 / 50:.0f} ms frame); text complete: {len(text)} chars")
+        print(
+            f"panel turn: {n_deltas} text deltas at ~{args.rate}/s from the server, streamed in {t_stream:.2f} s "
+            f"({n_deltas / t_stream:.0f} deltas/s); {msgs_during} comm messages reached the front end "
+            f"(deltas merged per {1000 / 50:.0f} ms frame); text complete: {len(text)} chars"
+        )
         print(summary("1+1 reply, kernel idle", idle))
         print(summary("1+1 reply, panel streaming", busy))
         ratio = statistics.median(busy) / statistics.median(idle)

@@ -26,18 +26,39 @@ def _items(n: int) -> list[dict]:
     for i in range(n):
         kind = i % 5
         if kind == 0:
-            out.append({"type": "message", "role": "user", "content": [{"type": "input_text", "text": f"question {i} " * 8}]})
+            out.append(
+                {"type": "message", "role": "user", "content": [{"type": "input_text", "text": f"question {i} " * 8}]}
+            )
         elif kind == 1:
-            out.append({"type": "message", "role": "assistant", "phase": "commentary",
-                        "content": [{"type": "output_text", "text": "Let me look at the data first."}]})
+            out.append(
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "phase": "commentary",
+                    "content": [{"type": "output_text", "text": "Let me look at the data first."}],
+                }
+            )
         elif kind == 2:
-            out.append({"type": "function_call", "call_id": f"c{i}", "name": "run_python",
-                        "arguments": '{"code": "df.describe()"}', "status": "completed"})
+            out.append(
+                {
+                    "type": "function_call",
+                    "call_id": f"c{i}",
+                    "name": "run_python",
+                    "arguments": '{"code": "df.describe()"}',
+                    "status": "completed",
+                }
+            )
         elif kind == 3:
             out.append({"type": "function_call_output", "call_id": f"c{i - 1}", "output": "x " * 1000})
         else:
-            out.append({"type": "message", "role": "assistant", "phase": "final_answer",
-                        "content": [{"type": "output_text", "text": f"The answer is {i}. " * 20}]})
+            out.append(
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "phase": "final_answer",
+                    "content": [{"type": "output_text", "text": f"The answer is {i}. " * 20}],
+                }
+            )
     return out
 
 
@@ -70,9 +91,11 @@ def main() -> None:
         lat.sort()
         size_mb = path.stat().st_size / 1e6
         print(f"file system: {base}")
-        print(f"append (write+flush; fsync on the store thread), {len(items)} items: p50 {statistics.median(lat):.3f} ms, "
-              f"p99 {lat[int(len(lat) * 0.99) - 1]:.3f} ms, max {lat[-1]:.3f} ms, {len(items) / total:,.0f} items/s; "
-              f"all fsync'ed {durable_ms:.1f} ms after the last append")
+        print(
+            f"append (write+flush; fsync on the store thread), {len(items)} items: p50 {statistics.median(lat):.3f} ms, "
+            f"p99 {lat[int(len(lat) * 0.99) - 1]:.3f} ms, max {lat[-1]:.3f} ms, {len(items) / total:,.0f} items/s; "
+            f"all fsync'ed {durable_ms:.1f} ms after the last append"
+        )
         print(f"resume read: {len(conv.items)} items, {size_mb:.2f} MB in {load_ms:.1f} ms")
 
 

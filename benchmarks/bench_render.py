@@ -24,9 +24,9 @@ import os
 import queue
 import random
 import time
-from pathlib import Path
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator
 
 import comm
@@ -59,7 +59,9 @@ def fake_frontend() -> Iterator[Wire]:
     wire = Wire()
 
     class CountingComm(DummyComm):
-        def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any) -> None:
+        def publish_msg(
+            self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
+        ) -> None:
             wire.add(msg_type, {"data": data, "metadata": metadata})
             for b in buffers or ():
                 wire.bytes += len(b)
@@ -84,7 +86,21 @@ def fake_frontend() -> Iterator[Wire]:
 
 def _words(n: int, seed: int) -> list[str]:
     rnd = random.Random(seed)
-    vocab = ["the ", "model ", "streams ", "tokens ", "quickly", ", ", ".\n", ".\n\n", "`code` ", "**bold** ", "data ", "frame ", "42 "]
+    vocab = [
+        "the ",
+        "model ",
+        "streams ",
+        "tokens ",
+        "quickly",
+        ", ",
+        ".\n",
+        ".\n\n",
+        "`code` ",
+        "**bold** ",
+        "data ",
+        "frame ",
+        "42 ",
+    ]
     return [rnd.choice(vocab) for _ in range(n)]
 
 
@@ -146,8 +162,19 @@ def run(rate: int, seconds: float = 2.0, tick: float = 0.001) -> Result:
         and final_md == f"**Final answer**\n\n{expected}".strip() + "\n"
     )
     window = max((sum(1 for t in frame_times if s <= t < s + 1.0) for s in frame_times), default=0)
-    return Result(rate, elapsed, total, view.stats.frames, wire.messages, wire.bytes, window,
-                  stream_msgs, stream_bytes, identical, busy / elapsed)
+    return Result(
+        rate,
+        elapsed,
+        total,
+        view.stats.frames,
+        wire.messages,
+        wire.bytes,
+        window,
+        stream_msgs,
+        stream_bytes,
+        identical,
+        busy / elapsed,
+    )
 
 
 # --- end to end in a real kernel ---------------------------------------------------------
@@ -182,7 +209,7 @@ def paced_events(events: list[dict[str, Any]], deltas: list[str], rate: int) -> 
     for n, d in enumerate(deltas):
         e = {**template, "delta": d}
         out.append(Ev(e, delay=every / rate) if n % every == 0 else e)
-    out.extend(events[i + 1:])
+    out.extend(events[i + 1 :])
     return out
 
 
@@ -274,14 +301,32 @@ def run_kernel(rates: list[int], seconds: float) -> list[KernelResult]:
             frames = _frames(times)
             window = max((sum(1 for t in frames if s <= t < s + 1.0) for s in frames), default=0)
             span = (max(times) - min(times)) if len(times) > 1 else 0.0
-            finals = [m["content"]["data"]["text/markdown"] for m in msgs
-                      if m["msg_type"] == "display_data" and "text/markdown" in m["content"].get("data", {})]
+            finals = [
+                m["content"]["data"]["text/markdown"]
+                for m in msgs
+                if m["msg_type"] == "display_data" and "text/markdown" in m["content"].get("data", {})
+            ]
             size = lambda ms: sum(len(json.dumps(m["content"], default=str, ensure_ascii=False).encode()) for m in ms)  # noqa: E731
-            identical = (len(finals) == 1 and finals[0].startswith(f"**Final answer**\n\n{expected}\n\n")
-                         and streamed_text(msgs) == expected
-                         and "True" in "".join(m["content"].get("text", "") for m in check))
-            results.append(KernelResult(rate, int(rate * seconds) / span if span else 0.0, span, len(frames), window,
-                                        len(comm), size(comm), len(msgs), size(msgs), identical))
+            identical = (
+                len(finals) == 1
+                and finals[0].startswith(f"**Final answer**\n\n{expected}\n\n")
+                and streamed_text(msgs) == expected
+                and "True" in "".join(m["content"].get("text", "") for m in check)
+            )
+            results.append(
+                KernelResult(
+                    rate,
+                    int(rate * seconds) / span if span else 0.0,
+                    span,
+                    len(frames),
+                    window,
+                    len(comm),
+                    size(comm),
+                    len(msgs),
+                    size(msgs),
+                    identical,
+                )
+            )
         _execute(kc, "_server.stop()")
     finally:
         kc.stop_channels()
@@ -293,33 +338,51 @@ def main(argv: list[str] | None = None) -> list[Result]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--rates", type=int, nargs="*", default=[100, 1_000, 10_000])
-    p.add_argument("--kernel", action=argparse.BooleanOptionalAction, default=True,
-                   help="also measure end to end in a real ipykernel (default: yes)")
+    p.add_argument(
+        "--kernel",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure end to end in a real ipykernel (default: yes)",
+    )
     args = p.parse_args(argv)
     results = [run(rate, args.seconds) for rate in args.rates]
-    print(f"TurnView rendering, {args.seconds:g} s per rate. Front end = comm/display messages counted at the comm layer;")
-    print("'stream' = while deltas flow; 'total' adds opening the view (widget comm_open) and finish() (final display, close).")
-    header = (f"{'deltas/s':>9} {'deltas':>7} {'updates/s':>9} {'max in 1 s':>10} {'stream msgs/s':>13} "
-              f"{'stream bytes':>12} {'total msgs':>10} {'total bytes':>11} {'cpu':>4}  final text identical")
+    print(
+        f"TurnView rendering, {args.seconds:g} s per rate. Front end = comm/display messages counted at the comm layer;"
+    )
+    print(
+        "'stream' = while deltas flow; 'total' adds opening the view (widget comm_open) and finish() (final display, close)."
+    )
+    header = (
+        f"{'deltas/s':>9} {'deltas':>7} {'updates/s':>9} {'max in 1 s':>10} {'stream msgs/s':>13} "
+        f"{'stream bytes':>12} {'total msgs':>10} {'total bytes':>11} {'cpu':>4}  final text identical"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
-        print(f"{r.rate:>9,} {r.deltas:>7,} {r.frames / r.seconds:>9.1f} {r.max_frames_in_1s:>10} "
-              f"{r.stream_messages / r.seconds:>13.1f} {r.stream_bytes:>12,} {r.messages:>10,} {r.bytes:>11,} "
-              f"{r.cpu_share:>4.0%}  {'yes' if r.identical else 'NO'}")
+        print(
+            f"{r.rate:>9,} {r.deltas:>7,} {r.frames / r.seconds:>9.1f} {r.max_frames_in_1s:>10} "
+            f"{r.stream_messages / r.seconds:>13.1f} {r.stream_bytes:>12,} {r.messages:>10,} {r.bytes:>11,} "
+            f"{r.cpu_share:>4.0%}  {'yes' if r.identical else 'NO'}"
+        )
     if args.kernel:
         print()
         print("End to end in a real ipykernel: %%agent cell <- scripted server (SSE) at the given delta rate;")
-        print("front end = the cell's iopub messages (widget comm_msg updates; frames = updates less than 10 ms apart).")
-        header = (f"{'deltas/s':>9} {'achieved':>9} {'stream s':>8} {'frames/s':>8} {'max in 1 s':>10} {'comm msgs':>9} "
-                  f"{'comm bytes':>10} {'total msgs':>10} {'total bytes':>11}  final text identical")
+        print(
+            "front end = the cell's iopub messages (widget comm_msg updates; frames = updates less than 10 ms apart)."
+        )
+        header = (
+            f"{'deltas/s':>9} {'achieved':>9} {'stream s':>8} {'frames/s':>8} {'max in 1 s':>10} {'comm msgs':>9} "
+            f"{'comm bytes':>10} {'total msgs':>10} {'total bytes':>11}  final text identical"
+        )
         print(header)
         print("-" * len(header))
         for k in run_kernel(args.rates, args.seconds):
             per_s = k.frames / k.stream_seconds if k.stream_seconds else 0.0
-            print(f"{k.rate:>9,} {k.achieved_rate:>9,.0f} {k.stream_seconds:>8.2f} {per_s:>8.1f} {k.max_frames_in_1s:>10} "
-                  f"{k.comm_msgs:>9,} {k.comm_bytes:>10,} {k.total_msgs:>10,} {k.total_bytes:>11,}  "
-                  f"{'yes' if k.identical else 'NO'}")
+            print(
+                f"{k.rate:>9,} {k.achieved_rate:>9,.0f} {k.stream_seconds:>8.2f} {per_s:>8.1f} {k.max_frames_in_1s:>10} "
+                f"{k.comm_msgs:>9,} {k.comm_bytes:>10,} {k.total_msgs:>10,} {k.total_bytes:>11,}  "
+                f"{'yes' if k.identical else 'NO'}"
+            )
     return results
 
 

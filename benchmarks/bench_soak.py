@@ -108,8 +108,17 @@ def soak(transport: str, turns: int, *, loop: AgentLoop | None = None) -> SoakRe
     failures = 0
     with ScriptedServer(responder=echo_responder) as server:
         provider = "openai" if transport == "websocket" else "compatible"
-        agent = Agent(model="gpt-5-scripted", base_url=server.base_url, api_key="sk-soak-not-a-key", provider=provider,
-                      transport=transport, loop=loop, prewarm=False, web_search="disabled", max_retries=0)
+        agent = Agent(
+            model="gpt-5-scripted",
+            base_url=server.base_url,
+            api_key="sk-soak-not-a-key",
+            provider=provider,
+            transport=transport,
+            loop=loop,
+            prewarm=False,
+            web_search="disabled",
+            max_retries=0,
+        )
         start: Sample | None = None
         t0 = time.perf_counter()
         for i in range(1, turns + 1):

@@ -54,8 +54,13 @@ def bench_memory(runs: int) -> None:
             events = sum(decode_all(b, chunk) for b in bodies)
             times.append(time.perf_counter() - t0)
         best = min(times)
-        print(f"  chunk {chunk:>5} B: {events} events in {best * 1000:.1f} ms -> {events / best:,.0f} events/s, {total / best / 1e6:.1f} MB/s")
-    big = {"type": "response.output_item.done", "item": {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "A" * (1 << 20)}}
+        print(
+            f"  chunk {chunk:>5} B: {events} events in {best * 1000:.1f} ms -> {events / best:,.0f} events/s, {total / best / 1e6:.1f} MB/s"
+        )
+    big = {
+        "type": "response.output_item.done",
+        "item": {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "A" * (1 << 20)},
+    }
     data = b"data: " + json.dumps(big).encode() + b"\n\n"
     t0 = time.perf_counter()
     assert decode_all(data, 4096) == 1
@@ -77,7 +82,14 @@ async def bench_socket(deltas: int, runs: int) -> None:
                 transport_times.append(time.perf_counter() - t0)
         best = min(transport_times)
         print(f"socket, SseTransport: {n} events in {best * 1000:.0f} ms -> {n / best:,.0f} events/s (best of {runs})")
-        agent = Agent(model="m", base_url=server.base_url, api_key="sk-bench", transport="sse", prewarm=False, web_search="disabled")
+        agent = Agent(
+            model="m",
+            base_url=server.base_url,
+            api_key="sk-bench",
+            transport="sse",
+            prewarm=False,
+            web_search="disabled",
+        )
         agent_times = []
         for _ in range(runs):
             server.add_response(Reply(events=events))
@@ -87,7 +99,9 @@ async def bench_socket(deltas: int, runs: int) -> None:
             assert len(turn.text) == deltas
             agent.reset()  # keep the next request small (new conversation)
         best = min(agent_times)
-        print(f"socket, Agent.ask: {deltas} text deltas to TurnDone in {best * 1000:.0f} ms -> {deltas / best:,.0f} deltas/s (best of {runs})")
+        print(
+            f"socket, Agent.ask: {deltas} text deltas to TurnDone in {best * 1000:.0f} ms -> {deltas / best:,.0f} deltas/s (best of {runs})"
+        )
         await first_delta(server, agent, runs=max(5, runs))
 
 
@@ -105,7 +119,9 @@ async def first_delta(server: ScriptedServer, agent: Agent, runs: int) -> None:
         t0 = time.perf_counter()
         await agent.ask(f"q{i}", sink=on_event)
         (cold if i == 0 else warm).append((seen[0] - t0) * 1000)
-    print(f"socket, Agent.ask: first text delta after {cold[0]:.1f} ms on a new session, {statistics.median(warm):.1f} ms on later turns (median of {runs})")
+    print(
+        f"socket, Agent.ask: first text delta after {cold[0]:.1f} ms on a new session, {statistics.median(warm):.1f} ms on later turns (median of {runs})"
+    )
 
 
 def main() -> None:

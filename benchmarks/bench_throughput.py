@@ -49,7 +49,14 @@ def stream_events(n: int, delta: str = "tok ") -> list[dict[str, Any]]:
     mid, rid = "msg_bench", "resp_bench"
     n_deltas = n - 6
     text = delta * n_deltas
-    item = {"type": "message", "id": mid, "status": "in_progress", "role": "assistant", "content": [], "phase": "final_answer"}
+    item = {
+        "type": "message",
+        "id": mid,
+        "status": "in_progress",
+        "role": "assistant",
+        "content": [],
+        "phase": "final_answer",
+    }
     done = {**item, "status": "completed", "content": [{"type": "output_text", "text": text, "annotations": []}]}
     resp = {"id": rid, "object": "response", "created_at": 1, "status": "in_progress", "model": MODEL, "output": []}
     out: list[dict[str, Any]] = [
@@ -57,17 +64,48 @@ def stream_events(n: int, delta: str = "tok ") -> list[dict[str, Any]]:
         {"type": "response.output_item.added", "output_index": 0, "item": item},
     ]
     out += [
-        {"type": "response.output_text.delta", "item_id": mid, "output_index": 0, "content_index": 0, "delta": delta, "logprobs": []}
+        {
+            "type": "response.output_text.delta",
+            "item_id": mid,
+            "output_index": 0,
+            "content_index": 0,
+            "delta": delta,
+            "logprobs": [],
+        }
         for _ in range(n_deltas)
     ]
     out += [
-        {"type": "response.output_text.done", "item_id": mid, "output_index": 0, "content_index": 0, "text": text, "logprobs": []},
-        {"type": "response.content_part.done", "item_id": mid, "output_index": 0, "content_index": 0,
-         "part": {"type": "output_text", "text": text, "annotations": []}},
+        {
+            "type": "response.output_text.done",
+            "item_id": mid,
+            "output_index": 0,
+            "content_index": 0,
+            "text": text,
+            "logprobs": [],
+        },
+        {
+            "type": "response.content_part.done",
+            "item_id": mid,
+            "output_index": 0,
+            "content_index": 0,
+            "part": {"type": "output_text", "text": text, "annotations": []},
+        },
         {"type": "response.output_item.done", "output_index": 0, "item": done},
-        {"type": "response.completed", "response": {**resp, "status": "completed", "output": [done], "usage": {
-            "input_tokens": 10, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": n_deltas,
-            "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 10 + n_deltas}}},
+        {
+            "type": "response.completed",
+            "response": {
+                **resp,
+                "status": "completed",
+                "output": [done],
+                "usage": {
+                    "input_tokens": 10,
+                    "input_tokens_details": {"cached_tokens": 0},
+                    "output_tokens": n_deltas,
+                    "output_tokens_details": {"reasoning_tokens": 0},
+                    "total_tokens": 10 + n_deltas,
+                },
+            },
+        },
     ]
     for i, e in enumerate(out):
         e["sequence_number"] = i
@@ -76,7 +114,8 @@ def stream_events(n: int, delta: str = "tok ") -> list[dict[str, Any]]:
 
 def encode(events: list[dict[str, Any]]) -> bytes:
     return b"".join(
-        b"event: " + e["type"].encode() + b"\ndata: " + json.dumps(e, separators=(",", ":")).encode() + b"\n\n" for e in events
+        b"event: " + e["type"].encode() + b"\ndata: " + json.dumps(e, separators=(",", ":")).encode() + b"\n\n"
+        for e in events
     )
 
 
@@ -102,7 +141,9 @@ async def run_openai(chunks: list[bytes]) -> tuple[int, float, float]:
     import openai
 
     async with httpx.AsyncClient(transport=mock_transport(chunks)) as http:
-        client = openai.AsyncOpenAI(api_key="sk-bench-not-a-key", base_url="http://bench.invalid/v1", http_client=http, max_retries=0)
+        client = openai.AsyncOpenAI(
+            api_key="sk-bench-not-a-key", base_url="http://bench.invalid/v1", http_client=http, max_retries=0
+        )
         t0, c0 = time.perf_counter(), time.thread_time()
         stream = await client.responses.create(model=MODEL, input="hi", stream=True)
         n = 0
@@ -125,8 +166,15 @@ async def run_ours(chunks: list[bytes]) -> tuple[int, float, float]:
 def run_agent(chunks: list[bytes], loop: AgentLoop, expect_deltas: int) -> tuple[int, float, float | None]:
     with ScriptedServer() as server:
         server.add_response(Reply(headers={"openai-model": MODEL}, events=[Raw(c) for c in chunks]))
-        agent = Agent(model=MODEL, base_url=server.base_url, api_key="sk-bench-not-a-key", provider="compatible",
-                      transport="sse", loop=loop, prewarm=False)
+        agent = Agent(
+            model=MODEL,
+            base_url=server.base_url,
+            api_key="sk-bench-not-a-key",
+            provider="compatible",
+            transport="sse",
+            loop=loop,
+            prewarm=False,
+        )
         count = [0]
 
         def on_event(e: ev.AgentEvent) -> None:
@@ -166,25 +214,42 @@ class PacedServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+        length = next(
+            (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+        )
         await reader.readexactly(length)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
 
         def send(e: dict[str, Any]) -> None:
-            data = b"event: " + e["type"].encode() + b"\ndata: " + json.dumps(e, separators=(",", ":")).encode() + b"\n\n"
+            data = (
+                b"event: " + e["type"].encode() + b"\ndata: " + json.dumps(e, separators=(",", ":")).encode() + b"\n\n"
+            )
             writer.write(b"%x\r\n%s\r\n" % (len(data), data))
 
         mid = "msg_paced"
         send({"type": "response.created", "response": {"id": "resp_paced", "status": "in_progress", "output": []}})
-        send({"type": "response.output_item.added", "output_index": 0, "item": {"type": "message", "id": mid, "role": "assistant", "content": []}})
+        send(
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": {"type": "message", "id": mid, "role": "assistant", "content": []},
+            }
+        )
         start = time.perf_counter()
         for i in range(self.n):
             wait = start + i / self.rate - time.perf_counter()
             if wait > 0:
                 await writer.drain()
                 await asyncio.sleep(wait)
-            send({"type": "response.output_text.delta", "item_id": mid, "output_index": 0, "content_index": 0,
-                  "delta": f"{time.perf_counter():.9f} "})
+            send(
+                {
+                    "type": "response.output_text.delta",
+                    "item_id": mid,
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": f"{time.perf_counter():.9f} ",
+                }
+            )
             await writer.drain()
         send({"type": "response.completed", "response": {"id": "resp_paced", "status": "completed", "output": []}})
         writer.write(b"0\r\n\r\n")
@@ -196,13 +261,30 @@ def run_overhead(loop: AgentLoop, rate: int, seconds: float) -> tuple[list[float
     import subprocess
 
     child = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.bench_throughput", "--serve-paced", "--rate", str(rate), "--seconds", str(seconds)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_throughput",
+            "--serve-paced",
+            "--rate",
+            str(rate),
+            "--seconds",
+            str(seconds),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert child.stdout is not None
     port = int(child.stdout.readline())
-    agent = Agent(model=MODEL, base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-bench-not-a-key",
-                  provider="compatible", transport="sse", loop=loop, prewarm=False)
+    agent = Agent(
+        model=MODEL,
+        base_url=f"http://127.0.0.1:{port}/v1",
+        api_key="sk-bench-not-a-key",
+        provider="compatible",
+        transport="sse",
+        loop=loop,
+        prewarm=False,
+    )
     lat: list[float] = []
 
     def on_event(e: ev.AgentEvent) -> None:
@@ -243,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     body = encode(events)
     chunks = chunked(body)
     n_deltas = sum(1 for e in events if e["type"] == "response.output_text.delta")
-    print(f"stream: {len(events):,} events, {len(body) / 1e6:.1f} MB in {len(chunks):,} chunks of {CHUNK // 1024} KiB; same bytes for every client")
+    print(
+        f"stream: {len(events):,} events, {len(body) / 1e6:.1f} MB in {len(chunks):,} chunks of {CHUNK // 1024} KiB; same bytes for every client"
+    )
 
     if args.profile:
         from pyinstrument import Profiler
@@ -280,26 +364,38 @@ def main(argv: list[str] | None = None) -> int:
                 cpu_round[name] = cpu
                 best_cpu[name] = min(best_cpu.get(name, float("inf")), cpu)
             cpu_txt = f", CPU {cpu:6.3f} s = {args.events / cpu:>9,.0f} /s" if cpu else ""
-            print(f"  round {r + 1}: {name:34s} {n:>8,} items, wall {took:6.3f} s = {args.events / took:>9,.0f} /s{cpu_txt}")
+            print(
+                f"  round {r + 1}: {name:34s} {n:>8,} items, wall {took:6.3f} s = {args.events / took:>9,.0f} /s{cpu_txt}"
+            )
         if have_openai:
             ratios.append(cpu_round[theirs_name] / cpu_round[ours_name])
-    print(f"throughput (best of {args.rounds} rounds, {args.events:,}-event stream; CPU = this thread's CPU time, "
-          "robust on a shared machine):")
+    print(
+        f"throughput (best of {args.rounds} rounds, {args.events:,}-event stream; CPU = this thread's CPU time, "
+        "robust on a shared machine):"
+    )
     for name, took in best.items():
         cpu_txt = f"   {args.events / best_cpu[name]:>10,.0f} events/s of CPU" if name in best_cpu else ""
         print(f"  {name:34s} {args.events / took:>10,.0f} events/s wall{cpu_txt}")
     if have_openai:
-        print(f"  ours/openai-python, transport, CPU per event: {statistics.median(ratios):.1f}x median of rounds "
-              f"({', '.join(f'{x:.1f}' for x in ratios)})   (target >= 20x)")
+        print(
+            f"  ours/openai-python, transport, CPU per event: {statistics.median(ratios):.1f}x median of rounds "
+            f"({', '.join(f'{x:.1f}' for x in ratios)})   (target >= 20x)"
+        )
         print(f"  ours/openai-python, transport, best wall: {best[theirs_name] / best[ours_name]:.1f}x")
-        print(f"  ours/openai-python, whole agent over a socket vs openai-python's parse alone, best wall: "
-              f"{best[theirs_name] / best['ours (Agent.ask, real socket)']:.1f}x")
+        print(
+            f"  ours/openai-python, whole agent over a socket vs openai-python's parse alone, best wall: "
+            f"{best[theirs_name] / best['ours (Agent.ask, real socket)']:.1f}x"
+        )
 
     lat, sent = run_overhead(loop, args.rate, args.seconds)
     lat_ms = [x * 1000 for x in lat]
-    print(f"client overhead at {args.rate:,} events/s ({sent:,} deltas over {args.seconds:g} s; server write -> agent event, incl. loopback TCP):")
-    print(f"  received {len(lat):,}/{sent:,}   p50 {pct(lat_ms, 0.5):.3f} ms   p99 {pct(lat_ms, 0.99):.3f} ms   "
-          f"max {max(lat_ms):.3f} ms   mean {statistics.fmean(lat_ms):.3f} ms")
+    print(
+        f"client overhead at {args.rate:,} events/s ({sent:,} deltas over {args.seconds:g} s; server write -> agent event, incl. loopback TCP):"
+    )
+    print(
+        f"  received {len(lat):,}/{sent:,}   p50 {pct(lat_ms, 0.5):.3f} ms   p99 {pct(lat_ms, 0.99):.3f} ms   "
+        f"max {max(lat_ms):.3f} ms   mean {statistics.fmean(lat_ms):.3f} ms"
+    )
     return 0
 
 

@@ -22,8 +22,15 @@ from typing import Any
 from jupyter_agent import events as ev
 from jupyter_agent.agent import Agent
 from jupyter_agent.testing import (
-    Reply, ScriptedServer, WsAccept, completed_event, created_event, function_call_events, last_user_text,
-    text_events, usage,
+    Reply,
+    ScriptedServer,
+    WsAccept,
+    completed_event,
+    created_event,
+    function_call_events,
+    last_user_text,
+    text_events,
+    usage,
 )
 
 MODEL = "gpt-5-scripted"
@@ -55,8 +62,16 @@ def responder(req: Any) -> Reply:
 
 
 def make_agent(server: ScriptedServer, transport: str, prewarm: bool) -> Agent:
-    return Agent(model=MODEL, base_url=server.base_url, provider="openai", api_key="sk-bench", transport=transport,
-                 prewarm=prewarm, web_search="disabled", tools=[lookup])
+    return Agent(
+        model=MODEL,
+        base_url=server.base_url,
+        provider="openai",
+        api_key="sk-bench",
+        transport=transport,
+        prewarm=prewarm,
+        web_search="disabled",
+        tools=[lookup],
+    )
 
 
 async def first_token_ms(server: ScriptedServer, *, prewarm: bool) -> float:

@@ -24,8 +24,16 @@ def _row(o: Outcome, transport: str) -> list[str]:
         outcome += f" after {o.retries} retr{'y' if o.retries == 1 else 'ies'}"
     if o.status == "failed":
         outcome += f" ({o.code})" if o.code else ""
-    return [transport, o.scenario, outcome, f"{o.seconds:.2f}", str(o.requests), f"{o.caller_lag * 1000:.0f}", o.next_turn,
-            "ok" if o.ok else "FAIL: " + "; ".join(o.problems)]
+    return [
+        transport,
+        o.scenario,
+        outcome,
+        f"{o.seconds:.2f}",
+        str(o.requests),
+        f"{o.caller_lag * 1000:.0f}",
+        o.next_turn,
+        "ok" if o.ok else "FAIL: " + "; ".join(o.problems),
+    ]
 
 
 async def _run(only: str | None) -> list[list[str]]:
@@ -59,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
             print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
     bad = [r for r in rows if r[-1] != "ok"]
     slowest = max(rows, key=lambda r: float(r[3])) if rows else None
-    print(f"\n{len(rows)} scenarios, {len(rows) - len(bad)} kept every invariant"
-          + (f"; slowest: {slowest[1]} ({slowest[0]}) {slowest[3]} s" if slowest else ""))
+    print(
+        f"\n{len(rows)} scenarios, {len(rows) - len(bad)} kept every invariant"
+        + (f"; slowest: {slowest[1]} ({slowest[0]}) {slowest[3]} s" if slowest else "")
+    )
     return 1 if bad else 0
 
 

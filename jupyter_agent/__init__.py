@@ -13,7 +13,15 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:  # pragma: no cover
     from .agent import Agent, Turn, TurnHandle
 
-__all__ = ["Agent", "Turn", "TurnHandle", "get_agent", "load_ipython_extension", "unload_ipython_extension", "__version__"]
+__all__ = [
+    "Agent",
+    "Turn",
+    "TurnHandle",
+    "get_agent",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -106,14 +106,23 @@ class Agent(Configurable):
     """A model agent: one conversation, any number of turns, from cells, panel or Python."""
 
     model = Unicode("", help="Model (or Azure deployment) name; empty = the provider's default.").tag(config=True)
-    base_url = Unicode(None, allow_none=True, help="Responses API base URL, e.g. https://api.openai.com/v1").tag(config=True)
-    provider = Unicode(None, allow_none=True, help="openai | azure | compatible | local; empty = from the environment.").tag(config=True)
+    base_url = Unicode(None, allow_none=True, help="Responses API base URL, e.g. https://api.openai.com/v1").tag(
+        config=True
+    )
+    provider = Unicode(
+        None, allow_none=True, help="openai | azure | compatible | local; empty = from the environment."
+    ).tag(config=True)
     transport = Enum(["auto", "sse", "websocket"], "auto", help="Wire transport.").tag(config=True)
     instructions = Unicode(DEFAULT_INSTRUCTIONS, help="System instructions sent with every request.").tag(config=True)
-    reasoning_effort = Unicode(None, allow_none=True, help="Reasoning effort (minimal/low/medium/high) or empty.").tag(config=True)
-    reasoning_summary = Unicode("auto", allow_none=True, help="Reasoning summary mode, or empty for none.").tag(config=True)
+    reasoning_effort = Unicode(None, allow_none=True, help="Reasoning effort (minimal/low/medium/high) or empty.").tag(
+        config=True
+    )
+    reasoning_summary = Unicode("auto", allow_none=True, help="Reasoning summary mode, or empty for none.").tag(
+        config=True
+    )
     web_search = Enum(
-        ["live", "cached", "disabled", "default"], "default",
+        ["live", "cached", "disabled", "default"],
+        "default",
         help="Hosted web search: live, cached, disabled; default = cached on OpenAI, off elsewhere (Azure needs opt-in).",
     ).tag(config=True)
     max_output_tokens = Int(None, allow_none=True, help="Cap on output tokens per request.").tag(config=True)
@@ -121,20 +130,29 @@ class Agent(Configurable):
     idle_timeout = Float(300.0, help="Seconds without a byte before a stream counts as dead.").tag(config=True)
     max_tool_rounds = Int(25, help="Tool follow-up requests allowed per turn.").tag(config=True)
     parallel_tool_calls = Bool(True, help="Let the model request several tool calls at once.").tag(config=True)
-    realtime_url = Unicode(None, allow_none=True, help="Realtime WebSocket URL (or base URL) for %agent voice.").tag(config=True)
-    realtime_dialect = Enum(["openai", "backend"], None, allow_none=True, help="Realtime protocol dialect.").tag(config=True)
+    realtime_url = Unicode(None, allow_none=True, help="Realtime WebSocket URL (or base URL) for %agent voice.").tag(
+        config=True
+    )
+    realtime_dialect = Enum(["openai", "backend"], None, allow_none=True, help="Realtime protocol dialect.").tag(
+        config=True
+    )
     realtime_model = Unicode(None, allow_none=True, help="Realtime model, e.g. gpt-realtime.").tag(config=True)
     tool_approval = Dict(
-        value_trait=Enum(["ask", "auto", "never"]), key_trait=Unicode(),
+        value_trait=Enum(["ask", "auto", "never"]),
+        key_trait=Unicode(),
         help='Approval policy per tool name, e.g. {"run_python": "auto"}; overrides the tool\'s own default.',
     ).tag(config=True)
-    kernel_tools = Bool(True, help="In a kernel: give the agent run_python, list_variables and describe_variable.").tag(config=True)
+    kernel_tools = Bool(True, help="In a kernel: give the agent run_python, list_variables and describe_variable.").tag(
+        config=True
+    )
     persist = Bool(True, help="In a kernel: save the conversation as it happens (for %agent resume).").tag(config=True)
     auto_resume = Bool(
-        False, help="In a kernel: continue this notebook's last saved conversation when the extension loads.",
+        False,
+        help="In a kernel: continue this notebook's last saved conversation when the extension loads.",
     ).tag(config=True)
     history_dir = Unicode(
-        None, allow_none=True,
+        None,
+        allow_none=True,
         help="Where conversations are saved; empty = $JUPYTER_AGENT_HISTORY_DIR or <jupyter data dir>/agent/conversations.",
     ).tag(config=True)
 
@@ -352,12 +370,16 @@ class Agent(Configurable):
 
     # -- public turn API ------------------------------------------------------------------
 
-    async def ask(self, prompt: str, *, source: str = "python", sink: EventCallback | None = None, interactive: bool = False) -> Turn:
+    async def ask(
+        self, prompt: str, *, source: str = "python", sink: EventCallback | None = None, interactive: bool = False
+    ) -> Turn:
         """Run one user turn to completion (tool follow-ups included) and return it."""
         turn_id = uuid.uuid4().hex
         return await self._loop.run(self._turn_entry(turn_id, prompt, source, sink, interactive))
 
-    def start(self, prompt: str, *, source: str = "python", sink: EventCallback | None = None, interactive: bool = True) -> TurnHandle:
+    def start(
+        self, prompt: str, *, source: str = "python", sink: EventCallback | None = None, interactive: bool = True
+    ) -> TurnHandle:
         """Start a turn on the agent loop and return at once."""
         turn_id = uuid.uuid4().hex
         future = self._loop.submit(self._turn_entry(turn_id, prompt, source, sink, interactive))
@@ -407,8 +429,13 @@ class Agent(Configurable):
 
         self._replace_history(items, conversation_id or str(uuid.uuid4()))
         for call_id in dangling_calls(self.history):
-            self._append_history({"type": "function_call_output", "call_id": call_id,
-                                  "output": "Tool result lost: the kernel stopped before the tool finished."})
+            self._append_history(
+                {
+                    "type": "function_call_output",
+                    "call_id": call_id,
+                    "output": "Tool result lost: the kernel stopped before the tool finished.",
+                }
+            )
 
     def secret_values(self) -> list[str]:
         """The API keys in use (explicit or from the environment), for redaction; never log these."""
@@ -462,7 +489,9 @@ class Agent(Configurable):
 
     # -- the turn loop --------------------------------------------------------------------
 
-    async def _turn_entry(self, turn_id: str, prompt: str, source: str, sink: EventCallback | None, interactive: bool) -> Turn:
+    async def _turn_entry(
+        self, turn_id: str, prompt: str, source: str, sink: EventCallback | None, interactive: bool
+    ) -> Turn:
         if self._turn_lock is None:
             self._turn_lock = asyncio.Lock()
         task = asyncio.current_task()
@@ -482,7 +511,9 @@ class Agent(Configurable):
             except Exception:  # noqa: BLE001
                 log.exception("history persistence failed")
 
-    async def _run_turn(self, turn_id: str, prompt: str, source: str, sink: EventCallback | None, interactive: bool) -> Turn:
+    async def _run_turn(
+        self, turn_id: str, prompt: str, source: str, sink: EventCallback | None, interactive: bool
+    ) -> Turn:
         turn = Turn(id=turn_id, prompt=prompt)
         self.turns.append(turn)
         emit = lambda e: self._emit(turn, sink, e)  # noqa: E731
@@ -494,15 +525,17 @@ class Agent(Configurable):
         self._append_history(_user_message(prompt))
         if provider.name == "local" and not self._notified_local:
             self._notified_local = True
-            emit(ev.Notice(
-                level="info",
-                message=(
-                    "Answered by the embedded local model (SmolLM2-135M-Instruct, small and offline). "
-                    "For a real model set OPENAI_API_KEY (or AZURE_OPENAI_API_KEY + AZURE_OPENAI_ENDPOINT) "
-                    "in the environment or a .env file, or run %agent connect --base-url URL."
-                ),
-                turn_id=turn_id,
-            ))
+            emit(
+                ev.Notice(
+                    level="info",
+                    message=(
+                        "Answered by the embedded local model (SmolLM2-135M-Instruct, small and offline). "
+                        "For a real model set OPENAI_API_KEY (or AZURE_OPENAI_API_KEY + AZURE_OPENAI_ENDPOINT) "
+                        "in the environment or a .env file, or run %agent connect --base-url URL."
+                    ),
+                    turn_id=turn_id,
+                )
+            )
         self._web_search_notices(provider, emit, turn_id)
         started = time.perf_counter()
         last: _Sampling | None = None
@@ -605,12 +638,16 @@ class Agent(Configurable):
     def _web_search_notices(self, provider: Provider, emit: EventCallback, turn_id: str) -> None:
         if provider.is_azure and self.web_search_mode(provider) == "live" and not self._azure_live_noticed:
             self._azure_live_noticed = True
-            emit(ev.Notice(
-                level="info",
-                message=("Web search on Azure OpenAI must be enabled for the resource, and Azure ignores "
-                         "live access (external_web_access): results may come from its cache."),
-                turn_id=turn_id,
-            ))
+            emit(
+                ev.Notice(
+                    level="info",
+                    message=(
+                        "Web search on Azure OpenAI must be enabled for the resource, and Azure ignores "
+                        "live access (external_web_access): results may come from its cache."
+                    ),
+                    turn_id=turn_id,
+                )
+            )
 
     async def _sample_with_fallback(
         self, provider: Provider, ctx: TurnContext, turn: Turn, emit: EventCallback, started: float, result: _Sampling
@@ -623,13 +660,17 @@ class Agent(Configurable):
             if not _rejects_web_search(error, body):
                 raise
             self._web_search_rejected = True
-            emit(ev.Notice(
-                level="warning",
-                message=(f"{provider.describe()} rejected the web_search tool: {error.message.rstrip('.')}. "
-                         "Web search is off for this session; the request was sent again without it. "
-                         "Turn it back on with %agent websearch cached|live."),
-                turn_id=ctx.turn_id,
-            ))
+            emit(
+                ev.Notice(
+                    level="warning",
+                    message=(
+                        f"{provider.describe()} rejected the web_search tool: {error.message.rstrip('.')}. "
+                        "Web search is off for this session; the request was sent again without it. "
+                        "Turn it back on with %agent websearch cached|live."
+                    ),
+                    turn_id=ctx.turn_id,
+                )
+            )
             result.reset()
             await self._sample(self._build_body(provider), ctx, turn, emit, started, result)
 
@@ -672,9 +713,25 @@ class Agent(Configurable):
                 result.partial_text.setdefault(item_id, []).append(event.delta)
                 emit(ev.TextDelta(delta=event.delta, item_id=item_id, phase=result.phases.get(item_id), turn_id=tid))
             elif isinstance(event, ReasoningSummaryTextDelta):
-                emit(ev.ReasoningDelta(delta=event.delta, item_id=event.item_id or "", kind="summary", index=event.summary_index, turn_id=tid))
+                emit(
+                    ev.ReasoningDelta(
+                        delta=event.delta,
+                        item_id=event.item_id or "",
+                        kind="summary",
+                        index=event.summary_index,
+                        turn_id=tid,
+                    )
+                )
             elif isinstance(event, ReasoningTextDelta):
-                emit(ev.ReasoningDelta(delta=event.delta, item_id=event.item_id or "", kind="content", index=event.content_index, turn_id=tid))
+                emit(
+                    ev.ReasoningDelta(
+                        delta=event.delta,
+                        item_id=event.item_id or "",
+                        kind="content",
+                        index=event.content_index,
+                        turn_id=tid,
+                    )
+                )
             elif isinstance(event, RefusalDelta):
                 emit(ev.TextDelta(delta=event.delta, item_id=event.item_id or "", turn_id=tid))
             elif isinstance(event, OutputItemAdded):
@@ -690,10 +747,16 @@ class Agent(Configurable):
                     emit(ev.MessageDone(text=item.text, item_id=item.id or "", phase=item.phase, turn_id=tid))
                 elif isinstance(item, WebSearchCallItem):
                     action, detail, fields = item.display_detail() if item.action else ("other", "", {})
-                    emit(ev.WebSearch(
-                        item_id=item.id or "", status="completed" if item.status in (None, "completed") else item.status,
-                        action=action, detail=detail, turn_id=tid, **fields,
-                    ))
+                    emit(
+                        ev.WebSearch(
+                            item_id=item.id or "",
+                            status="completed" if item.status in (None, "completed") else item.status,
+                            action=action,
+                            detail=detail,
+                            turn_id=tid,
+                            **fields,
+                        )
+                    )
             elif isinstance(event, (ResponseCompleted, ResponseDone)):
                 response = event.response
                 result.response_id = response.id if response else None
@@ -701,9 +764,13 @@ class Agent(Configurable):
                     u = response.usage
                     result.usage = ev.Usage(
                         input_tokens=u.input_tokens,
-                        cached_input_tokens=(u.input_tokens_details.cached_tokens or 0) if u.input_tokens_details else 0,
+                        cached_input_tokens=(u.input_tokens_details.cached_tokens or 0)
+                        if u.input_tokens_details
+                        else 0,
                         output_tokens=u.output_tokens,
-                        reasoning_output_tokens=(u.output_tokens_details.reasoning_tokens or 0) if u.output_tokens_details else 0,
+                        reasoning_output_tokens=(u.output_tokens_details.reasoning_tokens or 0)
+                        if u.output_tokens_details
+                        else 0,
                         total_tokens=u.total_tokens,
                     )
                     turn.usage = _add_usage(turn.usage, result.usage)
@@ -724,9 +791,21 @@ class Agent(Configurable):
                 ctx.metrics.record_timing(event.timing_metrics)
             elif isinstance(event, SessionRetry):
                 result.reset()  # the failed attempt's output is void
-                emit(ev.Retry(attempt=event.attempt, max_attempts=event.max_attempts, delay=event.delay, reason=event.reason, turn_id=tid))
+                emit(
+                    ev.Retry(
+                        attempt=event.attempt,
+                        max_attempts=event.max_attempts,
+                        delay=event.delay,
+                        reason=event.reason,
+                        turn_id=tid,
+                    )
+                )
             elif isinstance(event, SessionNotice):
-                emit(ev.Notice(level="warning" if event.level == "warning" else "info", message=event.message, turn_id=tid))
+                emit(
+                    ev.Notice(
+                        level="warning" if event.level == "warning" else "info", message=event.message, turn_id=tid
+                    )
+                )
 
     def _server_model(self, model: str, ctx: TurnContext, emit: EventCallback) -> None:
         if model != self._last_server_model:
@@ -746,7 +825,9 @@ class Agent(Configurable):
 
     # -- tools ----------------------------------------------------------------------------
 
-    async def _run_tools(self, calls: list[FunctionCallItem], ctx: TurnContext, turn: Turn, emit: EventCallback) -> None:
+    async def _run_tools(
+        self, calls: list[FunctionCallItem], ctx: TurnContext, turn: Turn, emit: EventCallback
+    ) -> None:
         results = await asyncio.gather(*(self._run_tool(call, ctx, emit) for call in calls))
         for call, (output, _is_error) in zip(calls, results):
             self._append_history({"type": "function_call_output", "call_id": call.call_id, "output": output})
@@ -776,9 +857,12 @@ class Agent(Configurable):
                 output, is_error = "The user cancelled the turn before approving this call.", True
             elif decision == "unavailable":
                 output, is_error = (
-                    f"Denied: {call.name} needs the user's approval and this frontend cannot ask for it. "
-                    "The user can allow it with `%agent approve auto` or approve it in a notebook cell."
-                ), True
+                    (
+                        f"Denied: {call.name} needs the user's approval and this frontend cannot ask for it. "
+                        "The user can allow it with `%agent approve auto` or approve it in a notebook cell."
+                    ),
+                    True,
+                )
             else:
                 output, is_error = f"The user denied the call to {call.name}.", True
         emit(ev.ToolResult(call_id=call.call_id, name=call.name, output=output, is_error=is_error, turn_id=tid))
@@ -841,7 +925,12 @@ def _rejects_web_search(error: E.AgentError, body: dict[str, Any]) -> bool:
     """A non-retryable request error that names the hosted web_search tool we sent."""
     sent = any(t.get("type") == "web_search" for t in body.get("tools") or [])
     text = (error.message or "").lower()
-    return sent and not error.retryable and error.status in (400, 404, 422) and ("web_search" in text or "web search" in text)
+    return (
+        sent
+        and not error.retryable
+        and error.status in (400, 404, 422)
+        and ("web_search" in text or "web search" in text)
+    )
 
 
 def _user_message(text: str) -> dict[str, Any]:

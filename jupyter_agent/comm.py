@@ -309,8 +309,12 @@ class PanelBridge:
             model, provider = "", f"unconfigured ({exc})"
         limits = {k: _snapshot_dict(v) for k, v in agent.rate_limits.items()}
         return {
-            "type": "state", "model": model, "provider": provider, "transport": str(agent.transport),
-            "rate_limits": limits, "busy": self.busy or (not self._seen_turn and _agent_busy(agent)),
+            "type": "state",
+            "model": model,
+            "provider": provider,
+            "transport": str(agent.transport),
+            "rate_limits": limits,
+            "busy": self.busy or (not self._seen_turn and _agent_busy(agent)),
         }
 
     def send_state(self) -> None:
@@ -371,7 +375,9 @@ class PanelBridge:
         try:
             if isinstance(msg, Hello):
                 if msg.version != PROTOCOL_VERSION:
-                    self.send_error(f"protocol version {msg.version} is not supported (kernel speaks {PROTOCOL_VERSION})", "hello")
+                    self.send_error(
+                        f"protocol version {msg.version} is not supported (kernel speaks {PROTOCOL_VERSION})", "hello"
+                    )
                     return
                 if msg.resume:
                     self._resume()

@@ -185,7 +185,14 @@ def resolve_provider(
 ) -> Provider:
     """Pick the provider from explicit arguments, then the environment (see module doc)."""
     values = environment(env, dotenv)
-    org = {k: v for k, v in (("OpenAI-Organization", values.get("OPENAI_ORGANIZATION")), ("OpenAI-Project", values.get("OPENAI_PROJECT"))) if v}
+    org = {
+        k: v
+        for k, v in (
+            ("OpenAI-Organization", values.get("OPENAI_ORGANIZATION")),
+            ("OpenAI-Project", values.get("OPENAI_PROJECT")),
+        )
+        if v
+    }
     name = (provider or "").strip().lower() or None
     if name == "local":
         return local_provider()

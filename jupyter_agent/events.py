@@ -282,9 +282,25 @@ class RealtimeEvent(AgentEvent):
 EVENT_TYPES: dict[str, type[AgentEvent]] = {
     cls.type: cls
     for cls in (
-        TurnStarted, TurnDone, TextDelta, MessageDone, ReasoningDelta, WebSearch, ToolCall,
-        ToolResult, ApprovalRequest, ApprovalResolved, RateLimits, ServerModel, RerouteWarning,
-        Retry, Error, Notice, UsageEvent, Telemetry, RealtimeEvent,
+        TurnStarted,
+        TurnDone,
+        TextDelta,
+        MessageDone,
+        ReasoningDelta,
+        WebSearch,
+        ToolCall,
+        ToolResult,
+        ApprovalRequest,
+        ApprovalResolved,
+        RateLimits,
+        ServerModel,
+        RerouteWarning,
+        Retry,
+        Error,
+        Notice,
+        UsageEvent,
+        Telemetry,
+        RealtimeEvent,
     )
 }
 

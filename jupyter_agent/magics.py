@@ -120,7 +120,11 @@ class _Overrides:
 
     def __init__(self, agent: Agent, opts: argparse.Namespace) -> None:
         self.agent = agent
-        self.changes = {k: v for k, v in (("model", opts.model), ("transport", opts.transport), ("reasoning_effort", opts.reasoning)) if v}
+        self.changes = {
+            k: v
+            for k, v in (("model", opts.model), ("transport", opts.transport), ("reasoning_effort", opts.reasoning))
+            if v
+        }
         self.saved: dict[str, Any] = {}
 
     def __enter__(self) -> "_Overrides":
@@ -161,7 +165,9 @@ async def run_agent_cell(line: str, body: str, *, agent: Agent | None = None) ->
         return
     prompt = _prompt(opts, body)
     if not prompt:
-        print("UsageError: empty prompt. Write the question in the cell body, e.g.\n%%agent\nWhat does df.describe() show?")
+        print(
+            "UsageError: empty prompt. Write the question in the cell body, e.g.\n%%agent\nWhat does df.describe() show?"
+        )
         return
     agent = agent or get_agent()
     bridge: EventBridge[ev.AgentEvent] = EventBridge()
@@ -240,12 +246,14 @@ def agent_cell_transform(lines: list[str]) -> list[str]:
     """Rewrite a ``%%agent`` cell into a top-level await (IPython cleanup transform)."""
     if not lines or not lines[0].startswith(_MARK):
         return lines
-    first = lines[0][len(_MARK):]
+    first = lines[0][len(_MARK) :]
     if first and not first[0].isspace():
         return lines  # e.g. %%agentx: not ours
     line = first.strip()
     body = "".join(lines[1:])
-    return [f"await __import__('jupyter_agent.magics', fromlist=['run_agent_cell']).run_agent_cell({line!r}, {body!r})\n"]
+    return [
+        f"await __import__('jupyter_agent.magics', fromlist=['run_agent_cell']).run_agent_cell({line!r}, {body!r})\n"
+    ]
 
 
 # --- %agent line commands ------------------------------------------------------------------
@@ -433,7 +441,10 @@ class AgentMagics(Magics):
         return _Output("\n".join(rows) or "No saved conversations for this notebook.")
 
     def _cmd_tools(self, agent: Agent, args: list[str]) -> Any:
-        rows = [f"{name}: {agent.approval_policy(name)} - {tool.description.split('. ')[0]}" for name, tool in agent.tools.items()]
+        rows = [
+            f"{name}: {agent.approval_policy(name)} - {tool.description.split('. ')[0]}"
+            for name, tool in agent.tools.items()
+        ]
         provider = agent.resolved_provider()
         rows.append(f"web_search: {agent.web_search_mode(provider)} (hosted by the provider)")
         return _Output("\n".join(rows))

@@ -78,7 +78,9 @@ class SessionOptions:
 class ModelSession:
     """One conversation with one provider."""
 
-    def __init__(self, provider: Provider, *, options: SessionOptions | None = None, conversation_id: str | None = None) -> None:
+    def __init__(
+        self, provider: Provider, *, options: SessionOptions | None = None, conversation_id: str | None = None
+    ) -> None:
         self.provider = provider
         self.options = options or SessionOptions()
         self.conversation_id = conversation_id or str(uuid.uuid4())

@@ -109,8 +109,12 @@ class StoredConversation:
 class ConversationStore:
     """Append-only conversation files for one notebook."""
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, notebook: str | None = None,
-                 secrets: Callable[[], Iterable[str]] | None = None) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        notebook: str | None = None,
+        secrets: Callable[[], Iterable[str]] | None = None,
+    ) -> None:
         self.notebook = notebook or notebook_identity()
         self.root = Path(root) if root is not None else default_root()
         self.directory = self.root / notebook_key(self.notebook)
@@ -131,7 +135,9 @@ class ConversationStore:
 
     def append(self, conversation_id: str, item: dict[str, Any]) -> None:
         """Write one history item (write + flush now, fsync on the background thread)."""
-        line = json.dumps({"type": "item", "item": redact(item, self.secrets())}, ensure_ascii=False, separators=(",", ":"))
+        line = json.dumps(
+            {"type": "item", "item": redact(item, self.secrets())}, ensure_ascii=False, separators=(",", ":")
+        )
         with self._lock:
             fh = self._file(conversation_id)
             fh.write(line.encode("utf-8", "surrogatepass") + b"\n")
@@ -178,8 +184,13 @@ class ConversationStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(path, "ab")  # noqa: SIM115 - kept open across appends
         if fh.tell() == 0:
-            meta = {"type": "conversation", "version": FORMAT_VERSION, "id": conversation_id,
-                    "notebook": self.notebook, "created": time.time()}
+            meta = {
+                "type": "conversation",
+                "version": FORMAT_VERSION,
+                "id": conversation_id,
+                "notebook": self.notebook,
+                "created": time.time(),
+            }
             fh.write(json.dumps(meta, separators=(",", ":")).encode() + b"\n")
         elif not _ends_with_newline(path):
             fh.write(b"\n")  # a torn last line stays a line of its own (skipped on load)
@@ -272,14 +283,18 @@ def _content_text(content: Any) -> str:
 def dangling_calls(items: list[dict[str, Any]]) -> list[str]:
     """Call ids of function calls without an output (the kernel died while a tool ran)."""
     answered = {i.get("call_id") for i in items if i.get("type") == "function_call_output"}
-    return [str(i.get("call_id")) for i in items if i.get("type") == "function_call" and i.get("call_id") not in answered]
+    return [
+        str(i.get("call_id")) for i in items if i.get("type") == "function_call" and i.get("call_id") not in answered
+    ]
 
 
 def resume_summary(conv: StoredConversation, max_chars: int = 160) -> str:
     """A short description of a restored conversation for ``%agent resume``."""
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(conv.created)) if conv.created else "an earlier session"
     users = conv.user_messages
-    lines = [f"Resumed the conversation started {when}: {len(users)} user message(s), {len(conv.items)} history item(s)."]
+    lines = [
+        f"Resumed the conversation started {when}: {len(users)} user message(s), {len(conv.items)} history item(s)."
+    ]
     if users:
         lines.append(f"Last question: {_clip(users[-1], max_chars)}")
     answers = [i for i in conv.items if i.get("type", "message") == "message" and i.get("role") == "assistant"]

@@ -197,7 +197,9 @@ class TurnMetrics:
         if self.api_calls.count:
             parts.append(f"Inference: {_n(self.api_calls.count, 'call')} ({_d(self.api_calls.duration_ms)})")
         if self.websocket_calls.count:
-            parts.append(f"WebSocket: {self.websocket_calls.count} events send ({_d(self.websocket_calls.duration_ms)})")
+            parts.append(
+                f"WebSocket: {self.websocket_calls.count} events send ({_d(self.websocket_calls.duration_ms)})"
+            )
         if self.streaming_events.count:
             parts.append(f"Streams: {self.streaming_events.count} events ({_d(self.streaming_events.duration_ms)})")
         if self.websocket_events.count:

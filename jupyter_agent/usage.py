@@ -72,7 +72,7 @@ async def fetch_usage(agent: "Agent", *, timeout: float = 15.0) -> list[RateLimi
 
 def fetch_usage_sync(agent: "Agent") -> Any:
     """Run ``fetch_usage`` on the agent loop and return a displayable result."""
-    from .magics import _Output, _limits_text
+    from .magics import _limits_text, _Output
 
     try:
         snapshots = agent._loop.run_sync(fetch_usage(agent), timeout=30)

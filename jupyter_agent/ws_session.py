@@ -20,8 +20,14 @@ from typing import Any, AsyncIterator, Callable
 from .config import Provider
 from .protocol import errors as E
 from .protocol.responses import (
-    OutputItemAdded, OutputItemDone, OutputTextDelta, ReasoningSummaryTextDelta, ReasoningTextDelta, RefusalDelta,
-    ResponseCompleted, ResponseDone,
+    OutputItemAdded,
+    OutputItemDone,
+    OutputTextDelta,
+    ReasoningSummaryTextDelta,
+    ReasoningTextDelta,
+    RefusalDelta,
+    ResponseCompleted,
+    ResponseDone,
 )
 from .session import ModelSession, SessionNotice, SessionOptions, SessionRetry, TurnContext
 from .telemetry import TurnMetrics
@@ -44,8 +50,14 @@ PREWARM_REPLY_WAIT = 2.0
 TIMING_ENV = "JUPYTER_AGENT_WS_TIMING_METRICS"
 #: Events whose effect a retry must void; an attempt that produced none needs no visible retry.
 _VISIBLE_EVENTS = (
-    OutputItemAdded, OutputItemDone, OutputTextDelta, RefusalDelta, ReasoningSummaryTextDelta, ReasoningTextDelta,
-    ResponseCompleted, ResponseDone,
+    OutputItemAdded,
+    OutputItemDone,
+    OutputTextDelta,
+    RefusalDelta,
+    ReasoningSummaryTextDelta,
+    ReasoningTextDelta,
+    ResponseCompleted,
+    ResponseDone,
 )
 
 

@@ -26,8 +26,20 @@ from jupyter_agent import events as ev
 from jupyter_agent.agent import Agent, Turn
 from jupyter_agent.loop import AgentLoop
 from jupyter_agent.testing import (
-    Hang, Raw, Reply, ScriptedServer, WsBinary, WsClose, WsConn, error_reply, failed_events, failed_reply, incomplete_events,
-    incomplete_reply, text_events, text_reply,
+    Hang,
+    Raw,
+    Reply,
+    ScriptedServer,
+    WsBinary,
+    WsClose,
+    WsConn,
+    error_reply,
+    failed_events,
+    failed_reply,
+    incomplete_events,
+    incomplete_reply,
+    text_events,
+    text_reply,
 )
 
 ANSWER = "The answer is 42."
@@ -160,98 +172,192 @@ def http_scenarios() -> list[Scenario]:
     """The HTTP + SSE fault matrix of issue 8."""
     fast = {"max_retries": 2}
     out: list[Scenario] = [
-        Scenario("connection refused", _queue(), status="failed", text=None, error="connection to", requests=0, agent=fast, refused=True),
-        Scenario("reset before first byte, then ok", _queue(Reply(fault="reset_before_first_byte"), _answer()), requests=2),
-        Scenario("close before first byte, then ok", _queue(Reply(fault="close_before_first_byte"), _answer()), requests=2),
-        Scenario("drop after 3 deltas, then ok", _queue(Reply(events=_answer().events, fault=("drop_after", 5)), _answer()), requests=2),
+        Scenario(
+            "connection refused",
+            _queue(),
+            status="failed",
+            text=None,
+            error="connection to",
+            requests=0,
+            agent=fast,
+            refused=True,
+        ),
+        Scenario(
+            "reset before first byte, then ok", _queue(Reply(fault="reset_before_first_byte"), _answer()), requests=2
+        ),
+        Scenario(
+            "close before first byte, then ok", _queue(Reply(fault="close_before_first_byte"), _answer()), requests=2
+        ),
+        Scenario(
+            "drop after 3 deltas, then ok",
+            _queue(Reply(events=_answer().events, fault=("drop_after", 5)), _answer()),
+            requests=2,
+        ),
         Scenario("close without response.completed, then ok", _queue(_without_completed(), _answer()), requests=2),
         Scenario(
             "every attempt dropped",
             _queue(*(Reply(events=_answer().events, fault=("drop_after", 4)) for _ in range(3))),
-            status="failed", text=None, error="stream", requests=3, agent=fast,
+            status="failed",
+            text=None,
+            error="stream",
+            requests=3,
+            agent=fast,
         ),
     ]
     for code, needle in FAILED_CODES_FATAL.items():
-        message = {"invalid_prompt": "Your prompt was flagged.", "context_length_exceeded": "Input exceeds the context window."}.get(
-            code, f"{code} happened"
+        message = {
+            "invalid_prompt": "Your prompt was flagged.",
+            "context_length_exceeded": "Input exceeds the context window.",
+        }.get(code, f"{code} happened")
+        out.append(
+            Scenario(
+                f"response.failed {code}",
+                _queue(failed_reply(code, message)),
+                status="failed",
+                text=None,
+                error=needle,
+                code=code,
+                requests=1,
+            )
         )
-        out.append(Scenario(
-            f"response.failed {code}", _queue(failed_reply(code, message)),
-            status="failed", text=None, error=needle, code=code, requests=1,
-        ))
     out += [
         Scenario(
             "response.failed rate_limit_exceeded (try again in 20ms), then ok",
             _queue(failed_reply("rate_limit_exceeded", "Rate limit reached. Please try again in 20ms."), _answer()),
             requests=2,
         ),
-        Scenario("response.failed server_error, then ok", _queue(failed_reply("server_error", "boom"), _answer()), requests=2),
+        Scenario(
+            "response.failed server_error, then ok", _queue(failed_reply("server_error", "boom"), _answer()), requests=2
+        ),
         Scenario(
             "response.failed without error, then ok",
             _queue(Reply(events=[{"type": "response.failed", "response": {"id": "r", "status": "failed"}}]), _answer()),
             requests=2,
         ),
         Scenario(
-            "response.incomplete", _queue(incomplete_reply("max_output_tokens", text="partial")),
-            status="failed", text=None, error="reason: max_output_tokens", code="incomplete", requests=1,
+            "response.incomplete",
+            _queue(incomplete_reply("max_output_tokens", text="partial")),
+            status="failed",
+            text=None,
+            error="reason: max_output_tokens",
+            code="incomplete",
+            requests=1,
         ),
-        Scenario("HTTP 400", _queue(error_reply(400, "Bad field 'foo'")), status="failed", text=None, error="Bad field", requests=1),
-        Scenario("HTTP 401", _queue(error_reply(401, "no key")), status="failed", text=None, error="401", code="unauthorized", requests=1),
+        Scenario(
+            "HTTP 400",
+            _queue(error_reply(400, "Bad field 'foo'")),
+            status="failed",
+            text=None,
+            error="Bad field",
+            requests=1,
+        ),
+        Scenario(
+            "HTTP 401",
+            _queue(error_reply(401, "no key")),
+            status="failed",
+            text=None,
+            error="401",
+            code="unauthorized",
+            requests=1,
+        ),
         Scenario(
             "HTTP 429 retry-after: 0.05, then ok",
-            _queue(error_reply(429, "slow down", type="requests", headers={"retry-after": "0.05"}), _answer()), requests=2,
+            _queue(error_reply(429, "slow down", type="requests", headers={"retry-after": "0.05"}), _answer()),
+            requests=2,
         ),
         Scenario(
             "HTTP 429 retry-after-ms: 30, then ok",
-            _queue(error_reply(429, "slow down", type="requests", headers={"retry-after-ms": "30"}), _answer()), requests=2,
+            _queue(error_reply(429, "slow down", type="requests", headers={"retry-after-ms": "30"}), _answer()),
+            requests=2,
         ),
         Scenario(
             "HTTP 429 without retry-after, then ok",
-            _queue(error_reply(429, "Rate limit reached", type="requests"), _answer()), requests=2,
+            _queue(error_reply(429, "Rate limit reached", type="requests"), _answer()),
+            requests=2,
         ),
         Scenario(
             "HTTP 429 retry-after: 3600 (too long to wait)",
             _queue(error_reply(429, "slow down", type="requests", headers={"retry-after": "3600"})),
-            status="failed", text=None, error="retry after 3600s", requests=1,
+            status="failed",
+            text=None,
+            error="retry after 3600s",
+            requests=1,
         ),
         Scenario(
             "HTTP 503 retry-after: 3600 (too long to wait)",
             _queue(error_reply(503, "unavailable", type="server_error", headers={"retry-after": "3600"})),
-            status="failed", text=None, error="retry after 3600s", requests=1,
+            status="failed",
+            text=None,
+            error="retry after 3600s",
+            requests=1,
         ),
         Scenario(
             "response.failed rate_limit_exceeded (try again in 3600s)",
             _queue(failed_reply("rate_limit_exceeded", "Rate limit reached. Please try again in 3600s.")),
-            status="failed", text=None, error="retry after 3600s", requests=1,
+            status="failed",
+            text=None,
+            error="retry after 3600s",
+            requests=1,
         ),
         Scenario(
-            "HTTP 429 usage_limit_reached", _queue(_usage_limit_reply()),
-            status="failed", text=None, error="usage limit", code="usage_limit_reached", requests=1, rate_limits=True,
+            "HTTP 429 usage_limit_reached",
+            _queue(_usage_limit_reply()),
+            status="failed",
+            text=None,
+            error="usage limit",
+            code="usage_limit_reached",
+            requests=1,
+            rate_limits=True,
         ),
         Scenario("HTTP 500, then ok", _queue(error_reply(500, "internal", type="server_error"), _answer()), requests=2),
-        Scenario("HTTP 503, then ok", _queue(error_reply(503, "unavailable", type="server_error"), _answer()), requests=2),
         Scenario(
-            "HTTP 503 server_is_overloaded", _queue(error_reply(503, "overloaded", type="server_error", code="server_is_overloaded")),
-            status="failed", text=None, error="at capacity", code="server_is_overloaded", requests=1,
+            "HTTP 503, then ok", _queue(error_reply(503, "unavailable", type="server_error"), _answer()), requests=2
         ),
-        Scenario("HTTP 500 every attempt", _queue(*(error_reply(500, "internal") for _ in range(3))),
-                 status="failed", text=None, error="high demand", requests=3, agent=fast),
+        Scenario(
+            "HTTP 503 server_is_overloaded",
+            _queue(error_reply(503, "overloaded", type="server_error", code="server_is_overloaded")),
+            status="failed",
+            text=None,
+            error="at capacity",
+            code="server_is_overloaded",
+            requests=1,
+        ),
+        Scenario(
+            "HTTP 500 every attempt",
+            _queue(*(error_reply(500, "internal") for _ in range(3))),
+            status="failed",
+            text=None,
+            error="high demand",
+            requests=3,
+            agent=fast,
+        ),
         Scenario("malformed JSON events", _queue(_with_garbage()), requests=1),
         Scenario("unknown event and item types", _queue(_with_unknown()), requests=1),
         Scenario(
             "server stops sending (idle timeout 0.3 s), then ok",
             _queue(Reply(events=_answer().events, fault=("hang_after", 4)), _answer()),
-            requests=2, agent={"idle_timeout": 0.3},
+            requests=2,
+            agent={"idle_timeout": 0.3},
         ),
         Scenario(
             "server stops sending on every attempt",
             _queue(*(Reply(events=_answer().events, fault=("hang_after", 3)) for _ in range(2))),
-            status="failed", text=None, error="idle timeout", code="idle_timeout", requests=2,
+            status="failed",
+            text=None,
+            error="idle timeout",
+            code="idle_timeout",
+            requests=2,
             agent={"idle_timeout": 0.3, "max_retries": 1},
         ),
-        Scenario("slow server (one byte at a time)", _queue(Reply(events=_answer().events, fault="slow", slow_interval=0.0)),
-                 requests=1, max_seconds=20.0),
-        Scenario("huge event (10 MB delta)", _queue(_huge(HUGE_SIZE)), text="x" * HUGE_SIZE, requests=1, max_seconds=20.0),
+        Scenario(
+            "slow server (one byte at a time)",
+            _queue(Reply(events=_answer().events, fault="slow", slow_interval=0.0)),
+            requests=1,
+            max_seconds=20.0,
+        ),
+        Scenario(
+            "huge event (10 MB delta)", _queue(_huge(HUGE_SIZE)), text="x" * HUGE_SIZE, requests=1, max_seconds=20.0
+        ),
     ]
     return out
 
@@ -284,7 +390,14 @@ def ws_scenarios() -> list[Scenario]:
     cut = lambda n: answer()[:n]  # noqa: E731
     no_completed = [e for e in answer() if e["type"] != "response.completed"]
     garbage: list[Any] = answer()
-    for i, g in enumerate([Raw(b"{not json"), Raw(b'["a list"]'), Raw(b'{"type": 5}'), Raw(b'{"type": "response.output_text.delta", "delta": 1}')]):
+    for i, g in enumerate(
+        [
+            Raw(b"{not json"),
+            Raw(b'["a list"]'),
+            Raw(b'{"type": 5}'),
+            Raw(b'{"type": "response.output_text.delta", "delta": 1}'),
+        ]
+    ):
         garbage.insert(2 + i, g)
     unknown: list[Any] = answer()
     mystery = {"type": "mystery_tool_call", "id": "mt_1", "status": "in_progress"}
@@ -296,65 +409,168 @@ def ws_scenarios() -> list[Scenario]:
     usage_headers = {"x-codex-primary-used-percent": "100.0", "x-codex-primary-window-minutes": "300"}
     warm = list(text_events(WARM_ANSWER, phase="final_answer", response_id="resp_warm"))
     return [
-        Scenario("ws: connection refused (then HTTP also down)", _queue(), status="failed", text=None, error="connection",
-                 agent=fast, refused=True, requests=0),
-        Scenario("ws: close frame mid-stream, then ok", _ws_queue(_ws(cut(5) + [WsClose(1011, "going away")]), _ws(answer())), requests=2),
-        Scenario("ws: close without response.completed, then ok", _ws_queue(_ws(no_completed), _ws(answer())), requests=2),
-        Scenario("ws: binary frame mid-stream, then ok", _ws_queue(_ws(cut(4) + [WsBinary(b"\x00\x01\x02")]), _ws(answer())), requests=2),
+        Scenario(
+            "ws: connection refused (then HTTP also down)",
+            _queue(),
+            status="failed",
+            text=None,
+            error="connection",
+            agent=fast,
+            refused=True,
+            requests=0,
+        ),
+        Scenario(
+            "ws: close frame mid-stream, then ok",
+            _ws_queue(_ws(cut(5) + [WsClose(1011, "going away")]), _ws(answer())),
+            requests=2,
+        ),
+        Scenario(
+            "ws: close without response.completed, then ok", _ws_queue(_ws(no_completed), _ws(answer())), requests=2
+        ),
+        Scenario(
+            "ws: binary frame mid-stream, then ok",
+            _ws_queue(_ws(cut(4) + [WsBinary(b"\x00\x01\x02")]), _ws(answer())),
+            requests=2,
+        ),
         Scenario(
             "ws: wrapped error 429 usage_limit_reached",
-            _ws_queue(_ws([_wrapped(429, type="usage_limit_reached", message="The usage limit has been reached", plan_type="pro",
-                                    resets_at=int(time.time()) + 3600, headers=usage_headers)])),
-            status="failed", text=None, error="usage limit", code="usage_limit_reached", requests=1, rate_limits=True,
+            _ws_queue(
+                _ws(
+                    [
+                        _wrapped(
+                            429,
+                            type="usage_limit_reached",
+                            message="The usage limit has been reached",
+                            plan_type="pro",
+                            resets_at=int(time.time()) + 3600,
+                            headers=usage_headers,
+                        )
+                    ]
+                )
+            ),
+            status="failed",
+            text=None,
+            error="usage limit",
+            code="usage_limit_reached",
+            requests=1,
+            rate_limits=True,
         ),
         Scenario(
             "ws: wrapped error 400 invalid request",
-            _ws_queue(_ws([_wrapped(400, type="invalid_request_error", message="Model does not support image inputs")])),
-            status="failed", text=None, error="does not support image inputs", requests=1,
+            _ws_queue(
+                _ws([_wrapped(400, type="invalid_request_error", message="Model does not support image inputs")])
+            ),
+            status="failed",
+            text=None,
+            error="does not support image inputs",
+            requests=1,
         ),
-        Scenario("ws: wrapped error 500, then ok", _ws_queue(_ws([_wrapped(500, type="server_error", message="oops")]), _ws(answer())), requests=2),
-        Scenario("ws: wrapped error without status is ignored", _ws_queue(_ws([{"type": "error", "error": None}, *answer()])), requests=1),
+        Scenario(
+            "ws: wrapped error 500, then ok",
+            _ws_queue(_ws([_wrapped(500, type="server_error", message="oops")]), _ws(answer())),
+            requests=2,
+        ),
+        Scenario(
+            "ws: wrapped error without status is ignored",
+            _ws_queue(_ws([{"type": "error", "error": None}, *answer()])),
+            requests=1,
+        ),
         Scenario(
             "ws: handshake 426, falls back to HTTP",
-            _ws_queue(_ws(status=426), http=(_answer(),)), requests=2, notice="Falling back from WebSockets",
+            _ws_queue(_ws(status=426), http=(_answer(),)),
+            requests=2,
+            notice="Falling back from WebSockets",
         ),
         Scenario(
             "ws: every attempt closed, falls back to HTTP",
             _ws_queue(*(_ws(cut(3) + [WsClose(1011)]) for _ in range(2)), http=(_answer(),)),
-            requests=3, agent=fast, notice="Falling back from WebSockets",
+            requests=3,
+            agent=fast,
+            notice="Falling back from WebSockets",
         ),
         Scenario(
             "ws: previous_response_not_found, reconnects with a full request",
             _ws_queue(
-                _ws(warm, [_wrapped(400, type="invalid_request_error", code="previous_response_not_found", message="Previous response not found.")]),
+                _ws(
+                    warm,
+                    [
+                        _wrapped(
+                            400,
+                            type="invalid_request_error",
+                            code="previous_response_not_found",
+                            message="Previous response not found.",
+                        )
+                    ],
+                ),
                 _ws(answer()),
             ),
-            requests=1, warmup=True, full_request=True,
+            requests=1,
+            warmup=True,
+            full_request=True,
         ),
         Scenario(
             "ws: connection limit reached, reconnects",
             _ws_queue(
-                _ws(warm, [_wrapped(400, type="invalid_request_error", code="websocket_connection_limit_reached", message="")]),
+                _ws(
+                    warm,
+                    [
+                        _wrapped(
+                            400, type="invalid_request_error", code="websocket_connection_limit_reached", message=""
+                        )
+                    ],
+                ),
                 _ws(answer()),
             ),
-            requests=1, warmup=True, full_request=True,
+            requests=1,
+            warmup=True,
+            full_request=True,
         ),
-        Scenario("ws: server closed the idle socket between turns", _ws_queue(_ws(warm), _ws(answer())), requests=1, warmup=True),
-        Scenario("ws: response.failed context_length_exceeded", _ws_queue(_ws(failed_events("context_length_exceeded", "Too long."))),
-                 status="failed", text=None, error="Too long", code="context_length_exceeded", requests=1),
-        Scenario("ws: response.failed server_error, then ok (new connection)",
-                 _ws_queue(_ws(failed_events("server_error", "boom")), _ws(answer())), requests=2),
-        Scenario("ws: response.incomplete", _ws_queue(_ws(incomplete_events("content_filter", text="partial"))),
-                 status="failed", text=None, error="reason: content_filter", requests=1),
+        Scenario(
+            "ws: server closed the idle socket between turns",
+            _ws_queue(_ws(warm), _ws(answer())),
+            requests=1,
+            warmup=True,
+        ),
+        Scenario(
+            "ws: response.failed context_length_exceeded",
+            _ws_queue(_ws(failed_events("context_length_exceeded", "Too long."))),
+            status="failed",
+            text=None,
+            error="Too long",
+            code="context_length_exceeded",
+            requests=1,
+        ),
+        Scenario(
+            "ws: response.failed server_error, then ok (new connection)",
+            _ws_queue(_ws(failed_events("server_error", "boom")), _ws(answer())),
+            requests=2,
+        ),
+        Scenario(
+            "ws: response.incomplete",
+            _ws_queue(_ws(incomplete_events("content_filter", text="partial"))),
+            status="failed",
+            text=None,
+            error="reason: content_filter",
+            requests=1,
+        ),
         Scenario("ws: malformed JSON frames", _ws_queue(_ws(garbage)), requests=1),
         Scenario("ws: unknown event and item types", _ws_queue(_ws(unknown)), requests=1),
         Scenario(
             "ws: server stops sending (idle timeout 0.3 s), then ok",
-            _ws_queue(_ws(cut(4) + [Hang()]), _ws(answer())), requests=2, agent={"idle_timeout": 0.3},
+            _ws_queue(_ws(cut(4) + [Hang()]), _ws(answer())),
+            requests=2,
+            agent={"idle_timeout": 0.3},
         ),
-        Scenario("ws: slow server (5 ms between frames)", _ws_queue(WsConn(requests=[answer()], delay=0.005)), requests=1),
-        Scenario("ws: huge event (10 MB delta)", _ws_queue(_ws(text_events("x" * HUGE_SIZE, phase="final_answer", chunks=1))),
-                 text="x" * HUGE_SIZE, requests=1, max_seconds=20.0),
+        Scenario(
+            "ws: slow server (5 ms between frames)", _ws_queue(WsConn(requests=[answer()], delay=0.005)), requests=1
+        ),
+        Scenario(
+            "ws: huge event (10 MB delta)",
+            _ws_queue(_ws(text_events("x" * HUGE_SIZE, phase="final_answer", chunks=1))),
+            text="x" * HUGE_SIZE,
+            requests=1,
+            max_seconds=20.0,
+        ),
     ]
 
 
@@ -410,7 +626,9 @@ def _check_turn(turn: Turn, sc: Scenario, agent: Agent, prompt: str) -> list[str
         if turn.text != sc.text:
             problems.append(f"turn text {turn.text[:60]!r}, expected {sc.text[:60]!r}")
         if streamed != sc.text:
-            problems.append(f"streamed text after last retry {streamed[:60]!r} (len {len(streamed)}), expected {sc.text[:60]!r}")
+            problems.append(
+                f"streamed text after last retry {streamed[:60]!r} (len {len(streamed)}), expected {sc.text[:60]!r}"
+            )
         if len(done_msgs) != 1:
             problems.append(f"{len(done_msgs)} MessageDone after the last retry")
     if _user_count(agent, prompt) != 1:
@@ -438,8 +656,17 @@ async def run_scenario(sc: Scenario, loop: AgentLoop, *, transport: str = "sse")
         sc.setup(server)
     kwargs: dict[str, Any] = {"max_retries": 3, **sc.agent}
     provider = "compatible" if transport == "sse" else "openai"  # "openai": a server that speaks the WebSocket
-    agent = Agent(model="gpt-5-scripted", base_url=base_url, api_key="sk-fault-test", provider=provider,
-                  transport=transport, loop=loop, prewarm=False, web_search="disabled", **kwargs)
+    agent = Agent(
+        model="gpt-5-scripted",
+        base_url=base_url,
+        api_key="sk-fault-test",
+        provider=provider,
+        transport=transport,
+        loop=loop,
+        prewarm=False,
+        web_search="disabled",
+        **kwargs,
+    )
     prompt = f"question for {sc.name}"
     problems: list[str] = []
     if sc.warmup:
@@ -469,8 +696,16 @@ async def run_scenario(sc: Scenario, loop: AgentLoop, *, transport: str = "sse")
         if sc.requests is not None and requests != sc.requests:
             problems.append(f"{requests} requests, expected {sc.requests}")
         if sc.full_request:
-            frames = [f for f in server.ws_connections[-1].frames if f.get("type") == "response.create"] if server.ws_connections else []
-            if not frames or frames[-1].get("previous_response_id") or prompt not in _user_texts(frames[-1].get("input") or []):
+            frames = (
+                [f for f in server.ws_connections[-1].frames if f.get("type") == "response.create"]
+                if server.ws_connections
+                else []
+            )
+            if (
+                not frames
+                or frames[-1].get("previous_response_id")
+                or prompt not in _user_texts(frames[-1].get("input") or [])
+            ):
                 problems.append("the reconnect did not send a full request with the prompt")
     next_status = "not run"
     try:

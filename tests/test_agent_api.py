@@ -20,12 +20,16 @@ from jupyter_agent import Agent
 from jupyter_agent import events as ev
 from jupyter_agent.config import resolve_provider
 from jupyter_agent.testing import Reply, ScriptedServer, echo_responder, text_reply
-
 from tests.sse_support import API_KEY, assert_no_secret, of_type, server  # noqa: F401
 
 ENV_NAMES = (
-    "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORGANIZATION", "OPENAI_PROJECT",
-    "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_DEPLOYMENT",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_ORGANIZATION",
+    "OPENAI_PROJECT",
+    "AZURE_OPENAI_API_KEY",
+    "AZURE_OPENAI_ENDPOINT",
+    "AZURE_OPENAI_DEPLOYMENT",
 )
 
 
@@ -44,7 +48,13 @@ async def _close(agent: Agent) -> None:
 
 
 async def test_explicit_arguments(server: ScriptedServer, clean_env: pytest.MonkeyPatch) -> None:
-    server.add_response(text_reply("Hi there", phase="final_answer", headers={"x-codex-primary-used-percent": "10", "x-codex-primary-window-minutes": "300"}))
+    server.add_response(
+        text_reply(
+            "Hi there",
+            phase="final_answer",
+            headers={"x-codex-primary-used-percent": "10", "x-codex-primary-window-minutes": "300"},
+        )
+    )
     agent = Agent(model="gpt-5-mini", base_url=server.base_url, api_key=API_KEY, transport="sse", prewarm=False)
     try:
         turn = await agent.ask("hello")
@@ -58,7 +68,11 @@ async def test_explicit_arguments(server: ScriptedServer, clean_env: pytest.Monk
     assert all(e.turn_id == turn.id for e in turn.events)
     assert turn.usage is not None and turn.usage.total_tokens == 15
     limits = agent.rate_limits
-    assert set(limits) == {"codex"} and limits["codex"].primary is not None and limits["codex"].primary.used_percent == 10.0
+    assert (
+        set(limits) == {"codex"}
+        and limits["codex"].primary is not None
+        and limits["codex"].primary.used_percent == 10.0
+    )
     req = server.requests[0]
     assert req.json["model"] == "gpt-5-mini" and req.headers["authorization"] == f"Bearer {API_KEY}"
     # JSON-safe events that round-trip (the comm bridge relies on it) and never carry the key.
@@ -147,8 +161,12 @@ def test_no_configuration_means_the_local_model(clean_env: pytest.MonkeyPatch) -
     assert agent.provider_name == "local"
 
 
-async def test_dotenv_file_is_read_and_real_env_wins(server: ScriptedServer, clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text(f'# comment\nexport OPENAI_API_KEY="{API_KEY}"\nOPENAI_BASE_URL=http://127.0.0.1:9/v1\n')
+async def test_dotenv_file_is_read_and_real_env_wins(
+    server: ScriptedServer, clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text(
+        f'# comment\nexport OPENAI_API_KEY="{API_KEY}"\nOPENAI_BASE_URL=http://127.0.0.1:9/v1\n'
+    )
     clean_env.setenv("OPENAI_BASE_URL", server.base_url)
     server.add_response(text_reply("dotenv"))
     agent = Agent(transport="sse", prewarm=False)
@@ -179,7 +197,9 @@ def test_organization_and_project_headers_only_for_the_official_api() -> None:
     assert other.name == "compatible" and other.extra_headers == {}
 
 
-async def test_keyless_compatible_server_gets_no_authorization(server: ScriptedServer, clean_env: pytest.MonkeyPatch) -> None:
+async def test_keyless_compatible_server_gets_no_authorization(
+    server: ScriptedServer, clean_env: pytest.MonkeyPatch
+) -> None:
     server.add_response(text_reply("no key needed"))
     agent = Agent(model="qwen", base_url=server.base_url, transport="sse", prewarm=False)
     try:
@@ -222,10 +242,23 @@ async def test_bare_agent_from_environment(server: ScriptedServer, clean_env: py
     assert posts and all(r.headers["authorization"] == f"Bearer {API_KEY}" for r in posts)
 
 
-async def test_401_rereads_the_key_from_the_environment_next_turn(server: ScriptedServer, clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+async def test_401_rereads_the_key_from_the_environment_next_turn(
+    server: ScriptedServer, clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     clean_env.setenv("OPENAI_BASE_URL", server.base_url)
     (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-old-revoked\n")
-    server.add_response(Reply(status=401, body={"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}))
+    server.add_response(
+        Reply(
+            status=401,
+            body={
+                "error": {
+                    "message": "Incorrect API key provided",
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                }
+            },
+        )
+    )
     server.add_response(text_reply("welcome back"))
     agent = Agent(transport="sse", prewarm=False)
     try:

@@ -112,7 +112,10 @@ def test_policy_config_auto_and_never(server, make_agent):
     server.add_response(calls_reply(("run_python", {"code": "e = 5"}, "c1")))
     server.add_response(text_reply("ok", phase="final_answer"))
     agent.start("x", interactive=True).result(10)
-    assert "e" not in ns and outputs(server.requests[1].json)["c1"] == "Not run: the approval policy of run_python is 'never'."
+    assert (
+        "e" not in ns
+        and outputs(server.requests[1].json)["c1"] == "Not run: the approval policy of run_python is 'never'."
+    )
     agent.set_approval(None, "auto")  # every code-running tool
     assert agent.tool_approval == {"run_python": "auto"}
     server.add_response(calls_reply(("run_python", {"code": "e = 5"}, "c2")))
@@ -135,7 +138,12 @@ def test_cancel_while_waiting_for_approval(server, make_agent):
     assert of_type(turn.events, ev.TurnDone)[-1].status == "interrupted"
     assert not agent._approvals  # nothing left pending
     kinds = [(i["type"], i.get("role")) for i in agent.history]
-    assert kinds == [("message", "user"), ("message", "assistant"), ("function_call", None), ("function_call_output", None)]
+    assert kinds == [
+        ("message", "user"),
+        ("message", "assistant"),
+        ("function_call", None),
+        ("function_call_output", None),
+    ]
     assert agent.history[-1]["output"] == "Cancelled by the user before the tool ran."
     # the next turn sends a valid history and works
     server.add_response(text_reply("fine", phase="final_answer"))
@@ -181,5 +189,9 @@ def test_cancel_while_a_tool_runs(server, make_agent):
     turn = _cancelled_turn(agent, handle)
     assert time.perf_counter() - t0 < 1.0 and turn.status == "interrupted"
     assert [(i["type"], i.get("call_id")) for i in agent.history[1:]] == [
-        ("function_call", "c1"), ("function_call", "c2"), ("function_call_output", "c1"), ("function_call_output", "c2")]
+        ("function_call", "c1"),
+        ("function_call", "c2"),
+        ("function_call_output", "c1"),
+        ("function_call_output", "c2"),
+    ]
     assert len(server.requests) == 1  # no follow-up request after the cancel

@@ -75,7 +75,9 @@ class FakeAgent:
         self.subscribers: list[Callable[[ev.AgentEvent], None]] = []
         self._tasks: dict[str, Any] = {}
         self.rate_limits = {
-            "codex": ev.RateLimitSnapshot(limit_id="codex", primary=ev.RateLimitWindow(used_percent=42.0, window_minutes=300))
+            "codex": ev.RateLimitSnapshot(
+                limit_id="codex", primary=ev.RateLimitWindow(used_percent=42.0, window_minutes=300)
+            )
         }
 
     def subscribe(self, cb: Callable[[ev.AgentEvent], None]) -> Callable[[], None]:
@@ -96,7 +98,10 @@ class FakeAgent:
         self.calls.append(("approval", call_id, decision))
 
     def transcript(self) -> list[dict[str, Any]]:
-        return [{"role": "user", "text": "earlier", "phase": None}, {"role": "assistant", "text": "answer", "phase": "final_answer"}]
+        return [
+            {"role": "user", "text": "earlier", "phase": None},
+            {"role": "assistant", "text": "answer", "phase": "final_answer"},
+        ]
 
 
 @pytest.fixture
@@ -196,7 +201,9 @@ def test_events_are_forwarded_in_order_with_deltas_merged(fake):
     agent.emit(ev.TextDelta(delta="after", item_id="a", phase="final_answer", turn_id="t"))
     agent.emit(ev.RerouteWarning(from_model="a", to_model="b", message="rerouted", turn_id="t"))
     agent.emit(ev.TurnDone(status="completed", text="x", turn_id="t"))
-    sent = comm.wait_for(lambda s: s[-1]["type"] == "state" and any(m.get("event", {}).get("type") == "turn_done" for m in s))
+    sent = comm.wait_for(
+        lambda s: s[-1]["type"] == "state" and any(m.get("event", {}).get("type") == "turn_done" for m in s)
+    )
     events = [m["event"] for m in sent[n0:] if m["type"] == "event"]
     # A fresh state follows each turn boundary (busy while the turn runs, idle after it).
     assert [m["busy"] for m in sent[n0:] if m["type"] == "state"][-1] is False
@@ -225,7 +232,9 @@ def test_close_unsubscribes_and_stops_sending(fake):
 
 
 def test_coalesce_keeps_items_and_phases_apart():
-    d = lambda delta, item="a", phase="commentary", turn="t": ev.TextDelta(delta=delta, item_id=item, phase=phase, turn_id=turn).to_dict()  # noqa: E731
+    d = lambda delta, item="a", phase="commentary", turn="t": ev.TextDelta(
+        delta=delta, item_id=item, phase=phase, turn_id=turn
+    ).to_dict()  # noqa: E731
     out = C.coalesce([d("a"), d("b"), d("c", phase="final_answer"), d("d", item="b"), d("e", item="b", turn="u")])
     assert [(e["delta"], e["item_id"], e["phase"], e["turn_id"]) for e in out] == [
         ("ab", "a", "commentary", "t"),
@@ -290,7 +299,9 @@ def test_real_agent_turn_streams_through_the_bridge(server):
         sent = comm.wait_for(lambda s: any(m["type"] == "event" and m["event"]["type"] == "turn_done" for m in s), 15)
         events = [m["event"] for m in sent if m["type"] == "event"]
         types = [e["type"] for e in events]
-        assert events[0]["type"] == "turn_started" and events[0]["source"] == "panel" and events[0]["prompt"] == "Weather?"
+        assert (
+            events[0]["type"] == "turn_started" and events[0]["source"] == "panel" and events[0]["prompt"] == "Weather?"
+        )
         searches = [e for e in events if e["type"] == "web_search"]
         assert searches[0]["status"] == "in_progress" and searches[-1]["status"] == "completed"
         assert searches[-1]["detail"] == "weather seattle"
@@ -349,7 +360,9 @@ class PanelClient:
         reply = self.kc.get_shell_msg(timeout=10)
         return reply["content"]["status"], "".join(out)
 
-    def pump(self, pred: Callable[[], bool], timeout: float = 15.0, other: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def pump(
+        self, pred: Callable[[], bool], timeout: float = 15.0, other: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
         deadline = time.monotonic() + timeout
         while not pred():
             if time.monotonic() > deadline:
@@ -396,7 +409,9 @@ def test_kernel_without_extension_closes_the_comm(kernel):
 def test_kernel_panel_and_cell_share_one_conversation(kernel):
     srv = kernel.server
     assert kernel.run("%load_ext jupyter_agent").status == "ok"
-    setup = kernel.run(f"%agent connect --base-url {srv.base_url} --provider compatible --model gpt-test --transport sse")
+    setup = kernel.run(
+        f"%agent connect --base-url {srv.base_url} --provider compatible --model gpt-test --transport sse"
+    )
     assert setup.status == "ok", setup.text
     assert "compatible" in kernel.run("print(get_ipython().run_line_magic('agent', 'status'))").text.lower()
     panel = PanelClient(kernel.kc)
@@ -428,11 +443,18 @@ def test_kernel_panel_and_cell_share_one_conversation(kernel):
     assert len(panel.received) == n + 1
 
     # Both turns are one conversation: the cell sees the panel's turn.
-    status, text = panel.run("from jupyter_agent import get_agent\nprint([m['text'] for m in get_agent().transcript()])")
+    status, text = panel.run(
+        "from jupyter_agent import get_agent\nprint([m['text'] for m in get_agent().transcript()])"
+    )
     assert "'Capital of France?', 'Paris.', 'And Germany?', 'Berlin.'" in text
     panel.send({"type": "history"})
     panel.pump(lambda: panel.received[-1]["type"] == "history")
-    assert [m["text"] for m in panel.received[-1]["messages"]] == ["Capital of France?", "Paris.", "And Germany?", "Berlin."]
+    assert [m["text"] for m in panel.received[-1]["messages"]] == [
+        "Capital of France?",
+        "Paris.",
+        "And Germany?",
+        "Berlin.",
+    ]
 
 
 # --- the panel's side of the protocol (TypeScript, jest) ------------------------------------

@@ -33,12 +33,35 @@ async def test_http_fault(scenario: Scenario, fault_loop: AgentLoop) -> None:
 
 def test_matrix_covers_the_issue() -> None:
     names = " | ".join(s.name for s in SCENARIOS)
-    for needle in ("refused", "reset before first byte", "drop after", "without response.completed",
-                   "response.incomplete", "HTTP 400", "HTTP 401", "retry-after:", "retry-after-ms", "usage_limit_reached",
-                   "HTTP 500", "HTTP 503", "malformed JSON", "unknown event", "idle timeout", "slow server", "huge event"):
+    for needle in (
+        "refused",
+        "reset before first byte",
+        "drop after",
+        "without response.completed",
+        "response.incomplete",
+        "HTTP 400",
+        "HTTP 401",
+        "retry-after:",
+        "retry-after-ms",
+        "usage_limit_reached",
+        "HTTP 500",
+        "HTTP 503",
+        "malformed JSON",
+        "unknown event",
+        "idle timeout",
+        "slow server",
+        "huge event",
+    ):
         assert needle in names, needle
-    for code in ("context_length_exceeded", "insufficient_quota", "usage_not_included", "invalid_prompt",
-                 "server_is_overloaded", "slow_down", "rate_limit_exceeded"):
+    for code in (
+        "context_length_exceeded",
+        "insufficient_quota",
+        "usage_not_included",
+        "invalid_prompt",
+        "server_is_overloaded",
+        "slow_down",
+        "rate_limit_exceeded",
+    ):
         assert f"response.failed {code}" in names, code
 
 
@@ -58,9 +81,17 @@ async def test_stop_while_the_server_hangs(transport: str, fault_loop: AgentLoop
         events = list(text_events(ANSWER, phase="final_answer", chunks=4))
         server.add_response(Reply(events=events, fault=("hang_after", 4)))
         server.add_ws_connection(WsConn(requests=[events[:4] + [Hang()]]))
-        agent = Agent(model="gpt-5-scripted", base_url=server.base_url, api_key="sk-fault-test",
-                      provider="openai" if transport == "websocket" else "compatible", transport=transport,
-                      loop=fault_loop, prewarm=False, web_search="disabled", idle_timeout=300.0)
+        agent = Agent(
+            model="gpt-5-scripted",
+            base_url=server.base_url,
+            api_key="sk-fault-test",
+            provider="openai" if transport == "websocket" else "compatible",
+            transport=transport,
+            loop=fault_loop,
+            prewarm=False,
+            web_search="disabled",
+            idle_timeout=300.0,
+        )
         first_delta = asyncio.Event()
         caller = asyncio.get_running_loop()
         agent.subscribe(lambda e: caller.call_soon_threadsafe(first_delta.set) if isinstance(e, ev.TextDelta) else None)

@@ -48,16 +48,34 @@ def _answer() -> list[Any]:
 
 
 FAULTS: list[tuple[str, Callable[[], list[Reply]], str]] = [
-    ("server stops sending, every attempt", lambda: [Reply(events=_answer(), fault=("hang_after", 4)) for _ in range(2)], "idle timeout"),
-    ("drop after deltas, then ok", lambda: [Reply(events=_answer(), fault=("drop_after", 5)), Reply(events=_answer())], ANSWER),
-    ("reset before first byte, then ok", lambda: [Reply(fault="reset_before_first_byte"), Reply(events=_answer())], ANSWER),
-    ("HTTP 429 usage limit", lambda: [error_reply(429, "limit", type="usage_limit_reached", plan_type="plus")], "usage limit"),
+    (
+        "server stops sending, every attempt",
+        lambda: [Reply(events=_answer(), fault=("hang_after", 4)) for _ in range(2)],
+        "idle timeout",
+    ),
+    (
+        "drop after deltas, then ok",
+        lambda: [Reply(events=_answer(), fault=("drop_after", 5)), Reply(events=_answer())],
+        ANSWER,
+    ),
+    (
+        "reset before first byte, then ok",
+        lambda: [Reply(fault="reset_before_first_byte"), Reply(events=_answer())],
+        ANSWER,
+    ),
+    (
+        "HTTP 429 usage limit",
+        lambda: [error_reply(429, "limit", type="usage_limit_reached", plan_type="plus")],
+        "usage limit",
+    ),
     ("malformed events", lambda: [Reply(events=[*_answer()[:3], {"type": 7}, *_answer()[3:]])], ANSWER),
 ]
 
 
 @pytest.mark.parametrize(("name", "replies", "expect"), FAULTS, ids=[f[0] for f in FAULTS])
-def test_fault_in_a_cell(kernel: KernelDriver, server: ScriptedServer, name: str, replies: Callable[[], list[Reply]], expect: str) -> None:
+def test_fault_in_a_cell(
+    kernel: KernelDriver, server: ScriptedServer, name: str, replies: Callable[[], list[Reply]], expect: str
+) -> None:
     assert kernel.run("a.reset()").status == "ok"
     server.add_responses(*replies())
     prompt = f"question about {name}"

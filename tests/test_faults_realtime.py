@@ -19,8 +19,16 @@ from jupyter_agent.events import AgentEvent, RealtimeEvent
 from jupyter_agent.loop import AgentLoop
 from jupyter_agent.realtime import RealtimeConversationManager, RealtimeSessionConfig
 from jupyter_agent.testing.realtime import (
-    RealtimeConn, RealtimeServer, RtDrop, RtExpect, RtSend, audio_delta, ga_session_created,
-    reply_to_text, session_created, tone,
+    RealtimeConn,
+    RealtimeServer,
+    RtDrop,
+    RtExpect,
+    RtSend,
+    audio_delta,
+    ga_session_created,
+    reply_to_text,
+    session_created,
+    tone,
 )
 
 from .fault_scenarios import MAX_CALLER_LAG, agent_loop
@@ -114,7 +122,9 @@ async def test_realtime_socket_dropped_mid_conversation(dialect: str, loop: Agen
         assert await asyncio.wrap_future(mgr.submit_start(conversation_id="conv_2"))
         await asyncio.wrap_future(mgr.submit_text("hello again"))
         deadline = time.monotonic() + 5
-        while not any(e.payload.get("text") == "Second call works." and e.payload.get("final") for e in events.rt("transcript")):
+        while not any(
+            e.payload.get("text") == "Second call works." and e.payload.get("final") for e in events.rt("transcript")
+        ):
             assert time.monotonic() < deadline, "the second conversation got no answer"
             await asyncio.sleep(0.01)
         await asyncio.wrap_future(mgr.submit_close())

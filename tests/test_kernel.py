@@ -79,12 +79,7 @@ def test_interrupt_cancels_turn_and_keeps_history(kernel, server):
 
 def test_network_progresses_while_the_kernel_is_idle(kernel, server):
     """A background turn keeps streaming and runs its tool follow-up with no cell executing."""
-    kernel.run(
-        "def lookup(key: str) -> str:\n"
-        "    'Look a key up.'\n"
-        "    return key.upper()\n"
-        "a.add_tool(lookup)\n"
-    )
+    kernel.run("def lookup(key: str) -> str:\n    'Look a key up.'\n    return key.upper()\na.add_tool(lookup)\n")
     before = len(server.requests)
     first = function_call_events("lookup", '{"key": "abc"}', call_id="call_bg")
     server.add_response(Reply(events=[Ev(e, delay=0.05) for e in first]))
@@ -101,7 +96,9 @@ def test_network_progresses_while_the_kernel_is_idle(kernel, server):
     follow_up = server.requests[before + 1].json["input"]
     assert follow_up[-1] == {"type": "function_call_output", "call_id": "call_bg", "output": "ABC"}
     time.sleep(2.0)
-    done = kernel.run("checked_at = time.time(); unsub()\nprint(bool(done_at) and done_at[0] < checked_at, h.result().text)")
+    done = kernel.run(
+        "checked_at = time.time(); unsub()\nprint(bool(done_at) and done_at[0] < checked_at, h.result().text)"
+    )
     assert "True Found ABC." in done.text
 
 
@@ -120,7 +117,12 @@ def test_agent_commands_and_usage_errors(kernel):
 
 
 def test_failed_turn_shows_clear_error_and_keeps_message(kernel, server):
-    server.add_response(Reply(status=400, body={"error": {"type": "invalid_request_error", "code": "invalid_prompt", "message": "Prompt flagged."}}))
+    server.add_response(
+        Reply(
+            status=400,
+            body={"error": {"type": "invalid_request_error", "code": "invalid_prompt", "message": "Prompt flagged."}},
+        )
+    )
     result = kernel.run("%%agent\nsomething bad")
     assert result.status == "ok"
     assert "Prompt flagged." in result.text

@@ -32,11 +32,27 @@ FULL_BODY: dict[str, Any] = {
     "instructions": "You help with notebooks.",
     "input": [
         _msg("user", "Hi"),
-        {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "think"}], "encrypted_content": "gAAA"},
+        {
+            "type": "reasoning",
+            "id": "rs_1",
+            "summary": [{"type": "summary_text", "text": "think"}],
+            "encrypted_content": "gAAA",
+        },
         _msg("assistant", "Hello! How can I help?", phase="final_answer", id="msg_1", status="completed"),
         _msg("user", "What is the weather in Paris?"),
-        {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "paris weather"}},
-        {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'},
+        {
+            "type": "web_search_call",
+            "id": "ws_1",
+            "status": "completed",
+            "action": {"type": "search", "query": "paris weather"},
+        },
+        {
+            "type": "function_call",
+            "id": "fc_1",
+            "call_id": "call_1",
+            "name": "get_weather",
+            "arguments": '{"city":"Paris"}',
+        },
         {"type": "function_call_output", "call_id": "call_1", "output": "18 C and sunny"},
     ],
     "tools": [
@@ -57,12 +73,21 @@ FULL_BODY: dict[str, Any] = {
 }
 
 STRIPPED = {
-    "previous_response_id", "tools", "tool_choice", "parallel_tool_calls", "reasoning", "store",
-    "include", "prompt_cache_key", "text", "top_logprobs",
+    "previous_response_id",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "reasoning",
+    "store",
+    "include",
+    "prompt_cache_key",
+    "text",
+    "top_logprobs",
 }
 
 
 # ---------------------------------------------------------------- unit: adapt_request
+
 
 def test_adapt_strips_unsupported_fields() -> None:
     out = adapt_request(FULL_BODY)
@@ -109,19 +134,28 @@ def test_adapt_input_items() -> None:
 def test_adapt_string_input_and_string_content() -> None:
     items = adapt_request({"input": "hi"})["input"]
     assert items == [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}]
-    items = adapt_request({"input": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
-                                     {"role": "user", "content": "c"}]})["input"]
+    items = adapt_request(
+        {
+            "input": [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": "b"},
+                {"role": "user", "content": "c"},
+            ]
+        }
+    )["input"]
     assert [(i["role"], i["content"][0]["text"]) for i in items] == [("user", "a"), ("assistant", "b"), ("user", "c")]
     assert items[1]["content"][0]["type"] == "output_text"
 
 
 def test_adapt_tool_output_after_assistant_commentary() -> None:
-    body = {"input": [
-        _msg("user", "How many rows?"),
-        _msg("assistant", "Let me check.", phase="commentary"),
-        {"type": "function_call", "call_id": "c9", "name": "run_code", "arguments": '{"code": "len(df)"}'},
-        {"type": "function_call_output", "call_id": "c9", "output": [{"type": "input_text", "text": "42"}]},
-    ]}
+    body = {
+        "input": [
+            _msg("user", "How many rows?"),
+            _msg("assistant", "Let me check.", phase="commentary"),
+            {"type": "function_call", "call_id": "c9", "name": "run_code", "arguments": '{"code": "len(df)"}'},
+            {"type": "function_call_output", "call_id": "c9", "output": [{"type": "input_text", "text": "42"}]},
+        ]
+    }
     items = adapt_request(body)["input"]
     assert [i["role"] for i in items] == ["user", "assistant", "user"]
     assert "run_code" in items[-1]["content"][0]["text"] and "42" in items[-1]["content"][0]["text"]
@@ -140,6 +174,7 @@ def test_missing_model_package_raises_clear_error(monkeypatch: pytest.MonkeyPatc
 
 
 # ---------------------------------------------------------------- real model
+
 
 @pytest.fixture(scope="module")
 def base_url() -> str:
@@ -216,9 +251,12 @@ def test_server_accepts_adapted_history_with_tool_items(base_url: str) -> None:
         raw = client.post(base_url + "/responses", json={**FULL_BODY, "stream": False}, headers=LOCAL_REQUEST_HEADERS)
         assert raw.status_code == 400
         assert raw.json()["error"]["type"] == "invalid_request_error"
-        adapted = client.post(base_url + "/responses", json={**adapt_request(FULL_BODY), "stream": False},
-                              headers=LOCAL_REQUEST_HEADERS)
+        adapted = client.post(
+            base_url + "/responses", json={**adapt_request(FULL_BODY), "stream": False}, headers=LOCAL_REQUEST_HEADERS
+        )
     assert adapted.status_code == 200, adapted.text
     out = adapted.json()
     assert out["status"] == "completed"
-    assert any(p.get("text", "").strip() for item in out["output"] if item["type"] == "message" for p in item["content"])
+    assert any(
+        p.get("text", "").strip() for item in out["output"] if item["type"] == "message" for p in item["content"]
+    )

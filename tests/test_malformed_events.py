@@ -18,7 +18,6 @@ from jupyter_agent.protocol.errors import ProtocolError
 from jupyter_agent.protocol.responses import parse_event
 from jupyter_agent.testing import Raw, Reply, ScriptedServer
 from jupyter_agent.transport.sse import SseDecoder
-
 from tests.sse_support import FIXTURES, make_agent, of_type, server, sse_payloads  # noqa: F401
 
 STREAMS = (
@@ -80,7 +79,9 @@ CASES = [(n, i, v) for n in STREAMS for i, v in enumerate(_variants(n, 15))]
 
 
 @pytest.mark.parametrize(("name", "index", "events"), CASES, ids=[f"{n}-{i}" for n, i, _ in CASES])
-async def test_mutated_stream_never_crashes(server: ScriptedServer, make_agent: Any, name: str, index: int, events: list[dict[str, Any]]) -> None:
+async def test_mutated_stream_never_crashes(
+    server: ScriptedServer, make_agent: Any, name: str, index: int, events: list[dict[str, Any]]
+) -> None:
     body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
     server.add_response(Reply(events=[Raw(body)]))
     server.add_response(Reply(events=[Raw(body)]))  # a tool follow-up, if the mutation kept the call
@@ -124,7 +125,9 @@ ORDER_CASES = [(n, i, v) for n in STREAMS for i, v in enumerate(_reordered(n, 6)
 
 
 @pytest.mark.parametrize(("name", "index", "events"), ORDER_CASES, ids=[f"order-{n}-{i}" for n, i, _ in ORDER_CASES])
-async def test_reordered_stream_never_crashes(server: ScriptedServer, make_agent: Any, name: str, index: int, events: list[dict[str, Any]]) -> None:
+async def test_reordered_stream_never_crashes(
+    server: ScriptedServer, make_agent: Any, name: str, index: int, events: list[dict[str, Any]]
+) -> None:
     await test_mutated_stream_never_crashes(server, make_agent, name, index, events)
 
 

@@ -97,13 +97,20 @@ def test_notebook_identity(monkeypatch, tmp_path):
 
 def _rich_turn(server):
     """Reasoning (encrypted) + commentary + web search + a tool call, then a final answer."""
-    web = {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "pandas mean"}}
-    server.add_response(items_reply(
-        reasoning_item("Plan: look at df.", "ENC-1/opaque+=="),
-        message_item("Checking the data first.", "commentary"),
-        web,
-        call_item("list_variables", {}, "c1"),
-    ))
+    web = {
+        "type": "web_search_call",
+        "id": "ws_1",
+        "status": "completed",
+        "action": {"type": "search", "query": "pandas mean"},
+    }
+    server.add_response(
+        items_reply(
+            reasoning_item("Plan: look at df.", "ENC-1/opaque+=="),
+            message_item("Checking the data first.", "commentary"),
+            web,
+            call_item("list_variables", {}, "c1"),
+        )
+    )
     server.add_response(items_reply(message_item("df has a column x.", "final_answer")))
 
 
@@ -116,10 +123,17 @@ def test_history_is_replayed_exactly_and_resumed_after_a_restart(server, make_ag
     follow_up = server.requests[1].json
     assert follow_up["include"] == ["reasoning.encrypted_content"]
     replayed = follow_up["input"]
-    assert replayed[1] == {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Plan: look at df."}],
-                           "encrypted_content": "ENC-1/opaque+=="}
+    assert replayed[1] == {
+        "type": "reasoning",
+        "summary": [{"type": "summary_text", "text": "Plan: look at df."}],
+        "encrypted_content": "ENC-1/opaque+==",
+    }
     assert replayed[2]["phase"] == "commentary" and "id" not in replayed[2]
-    assert replayed[3] == {"type": "web_search_call", "status": "completed", "action": {"type": "search", "query": "pandas mean"}}
+    assert replayed[3] == {
+        "type": "web_search_call",
+        "status": "completed",
+        "action": {"type": "search", "query": "pandas mean"},
+    }
     assert replayed[4]["type"] == "function_call" and outputs(follow_up) == {"c1": "df: list len=2"}
     live_history = list(agent.history)
 
@@ -161,8 +175,11 @@ def test_resume_repairs_a_call_cut_off_by_a_crash(store, make_agent):
     agent.attach_store(store)
     conv = agent.resume()
     assert conv.id == "crashed"
-    assert agent.history[-1] == {"type": "function_call_output", "call_id": "c9",
-                                 "output": "Tool result lost: the kernel stopped before the tool finished."}
+    assert agent.history[-1] == {
+        "type": "function_call_output",
+        "call_id": "c9",
+        "output": "Tool result lost: the kernel stopped before the tool finished.",
+    }
     assert read_conversation(store.path_for("crashed")).items[-1] == agent.history[-1]
 
 
@@ -205,8 +222,10 @@ def test_side_panel_gets_the_restored_history(server, make_agent, store):
         agent.publish(ev.Notice(level="info", message="Resumed a saved conversation."))  # what %agent resume does
         sent = comm.wait_for(lambda s: len([m for m in s if m["type"] == "history"]) == 2)
         restored = [m for m in sent if m["type"] == "history"][-1]["messages"]
-        assert restored == [{"role": "user", "text": "saved question", "phase": None},
-                            {"role": "assistant", "text": "Saved answer.", "phase": "final_answer"}]
+        assert restored == [
+            {"role": "user", "text": "saved question", "phase": None},
+            {"role": "assistant", "text": "Saved answer.", "phase": "final_answer"},
+        ]
     finally:
         bridge.close()
 
@@ -216,7 +235,9 @@ def test_key_from_the_environment_is_never_saved(server, monkeypatch, tmp_path):
 
     azure_key = "0123456789abcdef0123456789abcdef"  # Azure keys do not look like sk-...
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", azure_key)
-    agent = Agent(model="gpt-5", provider="azure", base_url=server.base_url, transport="sse", prewarm=False, max_retries=0)
+    agent = Agent(
+        model="gpt-5", provider="azure", base_url=server.base_url, transport="sse", prewarm=False, max_retries=0
+    )
     store = ConversationStore(tmp_path, NOTEBOOK, secrets=agent.secret_values)
     agent.attach_store(store)
     server.add_response(text_reply("noted", phase="final_answer"))

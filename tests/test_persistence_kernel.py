@@ -43,8 +43,15 @@ def test_tools_in_the_kernel_and_resume_after_restart(tmp_path, server):
     try:
         assert kernel.run("import pandas as pd\ndf = pd.DataFrame({'x': [1.0, 2.0, 6.0]})").status == "ok"
         server.add_response(calls_reply(("describe_variable", {"name": "df"}, "c1"), preamble="Looking at df."))
-        server.add_response(calls_reply(("run_python", {"code": "import threading\nm = df['x'].mean()\n"
-                                                                 "print(threading.current_thread().name)\nm"}, "c2")))
+        server.add_response(
+            calls_reply(
+                (
+                    "run_python",
+                    {"code": "import threading\nm = df['x'].mean()\nprint(threading.current_thread().name)\nm"},
+                    "c2",
+                )
+            )
+        )
         server.add_response(text_reply("The mean of x is 3.0.", phase="final_answer"))
         approve = kernel.run("%agent approve auto run_python")
         assert "Approval policy auto for: run_python" in approve.text
@@ -108,7 +115,9 @@ def test_tool_runs_on_the_idle_kernel_thread(tmp_path, server):
     """A panel turn runs while no cell executes: the kernel's idle loop still runs the tool."""
     kernel = _start(tmp_path, server)
     try:
-        server.add_response(calls_reply(("run_python", {"code": "import threading\nthreading.current_thread().name"}, "c1")))
+        server.add_response(
+            calls_reply(("run_python", {"code": "import threading\nthreading.current_thread().name"}, "c1"))
+        )
         server.add_response(text_reply("done", phase="final_answer"))
         started = kernel.run("a.set_approval('run_python', 'auto')\nh = a.start('which thread?', source='panel')")
         assert started.status == "ok", started.text
@@ -146,8 +155,11 @@ def test_auto_resume_from_config(tmp_path, server):
     profile = tmp_path / "ipython" / "profile_default"
     profile.mkdir(parents=True)
     (profile / "ipython_config.py").write_text("c.Agent.auto_resume = True\n")
-    env = {"JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history"), "JPY_SESSION_NAME": str(tmp_path / "nb.ipynb"),
-           "IPYTHONDIR": str(tmp_path / "ipython")}
+    env = {
+        "JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history"),
+        "JPY_SESSION_NAME": str(tmp_path / "nb.ipynb"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+    }
     for attempt in range(2):
         kernel = KernelDriver(cwd=str(tmp_path), env=env)
         try:

@@ -12,7 +12,6 @@ from jupyter_agent.config import is_azure_responses_base_url
 from jupyter_agent.protocol import responses as R
 from jupyter_agent.testing import Reply, ScriptedServer, function_call_reply, text_reply, web_search_reply
 from jupyter_agent.testing.replies import text_events, web_search_events
-
 from tests.sse_support import make_agent, of_type, server  # noqa: F401
 
 
@@ -32,7 +31,10 @@ async def test_phase_preserved_in_history_and_resent(server: ScriptedServer, mak
     turn = await agent.ask("check")
     assert turn.text == "All good."  # the commentary is not the answer
     done = of_type(turn.events, ev.MessageDone)
-    assert [(m.text, m.phase) for m in done] == [("Let me check the tests first.", "commentary"), ("All good.", "final_answer")]
+    assert [(m.text, m.phase) for m in done] == [
+        ("Let me check the tests first.", "commentary"),
+        ("All good.", "final_answer"),
+    ]
     # Deltas carry the phase known from output_item.added.
     assert {d.phase for d in of_type(turn.events, ev.TextDelta)} == {"commentary", "final_answer"}
     follow = server.requests[1].json["input"]
@@ -45,7 +47,10 @@ async def test_phase_preserved_in_history_and_resent(server: ScriptedServer, mak
     assistants = [i for i in server.requests[3].json["input"] if i.get("role") == "assistant"]
     assert [a.get("phase", "<absent>") for a in assistants] == ["commentary", "final_answer", "<absent>"]
     assert [(m["role"], m["phase"]) for m in agent.transcript() if m["role"] == "assistant"] == [
-        ("assistant", "commentary"), ("assistant", "final_answer"), ("assistant", None), ("assistant", None)
+        ("assistant", "commentary"),
+        ("assistant", "final_answer"),
+        ("assistant", None),
+        ("assistant", None),
     ]
 
 
@@ -65,7 +70,14 @@ async def test_unknown_phase_value_does_not_lose_the_message(server: ScriptedSer
 
 
 def test_phase_on_message_items() -> None:
-    item = R.parse_item({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "x"}], "phase": "commentary"})
+    item = R.parse_item(
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "x"}],
+            "phase": "commentary",
+        }
+    )
     assert isinstance(item, R.MessageItem) and item.phase == "commentary"
     assert item.to_input()["phase"] == "commentary"
     legacy = R.parse_item({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "x"}]})
@@ -95,7 +107,11 @@ def ws(action: dict[str, Any] | None, status: str = "completed") -> R.WebSearchC
         ({"type": "search"}, "search", ""),
         ({"type": "open_page", "url": "https://example.com"}, "open_page", "https://example.com"),
         ({"type": "open_page"}, "open_page", ""),
-        ({"type": "find_in_page", "url": "https://example.com", "pattern": "needle"}, "find_in_page", "'needle' in https://example.com"),
+        (
+            {"type": "find_in_page", "url": "https://example.com", "pattern": "needle"},
+            "find_in_page",
+            "'needle' in https://example.com",
+        ),
         ({"type": "find_in_page", "pattern": "needle"}, "find_in_page", "'needle'"),
         ({"type": "find_in_page", "url": "https://example.com"}, "find_in_page", "https://example.com"),
         ({"type": "screenshot", "url": "https://example.com"}, "other", ""),
@@ -108,7 +124,14 @@ def test_display_rules(action: dict[str, Any], kind: str, detail: str) -> None:
 
 
 def test_partial_item_without_action_parses() -> None:
-    event = R.parse_event(json.dumps({"type": "response.output_item.added", "item": {"type": "web_search_call", "id": "ws_1", "status": "in_progress"}}))
+    event = R.parse_event(
+        json.dumps(
+            {
+                "type": "response.output_item.added",
+                "item": {"type": "web_search_call", "id": "ws_1", "status": "in_progress"},
+            }
+        )
+    )
     assert isinstance(event, R.OutputItemAdded) and isinstance(event.item, R.WebSearchCallItem)
     assert event.item.action is None and event.item.display_detail()[:2] == ("other", "")
 
@@ -123,8 +146,19 @@ async def test_web_search_item_is_emitted(server: ScriptedServer, make_agent: An
     server.add_response(web_search_reply("weather seattle", call_id="web-search-1", answer="Sunny."))
     turn = await make_agent().ask("weather?")
     begin, end = of_type(turn.events, ev.WebSearch)
-    assert (begin.item_id, begin.status, begin.action, begin.display_text) == ("web-search-1", "in_progress", None, "Searching the web")
-    assert (end.item_id, end.status, end.action, end.query, end.display_text) == ("web-search-1", "completed", "search", "weather seattle", "Searched weather seattle")
+    assert (begin.item_id, begin.status, begin.action, begin.display_text) == (
+        "web-search-1",
+        "in_progress",
+        None,
+        "Searching the web",
+    )
+    assert (end.item_id, end.status, end.action, end.query, end.display_text) == (
+        "web-search-1",
+        "completed",
+        "search",
+        "weather seattle",
+        "Searched weather seattle",
+    )
     assert turn.text == "Sunny."
     kinds = [type(e) for e in turn.events if isinstance(e, (ev.WebSearch, ev.TextDelta))]
     assert kinds.index(ev.WebSearch) < kinds.index(ev.TextDelta)
@@ -133,13 +167,25 @@ async def test_web_search_item_is_emitted(server: ScriptedServer, make_agent: An
 @pytest.mark.parametrize(
     ("action", "expected"),
     [
-        ({"type": "open_page", "url": "https://example.com/a"}, ("open_page", "Searched https://example.com/a", {"url": "https://example.com/a"})),
-        ({"type": "find_in_page", "url": "https://example.com", "pattern": "needle"}, ("find_in_page", "Searched 'needle' in https://example.com", {"url": "https://example.com", "pattern": "needle"})),
+        (
+            {"type": "open_page", "url": "https://example.com/a"},
+            ("open_page", "Searched https://example.com/a", {"url": "https://example.com/a"}),
+        ),
+        (
+            {"type": "find_in_page", "url": "https://example.com", "pattern": "needle"},
+            (
+                "find_in_page",
+                "Searched 'needle' in https://example.com",
+                {"url": "https://example.com", "pattern": "needle"},
+            ),
+        ),
         ({"type": "teleport"}, ("other", "Searched", {})),
         ({"type": "search", "query": ""}, ("search", "Searched", {})),
     ],
 )
-async def test_web_search_actions_over_the_socket(server: ScriptedServer, make_agent: Any, action: dict[str, Any], expected: tuple[str, str, dict[str, str]]) -> None:
+async def test_web_search_actions_over_the_socket(
+    server: ScriptedServer, make_agent: Any, action: dict[str, Any], expected: tuple[str, str, dict[str, str]]
+) -> None:
     server.add_response(web_search_reply(action=action))
     turn = await make_agent().ask("find")
     end = [w for w in of_type(turn.events, ev.WebSearch) if w.status == "completed"][0]
@@ -167,7 +213,11 @@ async def test_web_search_items_are_resent_without_ids(server: ScriptedServer, m
     await agent.ask("weather?")
     await agent.ask("thanks")
     [item] = [i for i in server.requests[1].json["input"] if i["type"] == "web_search_call"]
-    assert item == {"type": "web_search_call", "status": "completed", "action": {"type": "search", "query": "weather seattle"}}
+    assert item == {
+        "type": "web_search_call",
+        "status": "completed",
+        "action": {"type": "search", "query": "weather seattle"},
+    }
     assert agent.transcript()[1] == {"role": "tool", "text": "Searched weather seattle", "phase": None}
 
 
@@ -201,7 +251,10 @@ def test_detects_azure_responses_base_urls(url: str) -> None:
     assert is_azure_responses_base_url(url)
 
 
-@pytest.mark.parametrize("url", ["https://api.openai.com/v1", "https://example.com/openai", "https://myproxy.azurewebsites.net/openai", "", None])
+@pytest.mark.parametrize(
+    "url",
+    ["https://api.openai.com/v1", "https://example.com/openai", "https://myproxy.azurewebsites.net/openai", "", None],
+)
 def test_non_azure_base_urls(url: str | None) -> None:
     assert not is_azure_responses_base_url(url)
 
@@ -219,7 +272,9 @@ def test_azure_by_provider_name() -> None:
         ("disabled", None),
     ],
 )
-async def test_web_search_tool_json(server: ScriptedServer, make_agent: Any, mode: str, tool: dict[str, Any] | None) -> None:
+async def test_web_search_tool_json(
+    server: ScriptedServer, make_agent: Any, mode: str, tool: dict[str, Any] | None
+) -> None:
     server.add_response(text_reply("ok"))
     await make_agent(web_search=mode).ask("hi")
     tools = server.requests[0].json["tools"]

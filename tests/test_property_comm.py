@@ -21,13 +21,27 @@ from jupyter_agent.realtime import show_voice
 
 from .fault_scenarios import free_port
 
-PROFILE = settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROFILE = settings(
+    max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
-json_scalar = st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
-json_value = st.recursive(json_scalar, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=10)
+json_scalar = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+json_value = st.recursive(
+    json_scalar,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=10,
+)
 panel_types = st.sampled_from(["hello", "send", "stop", "approval", "history", "event", "state", "", "SEND"])
 field_names = st.sampled_from(["type", "id", "text", "version", "call_id", "decision", "extra"])
-field_values = st.one_of(json_value, st.sampled_from(["approve", "deny", "approve_always", "m1", "  ", "hi", 1, 0, True]))
+field_values = st.one_of(
+    json_value, st.sampled_from(["approve", "deny", "approve_always", "m1", "  ", "hi", 1, 0, True])
+)
 panel_like = st.builds(
     lambda t, fields: {**fields, "type": t} if t is not None else fields,
     st.none() | panel_types,
@@ -86,7 +100,9 @@ def bridge() -> Iterator[tuple[RecordingComm, RecordingAgent, C.PanelBridge]]:
 
 @PROFILE
 @given(json_value | panel_like)
-def test_any_panel_message_is_applied_once_or_refused_once(bridge: tuple[RecordingComm, RecordingAgent, C.PanelBridge], data: Any) -> None:
+def test_any_panel_message_is_applied_once_or_refused_once(
+    bridge: tuple[RecordingComm, RecordingAgent, C.PanelBridge], data: Any
+) -> None:
     comm, agent, b = bridge
     comm.sent.clear()
     agent.calls.clear()
@@ -100,7 +116,9 @@ def test_any_panel_message_is_applied_once_or_refused_once(bridge: tuple[Recordi
     if msg is None:
         assert [m["type"] for m in comm.sent] == ["error"] and agent.calls == []
     elif isinstance(msg, C.Hello):
-        assert [m["type"] for m in comm.sent] == (["state", "history"] if msg.version == C.PROTOCOL_VERSION else ["error"])
+        assert [m["type"] for m in comm.sent] == (
+            ["state", "history"] if msg.version == C.PROTOCOL_VERSION else ["error"]
+        )
     elif isinstance(msg, C.Send):
         assert agent.calls == [("start", data["text"])] and data["text"].strip()
     elif isinstance(msg, C.Stop):
@@ -112,11 +130,23 @@ def test_any_panel_message_is_applied_once_or_refused_once(bridge: tuple[Recordi
 
 
 valid_messages = st.one_of(
-    st.builds(lambda v, r: {"type": "hello", "version": v, **({"resume": True} if r else {})}, st.integers(0, 3), st.booleans()),
-    st.builds(lambda i, t: {"type": "send", "id": i, "text": t}, st.text(min_size=1, max_size=C.MAX_ID_CHARS), st.text(min_size=1, max_size=200).filter(str.strip)),
+    st.builds(
+        lambda v, r: {"type": "hello", "version": v, **({"resume": True} if r else {})},
+        st.integers(0, 3),
+        st.booleans(),
+    ),
+    st.builds(
+        lambda i, t: {"type": "send", "id": i, "text": t},
+        st.text(min_size=1, max_size=C.MAX_ID_CHARS),
+        st.text(min_size=1, max_size=200).filter(str.strip),
+    ),
     st.just({"type": "stop"}),
     st.just({"type": "history"}),
-    st.builds(lambda c, d: {"type": "approval", "call_id": c, "decision": d}, st.text(min_size=1, max_size=50), st.sampled_from(["approve", "approve_always", "deny"])),
+    st.builds(
+        lambda c, d: {"type": "approval", "call_id": c, "decision": d},
+        st.text(min_size=1, max_size=50),
+        st.sampled_from(["approve", "approve_always", "deny"]),
+    ),
 )
 
 
@@ -154,14 +184,20 @@ def voice() -> Iterator[Any]:
     loop.call_soon(loop.loop.stop)
 
 
-@settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(widget_types, widget_fields, buffers, st.booleans())
-def test_any_widget_message_never_raises(voice: Any, kind: Any, fields: dict[str, Any], bufs: list[Any], as_list: bool) -> None:
+def test_any_widget_message_never_raises(
+    voice: Any, kind: Any, fields: dict[str, Any], bufs: list[Any], as_list: bool
+) -> None:
     content: Any = {**fields, "type": kind} if kind is not None else fields
     if as_list:
         content = [content]
     errors: list[BaseException] = []
-    t = threading.Thread(target=_deliver, args=(voice, content, bufs, errors))  # the kernel thread is not the agent loop
+    t = threading.Thread(
+        target=_deliver, args=(voice, content, bufs, errors)
+    )  # the kernel thread is not the agent loop
     t.start()
     t.join(5)
     assert not t.is_alive(), "the widget blocked the kernel thread"

@@ -21,16 +21,51 @@ from jupyter_agent.protocol.responses import _EVENT_MODELS, UnknownEvent, parse_
 PROFILE = settings(max_examples=300, derandomize=True, deadline=None)
 
 scalar = st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=16)
-value = st.recursive(scalar, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
-keys = st.sampled_from(["type", "response", "item", "delta", "error", "status", "status_code", "headers", "rate_limits",
-                        "item_id", "output_index", "audio", "transcript", "session", "event_id", "message", "code"])
+value = st.recursive(
+    scalar,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+keys = st.sampled_from(
+    [
+        "type",
+        "response",
+        "item",
+        "delta",
+        "error",
+        "status",
+        "status_code",
+        "headers",
+        "rate_limits",
+        "item_id",
+        "output_index",
+        "audio",
+        "transcript",
+        "session",
+        "event_id",
+        "message",
+        "code",
+    ]
+)
 response_types = st.sampled_from(sorted(_EVENT_MODELS)) | st.text(max_size=20) | scalar
-realtime_types = st.sampled_from([
-    "session.created", "session.updated", "response.output_audio.delta", "response.audio.delta", "conversation.item.added",
-    "conversation.item.done", "response.output_audio_transcript.delta", "response.output_audio_transcript.done",
-    "conversation.item.input_audio_transcription.completed", "input_audio_buffer.speech_started", "error",
-    "rate_limits.updated", "response.done", "response.created",
-]) | st.text(max_size=20)
+realtime_types = st.sampled_from(
+    [
+        "session.created",
+        "session.updated",
+        "response.output_audio.delta",
+        "response.audio.delta",
+        "conversation.item.added",
+        "conversation.item.done",
+        "response.output_audio_transcript.delta",
+        "response.output_audio_transcript.done",
+        "conversation.item.input_audio_transcription.completed",
+        "input_audio_buffer.speech_started",
+        "error",
+        "rate_limits.updated",
+        "response.done",
+        "response.created",
+    ]
+) | st.text(max_size=20)
 
 
 def frame(types: Any) -> Any:

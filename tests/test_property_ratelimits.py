@@ -13,25 +13,58 @@ from hypothesis import strategies as st
 
 from jupyter_agent.protocol import errors as E
 from jupyter_agent.protocol.ratelimits import (
-    parse_all_rate_limits, parse_duration, parse_platform_rate_limits, parse_rate_limit_for_limit,
+    parse_all_rate_limits,
+    parse_duration,
+    parse_platform_rate_limits,
+    parse_rate_limit_for_limit,
 )
 from jupyter_agent.transport.base import ResponseHeaders
 
 PROFILE = settings(max_examples=200, derandomize=True, deadline=None)
 
 ids = st.sampled_from(["codex", "codex-other", "gpt-5-mini", "Codex_Bengalfox", "x"])
-suffixes = st.sampled_from([
-    "primary-used-percent", "primary-window-minutes", "primary-reset-at", "secondary-used-percent",
-    "secondary-window-minutes", "secondary-reset-at", "limit-name", "credits-has-credits", "credits-unlimited",
-    "credits-balance",
-])
-platform = st.sampled_from([f"x-ratelimit-{a}-{b}" for a in ("limit", "remaining", "reset") for b in ("requests", "tokens")])
-retry = st.sampled_from(["retry-after", "retry-after-ms", "Retry-After", "x-codex-active-limit", "openai-model", "x-codex-turn-state"])
+suffixes = st.sampled_from(
+    [
+        "primary-used-percent",
+        "primary-window-minutes",
+        "primary-reset-at",
+        "secondary-used-percent",
+        "secondary-window-minutes",
+        "secondary-reset-at",
+        "limit-name",
+        "credits-has-credits",
+        "credits-unlimited",
+        "credits-balance",
+    ]
+)
+platform = st.sampled_from(
+    [f"x-ratelimit-{a}-{b}" for a in ("limit", "remaining", "reset") for b in ("requests", "tokens")]
+)
+retry = st.sampled_from(
+    ["retry-after", "retry-after-ms", "Retry-After", "x-codex-active-limit", "openai-model", "x-codex-turn-state"]
+)
 values = st.one_of(
     st.text(max_size=12),
     st.floats(allow_nan=True, allow_infinity=True).map(str),
-    st.integers(-10**12, 10**12).map(str),
-    st.sampled_from(["nan", "inf", "-inf", "1e999", "true", "false", "1", "0", "", " 12 ", "6m0s", "1h2m3.5s", "12ms", "Wed, 21 Oct 2015 07:28:00 GMT"]),
+    st.integers(-(10**12), 10**12).map(str),
+    st.sampled_from(
+        [
+            "nan",
+            "inf",
+            "-inf",
+            "1e999",
+            "true",
+            "false",
+            "1",
+            "0",
+            "",
+            " 12 ",
+            "6m0s",
+            "1h2m3.5s",
+            "12ms",
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+        ]
+    ),
 )
 header_names = st.one_of(st.builds(lambda i, s: f"x-{i}-{s}", ids, suffixes), platform, retry, st.text(max_size=10))
 headers = st.dictionaries(header_names, values, max_size=12)
@@ -63,9 +96,13 @@ def test_arbitrary_headers_never_raise_and_stay_sane(h: dict[str, str]) -> None:
     st.floats(0, 100, allow_nan=False),
     st.integers(1, 100000),
     st.floats(1e9, 2e9, allow_nan=False),
-    st.booleans(), st.booleans(), st.sampled_from(["", "12.5", "1000"]),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(["", "12.5", "1000"]),
 )
-def test_codex_family_round_trips(used: float, minutes: int, reset: float, has: bool, unlimited: bool, balance: str) -> None:
+def test_codex_family_round_trips(
+    used: float, minutes: int, reset: float, has: bool, unlimited: bool, balance: str
+) -> None:
     h = {
         "X-Codex-Other-Primary-Used-Percent": repr(used),
         "x-codex-other-primary-window-minutes": str(minutes),
@@ -80,21 +117,36 @@ def test_codex_family_round_trips(used: float, minutes: int, reset: float, has: 
     assert snap.limit_id == "codex_other" and snap.limit_name == "Other model"
     if used or minutes or reset:
         assert snap.primary is not None
-        assert snap.primary.used_percent == used and snap.primary.window_minutes == minutes and snap.primary.resets_at == reset
+        assert (
+            snap.primary.used_percent == used
+            and snap.primary.window_minutes == minutes
+            and snap.primary.resets_at == reset
+        )
     assert snap.credits is not None and (snap.credits.has_credits, snap.credits.unlimited) == (has, unlimited)
     assert snap.credits.balance == (balance or None)
     assert [s.limit_id for s in parse_all_rate_limits(h)] == ["codex", "codex_other"]
 
 
 @PROFILE
-@given(st.integers(1, 10**9), st.integers(0, 10**9), st.integers(0, 5), st.integers(0, 59), st.integers(0, 59), st.integers(0, 999))
+@given(
+    st.integers(1, 10**9),
+    st.integers(0, 10**9),
+    st.integers(0, 5),
+    st.integers(0, 59),
+    st.integers(0, 59),
+    st.integers(0, 999),
+)
 def test_platform_headers_round_trip(limit: int, remaining: int, h_: int, m: int, s: int, ms: int) -> None:
     remaining = min(remaining, limit)
     text = (f"{h_}h" if h_ else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "") + (f"{ms}ms" if ms else "")
     expected = h_ * 3600 + m * 60 + s + ms / 1000
     assert parse_duration(text or "0") == (expected if text else 0.0)
     snaps = parse_platform_rate_limits(
-        {"x-ratelimit-limit-tokens": str(limit), "x-ratelimit-remaining-tokens": str(remaining), "x-ratelimit-reset-tokens": text or "0"},
+        {
+            "x-ratelimit-limit-tokens": str(limit),
+            "x-ratelimit-remaining-tokens": str(remaining),
+            "x-ratelimit-reset-tokens": text or "0",
+        },
         now=100.0,
     )
     assert len(snaps) == 1
@@ -114,7 +166,11 @@ def test_retry_after_headers_round_trip(ms: int, seconds: float) -> None:
 
 
 @PROFILE
-@given(st.floats(0, 10**4, allow_nan=False).map(lambda x: round(x, 3)), st.sampled_from(["s", "ms", "seconds", "second", "S", "MS"]), st.text(max_size=20))
+@given(
+    st.floats(0, 10**4, allow_nan=False).map(lambda x: round(x, 3)),
+    st.sampled_from(["s", "ms", "seconds", "second", "S", "MS"]),
+    st.text(max_size=20),
+)
 def test_retry_delay_in_message(value: float, unit: str, noise: str) -> None:
     message = f"Rate limit reached. Please try again in {value}{unit}. {noise}"
     got = E.parse_retry_delay(message)

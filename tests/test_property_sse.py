@@ -23,13 +23,29 @@ from jupyter_agent.transport.sse import SseDecoder, SseTransport
 
 PROFILE = settings(max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-json_scalars = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=30)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
-event_types = st.sampled_from([
-    "response.created", "response.output_text.delta", "response.output_item.added", "response.completed",
-    "response.in_progress", "codex.rate_limits", "response.new_tool_event", "error",
-])
-events = st.builds(lambda t, extra: {**extra, "type": t}, event_types, st.dictionaries(st.text(min_size=1, max_size=8), json_values, max_size=4))
+json_scalars = st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text(max_size=30)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+event_types = st.sampled_from(
+    [
+        "response.created",
+        "response.output_text.delta",
+        "response.output_item.added",
+        "response.completed",
+        "response.in_progress",
+        "codex.rate_limits",
+        "response.new_tool_event",
+        "error",
+    ]
+)
+events = st.builds(
+    lambda t, extra: {**extra, "type": t},
+    event_types,
+    st.dictionaries(st.text(min_size=1, max_size=8), json_values, max_size=4),
+)
 eols = st.sampled_from([b"\n", b"\r\n", b"\r"])
 
 
@@ -69,12 +85,14 @@ def decode(chunks: list[bytes]) -> list[bytes]:
 
 @PROFILE
 @given(st.lists(events, max_size=8), eols, st.booleans(), st.booleans(), st.lists(st.integers(0, 10**6), max_size=30))
-def test_any_chunking_gives_identical_events(evs: list[dict[str, Any]], eol: bytes, comments: bool, multiline: bool, cuts: list[int]) -> None:
+def test_any_chunking_gives_identical_events(
+    evs: list[dict[str, Any]], eol: bytes, comments: bool, multiline: bool, cuts: list[int]
+) -> None:
     stream = encode(evs, eol, comments, multiline)
     whole = decode([stream])
     assert [json.loads(d) for d in whole] == evs
     assert decode(split(stream, cuts)) == whole
-    assert decode([stream[i:i + 1] for i in range(len(stream))]) == whole
+    assert decode([stream[i : i + 1] for i in range(len(stream))]) == whole
 
 
 @PROFILE
@@ -89,8 +107,28 @@ def test_arbitrary_bytes_never_raise(data: bytes, cuts: list[int]) -> None:
 
 
 sse_noise = st.lists(
-    st.sampled_from([b"data: ", b"data:", b"\n", b"\r\n", b"\r", b"{", b"}", b'"type"', b":", b'"response.completed"',
-                     b'"response.output_text.delta"', b'"delta"', b'"x"', b",", b'"response"', b"event: e", b"\xff", b"null"])
+    st.sampled_from(
+        [
+            b"data: ",
+            b"data:",
+            b"\n",
+            b"\r\n",
+            b"\r",
+            b"{",
+            b"}",
+            b'"type"',
+            b":",
+            b'"response.completed"',
+            b'"response.output_text.delta"',
+            b'"delta"',
+            b'"x"',
+            b",",
+            b'"response"',
+            b"event: e",
+            b"\xff",
+            b"null",
+        ]
+    )
     | st.binary(max_size=8),
     max_size=60,
 ).map(b"".join)
@@ -134,21 +172,34 @@ def test_streaming_path_ends_in_events_or_agent_error(data: bytes, cuts: list[in
 
 
 @settings(max_examples=40, derandomize=True, deadline=None)
-@given(st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=10), st.lists(st.integers(0, 10**6), max_size=15), eols)
+@given(
+    st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=10),
+    st.lists(st.integers(0, 10**6), max_size=15),
+    eols,
+)
 def test_streaming_path_any_chunking_same_text(deltas: list[str], cuts: list[int], eol: bytes) -> None:
-    evs: list[dict[str, Any]] = [{"type": "response.output_text.delta", "item_id": "m1", "output_index": 0, "content_index": 0, "delta": d} for d in deltas]
+    evs: list[dict[str, Any]] = [
+        {"type": "response.output_text.delta", "item_id": "m1", "output_index": 0, "content_index": 0, "delta": d}
+        for d in deltas
+    ]
     evs.append({"type": "response.completed", "response": {"id": "resp_1"}})
     seen, error = asyncio.run(_stream_through_transport(split(encode(evs, eol, True, False), cuts)))
     assert error is None
     assert "".join(getattr(e, "delta", "") for e in seen if type(e).__name__ == "OutputTextDelta") == "".join(deltas)
 
 
-known_types = st.sampled_from(sorted(__import__("jupyter_agent.protocol.responses", fromlist=["_EVENT_MODELS"])._EVENT_MODELS))
-field_keys = st.sampled_from(["type", "delta", "item_id", "response", "item", "output_index", "sequence_number", "error", "headers", "status"])
+known_types = st.sampled_from(
+    sorted(__import__("jupyter_agent.protocol.responses", fromlist=["_EVENT_MODELS"])._EVENT_MODELS)
+)
+field_keys = st.sampled_from(
+    ["type", "delta", "item_id", "response", "item", "output_index", "sequence_number", "error", "headers", "status"]
+)
 typed_events = st.builds(
     lambda t, fields, first: {"type": t, **fields} if first else {**fields, "type": t},
     known_types | st.text(max_size=12),
-    st.dictionaries(field_keys, json_values | st.just({"id": "r1"}) | st.just({"type": "message", "content": []}), max_size=4),
+    st.dictionaries(
+        field_keys, json_values | st.just({"id": "r1"}) | st.just({"type": "message", "content": []}), max_size=4
+    ),
     st.booleans(),
 )
 

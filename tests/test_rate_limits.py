@@ -13,7 +13,6 @@ from jupyter_agent.events import Credits, RateLimitSnapshot, RateLimitWindow
 from jupyter_agent.protocol import ratelimits as RL
 from jupyter_agent.protocol.responses import parse_event
 from jupyter_agent.testing import ScriptedServer, error_reply, text_reply
-
 from tests.sse_support import make_agent, of_type, server  # noqa: F401
 
 CODEX = {
@@ -27,7 +26,13 @@ CODEX = {
 
 
 def test_defaults_to_codex_headers() -> None:
-    snap = RL.parse_rate_limit_for_limit({"X-Codex-Primary-Used-Percent": "12.5", "x-codex-primary-window-minutes": "10", "x-codex-primary-reset-at": "1704069000"})
+    snap = RL.parse_rate_limit_for_limit(
+        {
+            "X-Codex-Primary-Used-Percent": "12.5",
+            "x-codex-primary-window-minutes": "10",
+            "x-codex-primary-reset-at": "1704069000",
+        }
+    )
     assert snap.limit_id == "codex" and snap.limit_name is None
     assert snap.primary == RateLimitWindow(used_percent=12.5, window_minutes=10, resets_at=1704069000)
     assert snap.secondary is None and snap.credits is None
@@ -43,7 +48,10 @@ def test_prefers_limit_name_header() -> None:
     snap = RL.parse_rate_limit_for_limit(headers, "codex_bengalfox")
     assert snap.limit_id == "codex_bengalfox" and snap.limit_name == "gpt-5.2-codex-sonic"
     assert snap.label == "gpt-5.2-codex-sonic"
-    assert RL.parse_rate_limit_for_limit({**headers, "x-codex-bengalfox-limit-name": "  "}, "codex_bengalfox").limit_name is None
+    assert (
+        RL.parse_rate_limit_for_limit({**headers, "x-codex-bengalfox-limit-name": "  "}, "codex_bengalfox").limit_name
+        is None
+    )
 
 
 def test_parse_all_reads_all_families_sorted_with_codex_first() -> None:
@@ -90,16 +98,36 @@ def test_window_presence_rules(headers: dict[str, str], present: bool) -> None:
 
 
 def test_non_numeric_window_fields_are_ignored() -> None:
-    snap = RL.parse_rate_limit_for_limit({"x-codex-primary-used-percent": "50", "x-codex-primary-window-minutes": "soon", "x-codex-primary-reset-at": "later"})
+    snap = RL.parse_rate_limit_for_limit(
+        {
+            "x-codex-primary-used-percent": "50",
+            "x-codex-primary-window-minutes": "soon",
+            "x-codex-primary-reset-at": "later",
+        }
+    )
     assert snap.primary == RateLimitWindow(used_percent=50.0)
 
 
 @pytest.mark.parametrize(
     ("headers", "credits"),
     [
-        ({"x-codex-credits-has-credits": "true", "x-codex-credits-unlimited": "false", "x-codex-credits-balance": " 123 "}, Credits(True, False, "123")),
+        (
+            {
+                "x-codex-credits-has-credits": "true",
+                "x-codex-credits-unlimited": "false",
+                "x-codex-credits-balance": " 123 ",
+            },
+            Credits(True, False, "123"),
+        ),
         ({"x-codex-credits-has-credits": "1", "x-codex-credits-unlimited": "0"}, Credits(True, False, None)),
-        ({"x-codex-credits-has-credits": "false", "x-codex-credits-unlimited": "true", "x-codex-credits-balance": ""}, Credits(False, True, None)),
+        (
+            {
+                "x-codex-credits-has-credits": "false",
+                "x-codex-credits-unlimited": "true",
+                "x-codex-credits-balance": "",
+            },
+            Credits(False, True, None),
+        ),
         ({"x-codex-credits-has-credits": "true"}, None),  # both flags required
         ({"x-codex-credits-has-credits": "yes", "x-codex-credits-unlimited": "false"}, None),
     ],
@@ -109,14 +137,20 @@ def test_credits(headers: dict[str, str], credits: Credits | None) -> None:
 
 
 def test_credits_use_codex_names_for_every_family() -> None:
-    headers = {"x-codex-other-primary-used-percent": "0", "x-codex-credits-has-credits": "true", "x-codex-credits-unlimited": "false"}
+    headers = {
+        "x-codex-other-primary-used-percent": "0",
+        "x-codex-credits-has-credits": "true",
+        "x-codex-credits-unlimited": "false",
+    }
     snaps = RL.parse_all_rate_limits(headers)
     assert [s.limit_id for s in snaps] == ["codex", "codex_other"]
     assert snaps[1].credits == Credits(True, False, None) and snaps[1].primary is None
 
 
 def test_merge_inherits_credits_and_plan_but_not_limit_name() -> None:
-    previous = RateLimitSnapshot(limit_id="codex", limit_name="Old", credits=Credits(True, False, "5"), plan_type="plus")
+    previous = RateLimitSnapshot(
+        limit_id="codex", limit_name="Old", credits=Credits(True, False, "5"), plan_type="plus"
+    )
     new = RateLimitSnapshot(limit_id="codex", primary=RateLimitWindow(10.0))
     merged = RL.merge_snapshot(previous, new)
     assert merged.credits == Credits(True, False, "5") and merged.plan_type == "plus"
@@ -132,7 +166,12 @@ def test_codex_rate_limits_event() -> None:
         "type": "codex.rate_limits",
         "plan_type": "plus",
         "metered_limit_name": "Codex-Other",
-        "rate_limits": {"allowed": True, "limit_reached": False, "primary": {"used_percent": 42, "window_minutes": 60, "reset_at": 1700000000}, "secondary": None},
+        "rate_limits": {
+            "allowed": True,
+            "limit_reached": False,
+            "primary": {"used_percent": 42, "window_minutes": 60, "reset_at": 1700000000},
+            "secondary": None,
+        },
         "code_review_rate_limits": None,
         "credits": {"has_credits": True, "unlimited": False, "balance": "123"},
         "promo": None,
@@ -152,15 +191,34 @@ def test_usage_payload_maps_primary_and_additional_rate_limits() -> None:
         "rate_limit": {
             "allowed": True,
             "limit_reached": False,
-            "primary_window": {"used_percent": 42, "limit_window_seconds": 3600, "reset_after_seconds": 120, "reset_at": 1735689720},
-            "secondary_window": {"used_percent": 5, "limit_window_seconds": 86400, "reset_after_seconds": 43200, "reset_at": 1735693200},
+            "primary_window": {
+                "used_percent": 42,
+                "limit_window_seconds": 3600,
+                "reset_after_seconds": 120,
+                "reset_at": 1735689720,
+            },
+            "secondary_window": {
+                "used_percent": 5,
+                "limit_window_seconds": 86400,
+                "reset_after_seconds": 43200,
+                "reset_at": 1735693200,
+            },
         },
         "credits": {"has_credits": True, "unlimited": False, "balance": "9.99"},
         "additional_rate_limits": [
             {
                 "limit_name": "codex_other",
                 "metered_feature": "codex_other",
-                "rate_limit": {"allowed": True, "limit_reached": False, "primary_window": {"used_percent": 88, "limit_window_seconds": 1800, "reset_after_seconds": 600, "reset_at": 1735693200}},
+                "rate_limit": {
+                    "allowed": True,
+                    "limit_reached": False,
+                    "primary_window": {
+                        "used_percent": 88,
+                        "limit_window_seconds": 1800,
+                        "reset_after_seconds": 600,
+                        "reset_at": 1735693200,
+                    },
+                },
             }
         ],
     }
@@ -177,9 +235,13 @@ def test_usage_payload_maps_primary_and_additional_rate_limits() -> None:
 def test_usage_payload_without_rate_limit_and_plan_mapping() -> None:
     [snap] = RL.snapshots_from_usage_payload({"plan_type": "education", "rate_limit": None})
     assert snap.primary is None and snap.secondary is None and snap.plan_type == "edu"
-    [snap] = RL.snapshots_from_usage_payload({"plan_type": "guest", "rate_limit": {"primary_window": {"used_percent": 1, "limit_window_seconds": 61}}})
+    [snap] = RL.snapshots_from_usage_payload(
+        {"plan_type": "guest", "rate_limit": {"primary_window": {"used_percent": 1, "limit_window_seconds": 61}}}
+    )
     assert snap.plan_type == "unknown" and snap.primary is not None and snap.primary.window_minutes == 2
-    [snap] = RL.snapshots_from_usage_payload({"rate_limit": {"primary_window": {"used_percent": 1, "limit_window_seconds": 0}}})
+    [snap] = RL.snapshots_from_usage_payload(
+        {"rate_limit": {"primary_window": {"used_percent": 1, "limit_window_seconds": 0}}}
+    )
     assert snap.primary is not None and snap.primary.window_minutes is None
 
 
@@ -188,7 +250,19 @@ def test_usage_payload_without_rate_limit_and_plan_mapping() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("6m0s", 360.0), ("120ms", 0.12), ("1h2m3.5s", 3723.5), ("12", 12.0), ("0.5s", 0.5), ("2m", 120.0), ("1s500ms", 1.5), ("", None), ("abc", None), ("1x", None), ("5s junk", None)],
+    [
+        ("6m0s", 360.0),
+        ("120ms", 0.12),
+        ("1h2m3.5s", 3723.5),
+        ("12", 12.0),
+        ("0.5s", 0.5),
+        ("2m", 120.0),
+        ("1s500ms", 1.5),
+        ("", None),
+        ("abc", None),
+        ("1x", None),
+        ("5s junk", None),
+    ],
 )
 def test_parse_duration(text: str, seconds: float | None) -> None:
     got = RL.parse_duration(text)
@@ -206,19 +280,31 @@ def test_platform_headers() -> None:
     }
     requests, tokens = RL.parse_platform_rate_limits(headers, now=1000.0)
     assert requests.limit_id == "requests" and requests.source == "platform"
-    assert requests.primary == RateLimitWindow(used_percent=pytest.approx(0.2), resets_at=pytest.approx(1000.12), limit=500, remaining=499)
+    assert requests.primary == RateLimitWindow(
+        used_percent=pytest.approx(0.2), resets_at=pytest.approx(1000.12), limit=500, remaining=499
+    )
     assert tokens.primary == RateLimitWindow(used_percent=75.0, resets_at=1360.0, limit=30000, remaining=7500)
 
 
 def test_platform_headers_placeholders_and_missing_are_skipped() -> None:
-    assert RL.parse_platform_rate_limits({"x-ratelimit-limit-requests": "-1", "x-ratelimit-remaining-requests": "-1"}) == []
+    assert (
+        RL.parse_platform_rate_limits({"x-ratelimit-limit-requests": "-1", "x-ratelimit-remaining-requests": "-1"})
+        == []
+    )
     assert RL.parse_platform_rate_limits({"x-ratelimit-limit-tokens": "100"}) == []
-    [snap] = RL.parse_platform_rate_limits({"x-ratelimit-limit-tokens": "100", "x-ratelimit-remaining-tokens": "100", "x-ratelimit-reset-tokens": "later"}, now=5.0)
+    [snap] = RL.parse_platform_rate_limits(
+        {"x-ratelimit-limit-tokens": "100", "x-ratelimit-remaining-tokens": "100", "x-ratelimit-reset-tokens": "later"},
+        now=5.0,
+    )
     assert snap.primary is not None and snap.primary.used_percent == 0.0 and snap.primary.resets_at is None
 
 
 async def test_platform_headers_reach_agent_rate_limits(server: ScriptedServer, make_agent: Any) -> None:
-    headers = {"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "45", "x-ratelimit-reset-requests": "1h2m3.5s"}
+    headers = {
+        "x-ratelimit-limit-requests": "60",
+        "x-ratelimit-remaining-requests": "45",
+        "x-ratelimit-reset-requests": "1h2m3.5s",
+    }
     server.add_response(text_reply("ok", headers=headers))
     agent = make_agent()
     turn = await agent.ask("hi")
@@ -239,7 +325,16 @@ async def test_usage_limit_error_emits_rate_limit_event(server: ScriptedServer, 
         "x-codex-secondary-used-percent": "87.5",
         "x-codex-secondary-window-minutes": "60",
     }
-    server.add_response(error_reply(429, "The usage limit has been reached", type="usage_limit_reached", plan_type="pro", resets_at=1704067242, headers=headers))
+    server.add_response(
+        error_reply(
+            429,
+            "The usage limit has been reached",
+            type="usage_limit_reached",
+            plan_type="pro",
+            resets_at=1704067242,
+            headers=headers,
+        )
+    )
     agent = make_agent(max_retries=3)
     turn = await agent.ask("hi")
     assert turn.status == "failed" and len(server.requests) == 1
@@ -256,8 +351,18 @@ async def test_usage_limit_error_emits_rate_limit_event(server: ScriptedServer, 
 
 
 async def test_rate_limits_merge_across_requests(server: ScriptedServer, make_agent: Any) -> None:
-    first = {**CODEX, "x-codex-credits-has-credits": "true", "x-codex-credits-unlimited": "false", "x-codex-credits-balance": "42"}
-    second = {"x-codex-primary-used-percent": "20", "x-codex-primary-window-minutes": "10", "x-codex-other-primary-used-percent": "5", "x-codex-other-limit-name": "Other"}
+    first = {
+        **CODEX,
+        "x-codex-credits-has-credits": "true",
+        "x-codex-credits-unlimited": "false",
+        "x-codex-credits-balance": "42",
+    }
+    second = {
+        "x-codex-primary-used-percent": "20",
+        "x-codex-primary-window-minutes": "10",
+        "x-codex-other-primary-used-percent": "5",
+        "x-codex-other-limit-name": "Other",
+    }
     server.add_response(text_reply("a", headers=first))
     server.add_response(text_reply("b", headers=second))
     agent = make_agent()

@@ -15,8 +15,20 @@ from jupyter_agent.protocol import realtime as P
 from jupyter_agent.realtime import RealtimeConversationManager, RealtimeSessionConfig
 from jupyter_agent.realtime import manager as M
 from jupyter_agent.testing.realtime import (
-    RealtimeConn, RealtimeServer, RtClose, RtExpect, RtSend, RtSleep, assistant_message, audio_delta,
-    ga_response, ga_session_created, ga_user_transcript, reply_to_text, session_created, tone,
+    RealtimeConn,
+    RealtimeServer,
+    RtClose,
+    RtExpect,
+    RtSend,
+    RtSleep,
+    assistant_message,
+    audio_delta,
+    ga_response,
+    ga_session_created,
+    ga_user_transcript,
+    reply_to_text,
+    session_created,
+    tone,
 )
 
 
@@ -57,13 +69,18 @@ def manager(rs: RealtimeServer, rec: Recorder, dialect: str = "backend", **kw: o
 
 
 async def test_conversation_start_audio_text_close_round_trip(rs: RealtimeServer) -> None:
-    rs.add(RealtimeConn([
-        RtExpect(1, "session.create"),
-        RtSend(session_created("sess_1")),
-        RtSend(audio_delta("AQID", sample_rate=24000, samples_per_channel=1)),
-        RtExpect(1, "conversation.item.create"),
-        RtExpect(1, "response.input_audio.delta"),
-    ], then="hold"))
+    rs.add(
+        RealtimeConn(
+            [
+                RtExpect(1, "session.create"),
+                RtSend(session_created("sess_1")),
+                RtSend(audio_delta("AQID", sample_rate=24000, samples_per_channel=1)),
+                RtExpect(1, "conversation.item.create"),
+                RtExpect(1, "response.input_audio.delta"),
+            ],
+            then="hold",
+        )
+    )
     rec = Recorder()
     mgr = manager(rs, rec)
     assert await mgr.start(conversation_id="conv_1")
@@ -74,9 +91,14 @@ async def test_conversation_start_audio_text_close_round_trip(rs: RealtimeServer
     audio = P.inbound_from_dict(events[1].payload)
     assert isinstance(audio, P.AudioOut) and audio.frame.data == "AQID"
     await mgr.insert_text("hello agent")
-    await mgr.insert_audio(P.RealtimeAudioFrame(data="AQID", sample_rate=24000, num_channels=1, samples_per_channel=480))
+    await mgr.insert_audio(
+        P.RealtimeAudioFrame(data="AQID", sample_rate=24000, num_channels=1, samples_per_channel=480)
+    )
     r = await rs.frames(0, 3)
-    assert r.frames[0] == {"type": "session.create", "session": {"backend_prompt": "be helpful", "conversation_id": "conv_1"}}
+    assert r.frames[0] == {
+        "type": "session.create",
+        "session": {"backend_prompt": "be helpful", "conversation_id": "conv_1"},
+    }
     assert sorted(r.types[1:3]) == ["conversation.item.create", "response.input_audio.delta"]
     await mgr.close()
     closed = await rec.wait("closed")
@@ -84,7 +106,8 @@ async def test_conversation_start_audio_text_close_round_trip(rs: RealtimeServer
     assert not mgr.running
     # the user's typed text is a transcript too
     assert [e.payload for e in rec.rt("transcript")] == [
-        {"role": "user", "text": "hello agent", "final": True, "source": "text"}]
+        {"role": "user", "text": "hello agent", "final": True, "source": "text"}
+    ]
 
 
 async def test_conversation_transport_close_emits_closed_event(rs: RealtimeServer) -> None:
@@ -120,8 +143,10 @@ async def test_conversation_text_before_start_emits_error(rs: RealtimeServer) ->
 
 
 async def test_conversation_second_start_replaces_runtime(rs: RealtimeServer) -> None:
-    rs.add(RealtimeConn([RtExpect(1, "session.create")]), RealtimeConn([RtExpect(1, "session.create"),
-                                                                         RtExpect(1, "response.input_audio.delta")]))
+    rs.add(
+        RealtimeConn([RtExpect(1, "session.create")]),
+        RealtimeConn([RtExpect(1, "session.create"), RtExpect(1, "response.input_audio.delta")]),
+    )
     rec = Recorder()
     mgr = manager(rs, rec)
     await mgr.start(conversation_id="conv_old")
@@ -130,8 +155,9 @@ async def test_conversation_second_start_replaces_runtime(rs: RealtimeServer) ->
     await mgr.insert_audio(P.RealtimeAudioFrame(data="AQID", sample_rate=24000, num_channels=1, samples_per_channel=1))
     new = await rs.frames(1, 2)
     old = rs.records[0]
-    assert old.frames == [{"type": "session.create", "session": {"backend_prompt": "be helpful",
-                                                                   "conversation_id": "conv_old"}}]
+    assert old.frames == [
+        {"type": "session.create", "session": {"backend_prompt": "be helpful", "conversation_id": "conv_old"}}
+    ]
     assert new.frames[0]["session"]["conversation_id"] == "conv_new"
     assert new.frames[1]["type"] == "response.input_audio.delta"
     assert [e.payload["conversation_id"] for e in rec.rt("started")] == ["conv_old", "conv_new"]
@@ -161,8 +187,9 @@ async def test_connect_failure_emits_error_other() -> None:
     assert rec.rt("started") == []
 
 
-async def test_full_audio_queue_drops_frames_without_blocking(rs: RealtimeServer, monkeypatch: pytest.MonkeyPatch,
-                                                              caplog: pytest.LogCaptureFixture) -> None:
+async def test_full_audio_queue_drops_frames_without_blocking(
+    rs: RealtimeServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     rs.add(RealtimeConn([]))
     rec = Recorder()
     mgr = manager(rs, rec)
@@ -192,23 +219,36 @@ async def test_update_prompt_sends_session_update(rs: RealtimeServer) -> None:
     await mgr.start(conversation_id="c1")
     await mgr.update_prompt("new prompt")
     r = await rs.frames(0, 2)
-    assert r.frames[1] == {"type": "session.update", "session": {"backend_prompt": "new prompt", "conversation_id": "c1"}}
+    assert r.frames[1] == {
+        "type": "session.update",
+        "session": {"backend_prompt": "new prompt", "conversation_id": "c1"},
+    }
     await mgr.close()
 
 
 async def test_backend_item_transcripts(rs: RealtimeServer) -> None:
-    rs.add(RealtimeConn([
-        RtSend(session_created("s")),
-        RtSend({"type": "conversation.item.added", "item": {"type": "spawn_transcript",
-                                                             "delta_user_transcript": "what time is it"}}),
-        RtSend(assistant_message("It is noon.")),
-    ]))
+    rs.add(
+        RealtimeConn(
+            [
+                RtSend(session_created("s")),
+                RtSend(
+                    {
+                        "type": "conversation.item.added",
+                        "item": {"type": "spawn_transcript", "delta_user_transcript": "what time is it"},
+                    }
+                ),
+                RtSend(assistant_message("It is noon.")),
+            ]
+        )
+    )
     rec = Recorder()
     mgr = manager(rs, rec)
     await mgr.start()
     ts = await rec.wait("transcript", 2)
     assert [(t.payload["role"], t.payload["text"], t.payload["final"]) for t in ts] == [
-        ("user", "what time is it", True), ("assistant", "It is noon.", True)]
+        ("user", "what time is it", True),
+        ("assistant", "It is noon.", True),
+    ]
     await mgr.close()
 
 
@@ -226,18 +266,29 @@ async def test_text_reply_reaction_backend(rs: RealtimeServer) -> None:
 
 
 async def test_openai_dialect_transcripts_and_rate_limits(rs: RealtimeServer) -> None:
-    rs.add(RealtimeConn([RtSend(ga_session_created()), RtExpect(1, "input_audio_buffer.append"),
-                         *[RtSend(e) for e in ga_user_transcript("hello there")],
-                         *[RtSend(e) for e in ga_response("General Kenobi.", tone(0.1))]]))
+    rs.add(
+        RealtimeConn(
+            [
+                RtSend(ga_session_created()),
+                RtExpect(1, "input_audio_buffer.append"),
+                *[RtSend(e) for e in ga_user_transcript("hello there")],
+                *[RtSend(e) for e in ga_response("General Kenobi.", tone(0.1))],
+            ]
+        )
+    )
     rec = Recorder()
     mgr = manager(rs, rec, dialect="openai", api_key="sk-abc")
     await mgr.start(conversation_id="conv_ga")
     await mgr.insert_audio(P.RealtimeAudioFrame.from_pcm(b"\x00\x00" * 480))
     await rec.wait("transcript", 5)
     ts = [(t.payload["role"], t.payload["text"], t.payload["final"]) for t in rec.rt("transcript")]
-    assert ts == [("user", "hello there", False), ("user", "hello there", True),
-                  ("assistant", "General ", False), ("assistant", "General Kenobi.", False),
-                  ("assistant", "General Kenobi.", True)]
+    assert ts == [
+        ("user", "hello there", False),
+        ("user", "hello there", True),
+        ("assistant", "General ", False),
+        ("assistant", "General Kenobi.", False),
+        ("assistant", "General Kenobi.", True),
+    ]
     limits = [e.snapshot for e in rec.events if isinstance(e, RateLimits)]
     assert [s.limit_id for s in limits] == ["requests", "tokens"]
     assert limits[1].source == "realtime" and limits[1].primary.remaining == 9000

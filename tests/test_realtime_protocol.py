@@ -24,20 +24,35 @@ def test_parse_session_updated_event() -> None:
 
 
 def test_parse_audio_delta_event() -> None:
-    ev = P.parse_backend_event(json.dumps({
-        "type": "response.output_audio.delta", "delta": "AAA=", "sample_rate": 48000,
-        "num_channels": 1, "samples_per_channel": 960}))
+    ev = P.parse_backend_event(
+        json.dumps(
+            {
+                "type": "response.output_audio.delta",
+                "delta": "AAA=",
+                "sample_rate": 48000,
+                "num_channels": 1,
+                "samples_per_channel": 960,
+            }
+        )
+    )
     assert isinstance(ev, P.AudioOut)
     assert ev.frame == P.RealtimeAudioFrame(data="AAA=", sample_rate=48000, num_channels=1, samples_per_channel=960)
     # `data` is accepted when `delta` is absent; samples_per_channel is optional
-    alt = P.parse_backend_event(json.dumps({
-        "type": "response.output_audio.delta", "data": "AQID", "sample_rate": 24000, "num_channels": 1}))
+    alt = P.parse_backend_event(
+        json.dumps({"type": "response.output_audio.delta", "data": "AQID", "sample_rate": 24000, "num_channels": 1})
+    )
     assert isinstance(alt, P.AudioOut) and alt.frame.data == "AQID" and alt.frame.samples_per_channel is None
     # missing sample_rate / num_channels -> ignored
-    assert P.parse_backend_event(json.dumps({"type": "response.output_audio.delta", "delta": "AQID",
-                                             "num_channels": 1})) is None
-    assert P.parse_backend_event(json.dumps({"type": "response.output_audio.delta", "delta": "AQID",
-                                             "sample_rate": 24000})) is None
+    assert (
+        P.parse_backend_event(json.dumps({"type": "response.output_audio.delta", "delta": "AQID", "num_channels": 1}))
+        is None
+    )
+    assert (
+        P.parse_backend_event(
+            json.dumps({"type": "response.output_audio.delta", "delta": "AQID", "sample_rate": 24000})
+        )
+        is None
+    )
 
 
 def test_parse_conversation_item_added_event() -> None:
@@ -56,24 +71,37 @@ def test_parse_error_and_unknown() -> None:
 
 
 def test_inbound_union_round_trips() -> None:
-    for ev in (P.SessionCreated(session_id="s"), P.AudioOut(frame=P.RealtimeAudioFrame.from_pcm(b"\x01\x00\x02\x00")),
-               P.TranscriptDelta(role="user", delta="hi"), P.ErrorEvent(message="m", code="c", fatal=False),
-               P.RateLimitsUpdated(rate_limits=[P.RealtimeRateLimit(name="tokens", limit=5, remaining=4)])):
+    for ev in (
+        P.SessionCreated(session_id="s"),
+        P.AudioOut(frame=P.RealtimeAudioFrame.from_pcm(b"\x01\x00\x02\x00")),
+        P.TranscriptDelta(role="user", delta="hi"),
+        P.ErrorEvent(message="m", code="c", fatal=False),
+        P.RateLimitsUpdated(rate_limits=[P.RealtimeRateLimit(name="tokens", limit=5, remaining=4)]),
+    ):
         assert P.inbound_from_dict(ev.model_dump(mode="json")) == ev
 
 
 def test_outbound_backend_shapes() -> None:
     assert P.backend_session_create("be helpful", "conv_1") == {
-        "type": "session.create", "session": {"backend_prompt": "be helpful", "conversation_id": "conv_1"}}
+        "type": "session.create",
+        "session": {"backend_prompt": "be helpful", "conversation_id": "conv_1"},
+    }
     assert P.backend_session_create("p") == {"type": "session.create", "session": {"backend_prompt": "p"}}
     assert P.backend_session_update("new", "conv_1")["type"] == "session.update"
     frame = P.RealtimeAudioFrame(data="AQID", sample_rate=24000, num_channels=1, samples_per_channel=480)
-    assert P.backend_audio(frame) == {"type": "response.input_audio.delta", "delta": "AQID", "sample_rate": 24000,
-                                      "num_channels": 1, "samples_per_channel": 480}
+    assert P.backend_audio(frame) == {
+        "type": "response.input_audio.delta",
+        "delta": "AQID",
+        "sample_rate": 24000,
+        "num_channels": 1,
+        "samples_per_channel": 480,
+    }
     no_spc = P.backend_audio(P.RealtimeAudioFrame(data="AQID", sample_rate=24000, num_channels=1))
     assert "samples_per_channel" not in no_spc
-    assert P.backend_text("hello agent") == {"type": "conversation.item.create", "item": {
-        "type": "message", "role": "user", "content": [{"type": "text", "text": "hello agent"}]}}
+    assert P.backend_text("hello agent") == {
+        "type": "conversation.item.create",
+        "item": {"type": "message", "role": "user", "content": [{"type": "text", "text": "hello agent"}]},
+    }
 
 
 def test_frame_from_pcm() -> None:
@@ -94,7 +122,9 @@ def test_openai_session_update_shape() -> None:
     assert s["audio"]["output"] == {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin"}
     assert P.openai_session_update(turn_detection=None)["session"]["audio"]["input"]["turn_detection"] is None
     assert P.openai_audio(P.RealtimeAudioFrame(data="AQID", sample_rate=24000, num_channels=1)) == {
-        "type": "input_audio_buffer.append", "audio": "AQID"}
+        "type": "input_audio_buffer.append",
+        "audio": "AQID",
+    }
     assert P.openai_item("assistant", "x")["item"]["content"][0]["type"] == "output_text"
     assert P.openai_item("user", "x")["item"]["content"][0]["type"] == "input_text"
 
@@ -106,23 +136,33 @@ def test_parse_openai_events() -> None:
     assert isinstance(audio, P.AudioOut) and audio.frame.sample_rate == 24000 and audio.item_id == "i1"
     beta = parse('{"type":"response.audio.delta","delta":"AQID"}')
     assert isinstance(beta, P.AudioOut)
-    assert parse('{"type":"response.output_audio_transcript.delta","item_id":"i1","delta":"Hel"}') == \
-        P.TranscriptDelta(role="assistant", delta="Hel", item_id="i1")
-    assert parse('{"type":"response.output_audio_transcript.done","item_id":"i1","transcript":"Hello"}') == \
-        P.TranscriptDone(role="assistant", text="Hello", item_id="i1")
-    assert parse('{"type":"conversation.item.input_audio_transcription.completed","item_id":"u1",'
-                 '"transcript":"hi there"}') == P.TranscriptDone(role="user", text="hi there", item_id="u1")
-    assert parse('{"type":"input_audio_buffer.speech_started","audio_start_ms":120,"item_id":"u2"}') == \
-        P.SpeechStarted(audio_start_ms=120, item_id="u2")
-    rl = parse('{"type":"rate_limits.updated","rate_limits":[{"name":"tokens","limit":100,"remaining":40,'
-               '"reset_seconds":2.5}]}')
-    assert rl == P.RateLimitsUpdated(rate_limits=[P.RealtimeRateLimit(name="tokens", limit=100, remaining=40,
-                                                                     reset_seconds=2.5)])
-    err = parse('{"type":"error","error":{"type":"invalid_request_error",'
-                '"code":"conversation_already_has_active_response","message":"busy"}}')
+    assert parse('{"type":"response.output_audio_transcript.delta","item_id":"i1","delta":"Hel"}') == P.TranscriptDelta(
+        role="assistant", delta="Hel", item_id="i1"
+    )
+    assert parse(
+        '{"type":"response.output_audio_transcript.done","item_id":"i1","transcript":"Hello"}'
+    ) == P.TranscriptDone(role="assistant", text="Hello", item_id="i1")
+    assert parse(
+        '{"type":"conversation.item.input_audio_transcription.completed","item_id":"u1","transcript":"hi there"}'
+    ) == P.TranscriptDone(role="user", text="hi there", item_id="u1")
+    assert parse('{"type":"input_audio_buffer.speech_started","audio_start_ms":120,"item_id":"u2"}') == P.SpeechStarted(
+        audio_start_ms=120, item_id="u2"
+    )
+    rl = parse(
+        '{"type":"rate_limits.updated","rate_limits":[{"name":"tokens","limit":100,"remaining":40,'
+        '"reset_seconds":2.5}]}'
+    )
+    assert rl == P.RateLimitsUpdated(
+        rate_limits=[P.RealtimeRateLimit(name="tokens", limit=100, remaining=40, reset_seconds=2.5)]
+    )
+    err = parse(
+        '{"type":"error","error":{"type":"invalid_request_error",'
+        '"code":"conversation_already_has_active_response","message":"busy"}}'
+    )
     assert err == P.ErrorEvent(message="busy", code="conversation_already_has_active_response", fatal=False)
-    assert parse('{"type":"response.done","response":{"id":"r1","status":"cancelled"}}') == \
-        P.ResponseDone(status="cancelled", response_id="r1")
+    assert parse('{"type":"response.done","response":{"id":"r1","status":"cancelled"}}') == P.ResponseDone(
+        status="cancelled", response_id="r1"
+    )
     assert parse('{"type":"conversation.item.done","item":{"id":"x"}}') == P.ConversationItemAdded(item={"id": "x"})
     assert parse('{"type":"response.content_part.added"}') is None
 
@@ -141,32 +181,48 @@ def test_websocket_url_from_ws_base_defaults_to_ws_path() -> None:
 
 
 def test_openai_and_azure_urls() -> None:
-    assert P.openai_ws_url("https://api.openai.com/v1", "gpt-realtime") == \
-        "wss://api.openai.com/v1/realtime?model=gpt-realtime"
-    assert P.openai_ws_url("https://api.openai.com", "gpt-realtime") == \
-        "wss://api.openai.com/v1/realtime?model=gpt-realtime"
-    assert P.openai_ws_url("wss://api.openai.com/v1/realtime?model=m1", "m2") == \
-        "wss://api.openai.com/v1/realtime?model=m1"
-    assert P.openai_ws_url("https://res.openai.azure.com/openai/v1/", "dep") == \
-        "wss://res.openai.azure.com/openai/v1/realtime?model=dep"
-    assert P.openai_ws_url("https://res.openai.azure.com", "dep") == \
-        "wss://res.openai.azure.com/openai/v1/realtime?model=dep"
-    assert P.openai_ws_url("https://res.openai.azure.com", "dep", api_version="2025-04-01-preview") == \
-        "wss://res.openai.azure.com/openai/realtime?api-version=2025-04-01-preview&deployment=dep"
+    assert (
+        P.openai_ws_url("https://api.openai.com/v1", "gpt-realtime")
+        == "wss://api.openai.com/v1/realtime?model=gpt-realtime"
+    )
+    assert (
+        P.openai_ws_url("https://api.openai.com", "gpt-realtime")
+        == "wss://api.openai.com/v1/realtime?model=gpt-realtime"
+    )
+    assert (
+        P.openai_ws_url("wss://api.openai.com/v1/realtime?model=m1", "m2")
+        == "wss://api.openai.com/v1/realtime?model=m1"
+    )
+    assert (
+        P.openai_ws_url("https://res.openai.azure.com/openai/v1/", "dep")
+        == "wss://res.openai.azure.com/openai/v1/realtime?model=dep"
+    )
+    assert (
+        P.openai_ws_url("https://res.openai.azure.com", "dep")
+        == "wss://res.openai.azure.com/openai/v1/realtime?model=dep"
+    )
+    assert (
+        P.openai_ws_url("https://res.openai.azure.com", "dep", api_version="2025-04-01-preview")
+        == "wss://res.openai.azure.com/openai/realtime?api-version=2025-04-01-preview&deployment=dep"
+    )
     assert P.auth_headers("wss://res.openai.azure.com/openai/v1/realtime", "k") == {"api-key": "k"}
     assert P.auth_headers("wss://api.openai.com/v1/realtime", "k") == {"Authorization": "Bearer k"}
     assert P.auth_headers("wss://api.openai.com/v1/realtime", None) == {}
 
 
 def test_extracts_text_from_assistant_message_items_only() -> None:
-    assert P.text_from_item({"type": "message", "role": "assistant",
-                             "content": [{"type": "text", "text": "hello"}]}) == ("assistant", "hello")
+    assert P.text_from_item(
+        {"type": "message", "role": "assistant", "content": [{"type": "text", "text": "hello"}]}
+    ) == ("assistant", "hello")
     assert P.text_from_item({"type": "message", "role": "user", "content": [{"type": "text", "text": "x"}]}) is None
 
 
 def test_extracts_and_concatenates_text_entries_only() -> None:
-    item = {"type": "message", "role": "assistant", "content": [
-        {"type": "text", "text": "a"}, {"type": "audio", "data": "zz"}, {"type": "text", "text": "b"}]}
+    item = {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "text", "text": "a"}, {"type": "audio", "data": "zz"}, {"type": "text", "text": "b"}],
+    }
     assert P.text_from_item(item) == ("assistant", "ab")
 
 
@@ -178,6 +234,8 @@ def test_ignores_non_message_or_missing_text() -> None:
 
 
 def test_extracts_text_from_spawn_transcript_items() -> None:
-    assert P.text_from_item({"type": "spawn_transcript", "delta_user_transcript": "open the file"}) == \
-        ("user", "open the file")
+    assert P.text_from_item({"type": "spawn_transcript", "delta_user_transcript": "open the file"}) == (
+        "user",
+        "open the file",
+    )
     assert P.text_from_item({"type": "spawn_transcript"}) is None

@@ -14,8 +14,17 @@ from jupyter_agent.loop import AgentLoop
 from jupyter_agent.realtime import RealtimeSessionConfig, show_voice
 from jupyter_agent.realtime.widget import DROPPED_MESSAGE, VoiceWidget, config_from
 from jupyter_agent.testing.realtime import (
-    RealtimeConn, RealtimeServer, RtClose, RtExpect, RtSend, ga_session_created, ga_speech_started, reply_to_audio,
-    reply_to_text, session_created, tone,
+    RealtimeConn,
+    RealtimeServer,
+    RtClose,
+    RtExpect,
+    RtSend,
+    ga_session_created,
+    ga_speech_started,
+    reply_to_audio,
+    reply_to_text,
+    session_created,
+    tone,
 )
 
 
@@ -40,10 +49,13 @@ def until(pred: Any, timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
-def make(rs: RealtimeServer, agent_loop: AgentLoop, dialect: str = "backend", **kw: Any) -> tuple[VoiceWidget, list[Any]]:
+def make(
+    rs: RealtimeServer, agent_loop: AgentLoop, dialect: str = "backend", **kw: Any
+) -> tuple[VoiceWidget, list[Any]]:
     url = rs.http_url if dialect == "backend" else rs.openai_base_url
-    w = show_voice({"url": url, "dialect": dialect, "prompt": "voice prompt", "api_key": "sk-never-shown"},
-                   loop=agent_loop, **kw)
+    w = show_voice(
+        {"url": url, "dialect": dialect, "prompt": "voice prompt", "api_key": "sk-never-shown"}, loop=agent_loop, **kw
+    )
     sent: list[Any] = []
     w.send = lambda content, buffers=None: sent.append((content, buffers))  # type: ignore[method-assign]
     return w, sent
@@ -76,7 +88,9 @@ def test_text_path_starts_conversation_and_shows_transcripts(rs: RealtimeServer,
     w.send_text("hi there").result(5)
     until(lambda: len(w.transcript) == 2)
     assert [(t["role"], t["text"], t["final"]) for t in w.transcript] == [
-        ("user", "hi there", True), ("assistant", "Hello from voice.", True)]
+        ("user", "hi there", True),
+        ("assistant", "Hello from voice.", True),
+    ]
     rec = rs.records[0]
     assert rec.frames[0]["session"]["backend_prompt"] == "voice prompt"
     assert rec.frames[1]["item"]["content"][0]["text"] == "hi there"
@@ -92,16 +106,26 @@ def test_dropped_socket_shows_message(rs: RealtimeServer, agent_loop: AgentLoop)
 
 
 def test_connect_failure_shows_message(agent_loop: AgentLoop) -> None:
-    w = show_voice(RealtimeSessionConfig(url="http://127.0.0.1:9", dialect="openai", api_key="sk-hide-me",
-                                         open_timeout=2), loop=agent_loop)
+    w = show_voice(
+        RealtimeSessionConfig(url="http://127.0.0.1:9", dialect="openai", api_key="sk-hide-me", open_timeout=2),
+        loop=agent_loop,
+    )
     assert w.start().result(5) is False
     until(lambda: w.status == "error")
     assert w.error.startswith("realtime connect failed") and "sk-hide-me" not in w.error
 
 
 def test_barge_in_and_truncate_openai(rs: RealtimeServer, agent_loop: AgentLoop) -> None:
-    rs.add(RealtimeConn([RtSend(ga_session_created()), RtExpect(1, "input_audio_buffer.append"),
-                         RtSend(ga_speech_started()), RtExpect(1, "conversation.item.truncate")]))
+    rs.add(
+        RealtimeConn(
+            [
+                RtSend(ga_session_created()),
+                RtExpect(1, "input_audio_buffer.append"),
+                RtSend(ga_speech_started()),
+                RtExpect(1, "conversation.item.truncate"),
+            ]
+        )
+    )
     w, sent = make(rs, agent_loop, dialect="openai", model="gpt-realtime")
     w.start().result(5)
     w._on_front_msg(w, {"type": "audio", "sample_rate": 24000}, [tone(0.02)])
@@ -109,7 +133,11 @@ def test_barge_in_and_truncate_openai(rs: RealtimeServer, agent_loop: AgentLoop)
     w._on_front_msg(w, {"type": "played", "item_id": "item_a1", "ms": 640}, [])
     rec = rs.wait_for_frames(0, 1, type="conversation.item.truncate")
     assert rec.of_type("conversation.item.truncate")[0] == {
-        "type": "conversation.item.truncate", "item_id": "item_a1", "content_index": 0, "audio_end_ms": 640}
+        "type": "conversation.item.truncate",
+        "item_id": "item_a1",
+        "content_index": 0,
+        "audio_end_ms": 640,
+    }
     assert rec.headers["authorization"] == "Bearer sk-never-shown"
     w.dispose()
 
@@ -118,8 +146,7 @@ def test_plain_text_fallback_is_stable(rs: RealtimeServer, agent_loop: AgentLoop
     w, _ = make(rs, agent_loop)
     data = w._repr_mimebundle_()
     data = data[0] if isinstance(data, tuple) else data
-    assert data["text/plain"] == ("Voice conversation widget (backend dialect): press Start talking or type "
-                                  "a message.")
+    assert data["text/plain"] == ("Voice conversation widget (backend dialect): press Start talking or type a message.")
     w.dispose()
 
 
@@ -127,8 +154,14 @@ def test_agent_shares_history_and_events(rs: RealtimeServer, agent_loop: AgentLo
     rs.add(RealtimeConn([RtSend(session_created("s"))], reactions=[reply_to_text("Two.")]))
     from jupyter_agent import Agent
 
-    agent = Agent(provider="local", loop=agent_loop, prewarm=False, instructions="agent instructions",
-                  realtime_url=rs.http_url, realtime_dialect="backend")
+    agent = Agent(
+        provider="local",
+        loop=agent_loop,
+        prewarm=False,
+        instructions="agent instructions",
+        realtime_url=rs.http_url,
+        realtime_dialect="backend",
+    )
     agent.add_history_message("user", "x = 1")
     seen: list[AgentEvent] = []
     agent.subscribe(seen.append)

@@ -17,13 +17,16 @@ import pytest
 from jupyter_agent import events as ev
 from jupyter_agent.protocol.errors import QUOTA_MESSAGE
 from jupyter_agent.testing import ScriptedServer, text_reply
-
 from tests.sse_support import FIXTURES, assert_no_secret, make_agent, of_type, server, sse_payloads  # noqa: F401
 
 ALL_STREAMS = sorted(p.stem for p in FIXTURES.glob("*.sse"))
 assert len(ALL_STREAMS) == 13, f"expected the 13 recorded streams in {FIXTURES}, found {ALL_STREAMS}"
 FAILING = {"error-insufficient-quota-gpt-5", "incomplete-max-output-tokens-gpt-4o"}
-FUNCTION_CALLS = {"function-call-gpt-4.1", "reasoning-encrypted-function-call-gpt-5", "phase-commentary-function-call-gpt-5.5"}
+FUNCTION_CALLS = {
+    "function-call-gpt-4.1",
+    "reasoning-encrypted-function-call-gpt-5",
+    "phase-commentary-function-call-gpt-5.5",
+}
 
 
 def _oracle(name: str) -> dict[str, Any]:
@@ -127,7 +130,10 @@ async def test_legacy_stream_keeps_non_bmp_emoji(server: ScriptedServer, make_ag
                 ("open_page", "https://logfire.pydantic.dev/docs/reference/api/logfire/"),
                 ("find_in_page", "'instrument_fastapi' in https://logfire.pydantic.dev/docs/reference/api/logfire/"),
                 ("open_page", "https://logfire.pydantic.dev/docs/reference/api/logfire/"),
-                ("find_in_page", "'Instrument a FastAPI app' in https://logfire.pydantic.dev/docs/reference/api/logfire/"),
+                (
+                    "find_in_page",
+                    "'Instrument a FastAPI app' in https://logfire.pydantic.dev/docs/reference/api/logfire/",
+                ),
                 ("open_page", "https://logfire.pydantic.dev/docs/integrations/web-frameworks/"),
                 ("open_page", "https://logfire.pydantic.dev/docs/integrations/web-frameworks/fastapi/"),
                 ("search", "OpenTelemetry ASGI instrumentation capture request body"),
@@ -135,7 +141,9 @@ async def test_legacy_stream_keeps_non_bmp_emoji(server: ScriptedServer, make_ag
         ),
     ],
 )
-async def test_web_search_streams(server: ScriptedServer, make_agent: Any, name: str, expected: list[tuple[str, str]]) -> None:
+async def test_web_search_streams(
+    server: ScriptedServer, make_agent: Any, name: str, expected: list[tuple[str, str]]
+) -> None:
     oracle = _oracle(name)
     assert [s["action"]["type"] for s in oracle["searches"]] == [a for a, _ in expected]
     agent, turn = await _play(server, make_agent, name)
@@ -201,7 +209,9 @@ async def test_function_call_streams(server: ScriptedServer, make_agent: Any, na
     reasoning = [i for i in follow if i["type"] == "reasoning"]
     # Keep encrypted_content from .done (README: it differs from the .added value).
     assert [r["encrypted_content"] for r in reasoning] == [r["encrypted_content"] for r in oracle["reasoning"]]
-    phases = [(i["content"][0]["text"], i.get("phase")) for i in follow if i["type"] == "message" and i["role"] == "assistant"]
+    phases = [
+        (i["content"][0]["text"], i.get("phase")) for i in follow if i["type"] == "message" and i["role"] == "assistant"
+    ]
     assert phases == oracle["messages"]
 
 
@@ -225,14 +235,18 @@ async def test_phase_streams_replay_like_the_recorded_second_request(server: Scr
     # README caveat: the source normalised typographic quotes in recorded request bodies.
     plain = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
     assert sent[2]["content"][0]["text"].translate(plain) == recorded[2]["content"][0]["text"]
-    assert {k: sent[3][k] for k in ("call_id", "name", "arguments")} == {k: recorded[3][k] for k in ("call_id", "name", "arguments")}
+    assert {k: sent[3][k] for k in ("call_id", "name", "arguments")} == {
+        k: recorded[3][k] for k in ("call_id", "name", "arguments")
+    }
     assert sent[4] == recorded[4]
     phases = [(m.phase, m.text) for m in of_type(turn.events, ev.MessageDone)]
     assert [p for p, _ in phases] == ["commentary", "final_answer"]
     assert [m["phase"] for m in agent.transcript() if m["role"] == "assistant"] == ["commentary", "final_answer"]
 
 
-async def test_incomplete_stream_is_an_error_and_keeps_the_user_message(server: ScriptedServer, make_agent: Any) -> None:
+async def test_incomplete_stream_is_an_error_and_keeps_the_user_message(
+    server: ScriptedServer, make_agent: Any
+) -> None:
     oracle = _oracle("incomplete-max-output-tokens-gpt-4o")
     assert oracle["terminal"]["type"] == "response.incomplete"
     agent, turn = await _play(server, make_agent, "incomplete-max-output-tokens-gpt-4o", max_retries=3)
@@ -247,12 +261,18 @@ async def test_incomplete_stream_is_an_error_and_keeps_the_user_message(server: 
     server.add_response(text_reply("Fine now."))
     turn2 = await agent.ask("again")
     assert turn2.status == "completed" and turn2.text == "Fine now."
-    assert [i["content"][0]["text"] for i in server.requests[1].json["input"] if i.get("role") == "user"] == ["hello", "again"]
+    assert [i["content"][0]["text"] for i in server.requests[1].json["input"] if i.get("role") == "user"] == [
+        "hello",
+        "again",
+    ]
 
 
 async def test_insufficient_quota_stream_is_fatal(server: ScriptedServer, make_agent: Any) -> None:
     oracle = _oracle("error-insufficient-quota-gpt-5")
-    assert [e["type"] for e in sse_payloads(FIXTURES / "error-insufficient-quota-gpt-5.sse")][-2:] == ["error", "response.failed"]
+    assert [e["type"] for e in sse_payloads(FIXTURES / "error-insufficient-quota-gpt-5.sse")][-2:] == [
+        "error",
+        "response.failed",
+    ]
     assert oracle["usage"] is None
     agent, turn = await _play(server, make_agent, "error-insufficient-quota-gpt-5", max_retries=3)
     assert turn.status == "failed"

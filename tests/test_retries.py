@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 
 from jupyter_agent import events as ev
-from jupyter_agent.session import ModelSession, SessionOptions
 from jupyter_agent.config import Provider
+from jupyter_agent.session import ModelSession, SessionOptions
 from jupyter_agent.testing import Reply, ScriptedServer, error_reply, failed_reply, function_call_reply, text_reply
 from jupyter_agent.testing.replies import function_call_events, text_events
-
 from tests.sse_support import make_agent, of_type, server  # noqa: F401
 
 
@@ -91,7 +90,9 @@ async def test_500_is_retried_until_success(server: ScriptedServer, make_agent: 
     assert server.requests[0].json == server.requests[1].json == server.requests[2].json
 
 
-async def test_retries_exhausted_keeps_user_message_and_next_turn_works(server: ScriptedServer, make_agent: Any) -> None:
+async def test_retries_exhausted_keeps_user_message_and_next_turn_works(
+    server: ScriptedServer, make_agent: Any
+) -> None:
     for _ in range(3):
         server.add_response(dropped(text_events("lost text"), 4))
     agent = make_agent(max_retries=2)
@@ -100,7 +101,9 @@ async def test_retries_exhausted_keeps_user_message_and_next_turn_works(server: 
     [error] = of_type(turn.events, ev.Error)
     assert not error.retryable and error.message
     assert isinstance(turn.events[-1], ev.TurnDone) and turn.events[-1].status == "failed"
-    assert agent.history == [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "first question"}]}]
+    assert agent.history == [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "first question"}]}
+    ]
     server.add_response(text_reply("answer two"))
     turn2 = await agent.ask("second question")
     assert turn2.status == "completed" and turn2.text == "answer two"
@@ -148,7 +151,10 @@ async def test_malformed_completed_is_retried(server: ScriptedServer, make_agent
 
 
 def test_backoff_doubles_with_jitter() -> None:
-    session = ModelSession(Provider(name="compatible", base_url="http://127.0.0.1:9/v1"), options=SessionOptions(backoff_base=0.2, max_backoff=10.0))
+    session = ModelSession(
+        Provider(name="compatible", base_url="http://127.0.0.1:9/v1"),
+        options=SessionOptions(backoff_base=0.2, max_backoff=10.0),
+    )
     for attempt, base in ((1, 0.2), (2, 0.4), (3, 0.8), (4, 1.6)):
         for _ in range(20):
             assert base * 0.9 <= session.backoff(attempt) <= base * 1.1

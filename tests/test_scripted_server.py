@@ -138,10 +138,18 @@ def test_recording(server: ScriptedServer) -> None:
 
 
 def test_error_reply_and_responder(server: ScriptedServer) -> None:
-    server.add_response(error_reply(429, "slow down", type="usage_limit_reached", headers={"retry-after": "2"}, resets_at=5))
+    server.add_response(
+        error_reply(429, "slow down", type="usage_limit_reached", headers={"retry-after": "2"}, resets_at=5)
+    )
     r = post(server)
     assert r.status_code == 429 and r.headers["retry-after"] == "2"
-    assert r.json()["error"] == {"message": "slow down", "type": "usage_limit_reached", "param": None, "code": None, "resets_at": 5}
+    assert r.json()["error"] == {
+        "message": "slow down",
+        "type": "usage_limit_reached",
+        "param": None,
+        "code": None,
+        "resets_at": 5,
+    }
 
     calls: list[RecordedRequest] = []
 
@@ -209,7 +217,13 @@ def test_reply_builders(server: ScriptedServer) -> None:
     ev = [d for _, d in parse_sse(post(server).content)]
     items = [e["item"] for e in ev if e["type"] == "response.output_item.done"]
     assert items[0]["phase"] == "commentary"
-    assert items[1] == {**items[1], "type": "function_call", "call_id": "call_9", "name": "python", "arguments": '{"code":"1+1"}'}
+    assert items[1] == {
+        **items[1],
+        "type": "function_call",
+        "call_id": "call_9",
+        "name": "python",
+        "arguments": '{"code":"1+1"}',
+    }
 
     ev = [d for _, d in parse_sse(post(server).content)]
     ws_done = next(e["item"] for e in ev if e["type"] == "response.output_item.done")
@@ -228,7 +242,9 @@ def test_reply_builders(server: ScriptedServer) -> None:
 
 
 def test_fault_reset_and_close_before_first_byte(server: ScriptedServer) -> None:
-    server.add_responses(Reply(fault="reset_before_first_byte"), Reply(fault="close_before_first_byte"), text_reply("ok"))
+    server.add_responses(
+        Reply(fault="reset_before_first_byte"), Reply(fault="close_before_first_byte"), text_reply("ok")
+    )
     with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
         post(server)
     with pytest.raises(httpx.RemoteProtocolError):
@@ -238,7 +254,9 @@ def test_fault_reset_and_close_before_first_byte(server: ScriptedServer) -> None
 
 
 def test_fault_drop_after(server: ScriptedServer) -> None:
-    server.add_response(Reply(events=text_events("abcdef", chunks=3), fault=("drop_after", 2), headers={"openai-model": "m"}))
+    server.add_response(
+        Reply(events=text_events("abcdef", chunks=3), fault=("drop_after", 2), headers={"openai-model": "m"})
+    )
     got = bytearray()
     with httpx.stream("POST", server.base_url + "/responses", json={}, timeout=5) as r:
         assert r.status_code == 200 and r.headers["openai-model"] == "m"
@@ -299,12 +317,19 @@ async def test_ws_script_headers_frames_deflate(server: ScriptedServer) -> None:
     ev1 = text_events("hi", response_id="resp-1")
     server.add_ws_connection(
         WsConn(
-            headers={"openai-model": "gpt-5-ws", "x-models-etag": "etag-1", "x-reasoning-included": "true", "x-codex-turn-state": "t"},
+            headers={
+                "openai-model": "gpt-5-ws",
+                "x-models-etag": "etag-1",
+                "x-reasoning-included": "true",
+                "x-codex-turn-state": "t",
+            },
             requests=[ev1, [{"type": "response.completed", "response": {"id": "resp-2"}}]],
         )
     )
     url = server.ws_base_url + "/responses?x=1"
-    async with connect(url, additional_headers={"OpenAI-Beta": "responses_websockets=2026-02-06", "session_id": "s1"}) as ws:
+    async with connect(
+        url, additional_headers={"OpenAI-Beta": "responses_websockets=2026-02-06", "session_id": "s1"}
+    ) as ws:
         h = ws.response.headers
         assert (h["openai-model"], h["x-models-etag"], h["x-reasoning-included"], h["x-codex-turn-state"]) == (
             "gpt-5-ws",
@@ -356,7 +381,18 @@ async def test_ws_refusals(server: ScriptedServer) -> None:
 
 async def test_ws_binary_close_sleep_entries(server: ScriptedServer) -> None:
     server.add_ws_connection(
-        WsConn(requests=[[{"type": "a"}, Sleep(0.2), WsBinary(b"\x00\x01"), Raw(b"{broken"), WsClose(4001, "bye"), {"type": "never"}]])
+        WsConn(
+            requests=[
+                [
+                    {"type": "a"},
+                    Sleep(0.2),
+                    WsBinary(b"\x00\x01"),
+                    Raw(b"{broken"),
+                    WsClose(4001, "bye"),
+                    {"type": "never"},
+                ]
+            ]
+        )
     )
     async with connect(server.ws_base_url + "/responses") as ws:
         await ws.send("{}")
@@ -416,7 +452,9 @@ async def test_add_ws_route(server: ScriptedServer) -> None:
         async with connect(server.url("/v1/realtime?model=rt", "ws")):
             pass
     assert refused.value.response.status_code == 401 and refused.value.response.headers["x-reason"] == "auth"
-    async with connect(server.url("/v1/realtime?model=rt", "ws"), additional_headers={"Authorization": "Bearer ok"}) as ws:
+    async with connect(
+        server.url("/v1/realtime?model=rt", "ws"), additional_headers={"Authorization": "Bearer ok"}
+    ) as ws:
         assert ws.response.headers["x-session"] == "sess-1" and ws.response.headers["x-static"] == "1"
         assert json.loads(await ws.recv())["path"] == "/v1/realtime"
         await ws.send('{"type":"input_audio_buffer.append"}')
@@ -442,7 +480,10 @@ async def test_add_ws_route(server: ScriptedServer) -> None:
 
 async def test_echo_responder_http_and_ws() -> None:
     with ScriptedServer(responder=echo_responder) as server:
-        body = {"model": "m", "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "ping 1"}]}]}
+        body = {
+            "model": "m",
+            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "ping 1"}]}],
+        }
         async with httpx.AsyncClient() as client:
             r = await client.post(server.base_url + "/responses", json=body)
         done = [d for _, d in parse_sse(r.content) if d and d["type"] == "response.output_item.done"][0]

@@ -46,18 +46,37 @@ def _key_of(req: RecordedRequest) -> str:
 
 def hostile_replies(key: str) -> list[Reply]:
     """One turn's worth of replies per entry, each echoing ``key`` somewhere the client reads."""
-    err = lambda status, **kw: Reply(status=status, headers={"x-request-id": key, **kw.pop("headers", {})},  # noqa: E731
-                                     body={"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error", **kw}})
+    err = lambda status, **kw: Reply(
+        status=status,
+        headers={"x-request-id": key, **kw.pop("headers", {})},  # noqa: E731
+        body={"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error", **kw}},
+    )
     return [
         err(400, code="invalid_api_key"),
         err(401),
         err(418),  # unexpected status: the message quotes the body and the request id
         err(500),
-        err(429, headers={"x-codex-promo-message": f"promo {key}", "x-codex-primary-used-percent": "100"}, type="usage_limit_reached"),
-        Reply(events=[{"type": "response.failed", "response": {"id": "r1", "status": "failed",
-                                                                "error": {"code": "invalid_prompt", "message": f"key {key} flagged"}}}]),
+        err(
+            429,
+            headers={"x-codex-promo-message": f"promo {key}", "x-codex-primary-used-percent": "100"},
+            type="usage_limit_reached",
+        ),
+        Reply(
+            events=[
+                {
+                    "type": "response.failed",
+                    "response": {
+                        "id": "r1",
+                        "status": "failed",
+                        "error": {"code": "invalid_prompt", "message": f"key {key} flagged"},
+                    },
+                }
+            ]
+        ),
         Reply(events=[{"type": "error", "code": "server_error", "message": f"boom {key}"}]),
-        Reply(events=[{"type": "response.incomplete", "response": {"id": "r2", "incomplete_details": {"reason": key}}}]),
+        Reply(
+            events=[{"type": "response.incomplete", "response": {"id": "r2", "incomplete_details": {"reason": key}}}]
+        ),
     ]
 
 
@@ -82,9 +101,18 @@ def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFi
 
 def everything_visible(agent: Agent, turns: list[Any], extra: list[Any] = ()) -> str:  # type: ignore[assignment]
     """Every text a user, a log reader or a front end could see."""
-    parts: list[str] = [repr(agent), str(agent), repr(agent.resolved_provider()), str(agent.resolved_provider().__dict__),
-                        repr(agent.session), str(vars(agent.session)), str(agent.trait_values()), str(agent.config),
-                        json.dumps(agent.transcript()), json.dumps(agent.history, default=str)]
+    parts: list[str] = [
+        repr(agent),
+        str(agent),
+        repr(agent.resolved_provider()),
+        str(agent.resolved_provider().__dict__),
+        repr(agent.session),
+        str(vars(agent.session)),
+        str(agent.trait_values()),
+        str(agent.config),
+        json.dumps(agent.transcript()),
+        json.dumps(agent.history, default=str),
+    ]
     for turn in turns:
         parts += [str(turn.error), turn.text, json.dumps(turn.telemetry, default=str), repr(turn)]
         parts += [json.dumps(e.to_dict(), default=str) for e in turn.events]
@@ -110,18 +138,25 @@ def run_hostile_turns(agent: Agent, server: ScriptedServer, key: str, loop: Agen
 
 def assert_clean(text: str, *keys: str) -> None:
     for key in keys:
-        assert key not in text, f"the API key leaked: ...{text[max(0, text.find(key) - 200):text.find(key) + 60]}..."
+        assert key not in text, f"the API key leaked: ...{text[max(0, text.find(key) - 200) : text.find(key) + 60]}..."
 
 
 @pytest.mark.parametrize("path", ["openai_env", "azure_env", "explicit", "set_api_key"])
-def test_canary_never_leaks_over_http(path: str, loop: AgentLoop, debug_logs: pytest.LogCaptureFixture,
-                                      monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_canary_never_leaks_over_http(
+    path: str, loop: AgentLoop, debug_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"):
         monkeypatch.delenv(var, raising=False)
     with ScriptedServer() as server:
         key = AZURE_CANARY if path == "azure_env" else CANARY
-        kwargs: dict[str, Any] = {"max_retries": 0, "prewarm": False, "loop": loop, "transport": "sse", "model": "gpt-5-scripted"}
+        kwargs: dict[str, Any] = {
+            "max_retries": 0,
+            "prewarm": False,
+            "loop": loop,
+            "transport": "sse",
+            "model": "gpt-5-scripted",
+        }
         if path == "openai_env":
             monkeypatch.setenv("OPENAI_API_KEY", key)
             monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
@@ -176,13 +211,25 @@ def test_sent_key_is_never_logged_by_the_http_and_websocket_libraries(
         server.add_response(Reply(status=400, body={"error": {"message": "nope", "type": "invalid_request_error"}}))
         server.add_response(text_reply("fine", phase="final_answer"))
         server.add_ws_connection(WsConn(requests=[[{"type": "error", "status": 400, "error": {"message": "nope"}}]]))
-        server.add_ws_connection(WsConn(requests=[list(__import__("jupyter_agent.testing", fromlist=["text_events"]).text_events("fine"))]))
-        agent = Agent(model="gpt-5-scripted", base_url=server.base_url, api_key=CANARY, transport=transport, loop=loop,
-                      provider="openai" if transport == "websocket" else "compatible", prewarm=False, max_retries=0,
-                      web_search="disabled")
+        server.add_ws_connection(
+            WsConn(requests=[list(__import__("jupyter_agent.testing", fromlist=["text_events"]).text_events("fine"))])
+        )
+        agent = Agent(
+            model="gpt-5-scripted",
+            base_url=server.base_url,
+            api_key=CANARY,
+            transport=transport,
+            loop=loop,
+            provider="openai" if transport == "websocket" else "compatible",
+            prewarm=False,
+            max_retries=0,
+            web_search="disabled",
+        )
         turns = [loop.run_sync(agent.ask(f"q{i}"), timeout=20) for i in range(2)]
         assert [t.status for t in turns] == ["failed", "completed"]
-        assert any(r.name.startswith(("httpcore", "websockets")) for r in debug_logs.records), "DEBUG logging was not captured"
+        assert any(r.name.startswith(("httpcore", "websockets")) for r in debug_logs.records), (
+            "DEBUG logging was not captured"
+        )
         assert_clean(_our_logs(debug_logs, everyone=True) + everything_visible(agent, turns), CANARY)
         loop.run_sync(agent.session.aclose())
 
@@ -205,13 +252,45 @@ def test_canary_never_leaks_over_websocket(loop: AgentLoop, debug_logs: pytest.L
     with ScriptedServer() as server:
         echo = f"Incorrect API key provided: {CANARY}"
         server.add_ws_connections(
-            WsConn(status=400, body={"error": {"message": echo, "type": "invalid_request_error"}}, headers={"x-request-id": CANARY}),
-            WsConn(requests=[[{"type": "error", "status": 400, "error": {"message": echo, "type": "invalid_request_error"},
-                               "headers": {"x-request-id": CANARY}}]]),
-            WsConn(requests=[[{"type": "response.failed", "response": {"id": "r", "error": {"code": "invalid_prompt", "message": echo}}}]]),
+            WsConn(
+                status=400,
+                body={"error": {"message": echo, "type": "invalid_request_error"}},
+                headers={"x-request-id": CANARY},
+            ),
+            WsConn(
+                requests=[
+                    [
+                        {
+                            "type": "error",
+                            "status": 400,
+                            "error": {"message": echo, "type": "invalid_request_error"},
+                            "headers": {"x-request-id": CANARY},
+                        }
+                    ]
+                ]
+            ),
+            WsConn(
+                requests=[
+                    [
+                        {
+                            "type": "response.failed",
+                            "response": {"id": "r", "error": {"code": "invalid_prompt", "message": echo}},
+                        }
+                    ]
+                ]
+            ),
         )
-        agent = Agent(model="gpt-5-scripted", base_url=server.base_url, api_key=CANARY, provider="openai", transport="websocket",
-                      loop=loop, prewarm=False, max_retries=0, web_search="disabled")
+        agent = Agent(
+            model="gpt-5-scripted",
+            base_url=server.base_url,
+            api_key=CANARY,
+            provider="openai",
+            transport="websocket",
+            loop=loop,
+            prewarm=False,
+            max_retries=0,
+            web_search="disabled",
+        )
         turns = [loop.run_sync(agent.ask(f"q{i}"), timeout=20) for i in range(3)]
         # The first turn's refused handshake may fall back to HTTP; the HTTP path gets a hostile reply too.
         assert all(t.status in ("failed", "completed") for t in turns)
@@ -232,7 +311,9 @@ def test_secret_objects_do_not_show_the_key() -> None:
     assert CANARY not in repr(s) + str(s) + f"{s}" + "%s" % (s,)
     with pytest.raises(TypeError):
         pickle.dumps(s)
-    provider = resolve_provider(base_url="http://127.0.0.1:9/v1", api_key=CANARY, provider="compatible", env={}, dotenv=None)
+    provider = resolve_provider(
+        base_url="http://127.0.0.1:9/v1", api_key=CANARY, provider="compatible", env={}, dotenv=None
+    )
     assert CANARY not in repr(provider) + str(provider)
     assert provider.auth_headers() == {"Authorization": f"Bearer {CANARY}"}  # the one place it belongs
 
@@ -275,11 +356,20 @@ def test_notebooks_with_canary_keys_leak_nothing(tmp_path: Path) -> None:
     import nbformat
     from nbclient import NotebookClient
 
-    with ScriptedServer(responder=lambda req: text_reply(f"echo {req.headers.get('x-request-id', '')}", phase="final_answer")) as echo:
+    with ScriptedServer(
+        responder=lambda req: text_reply(f"echo {req.headers.get('x-request-id', '')}", phase="final_answer")
+    ) as echo:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}
         # A canary in every variable a notebook could read; OPENAI_BASE_URL keeps the env provider on 127.0.0.1.
-        env.update({"OPENAI_API_KEY": CANARY, "OPENAI_BASE_URL": echo.base_url, "AZURE_OPENAI_API_KEY": AZURE_CANARY,
-                    "JA_CANARY_KEY": CANARY, "JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history")})
+        env.update(
+            {
+                "OPENAI_API_KEY": CANARY,
+                "OPENAI_BASE_URL": echo.base_url,
+                "AZURE_OPENAI_API_KEY": AZURE_CANARY,
+                "JA_CANARY_KEY": CANARY,
+                "JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history"),
+            }
+        )
         connect_nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CONNECT_NOTEBOOK_CELLS])
         runs: list[tuple[str, Any]] = [(p.name, nbformat.read(p, as_version=4)) for p in _notebooks()]
         runs.append(("connect-api-key-env.ipynb", connect_nb))
@@ -288,8 +378,14 @@ def test_notebooks_with_canary_keys_leak_nothing(tmp_path: Path) -> None:
         for name, nb in runs:
             log_path = tmp_path / f"{name}.kernel.log"
             nb.cells.insert(0, _kernel_log_cell(log_path))
-            client = NotebookClient(nb, timeout=180, kernel_name="python3", allow_errors=True,
-                                    resources={"metadata": {"path": str(ROOT / "notebooks")}}, store_widget_state=True)
+            client = NotebookClient(
+                nb,
+                timeout=180,
+                kernel_name="python3",
+                allow_errors=True,
+                resources={"metadata": {"path": str(ROOT / "notebooks")}},
+                store_widget_state=True,
+            )
             client.execute(env=env)  # the kernel's whole environment (this process's stays untouched)
             out = tmp_path / name
             nbformat.write(nb, out)

@@ -13,7 +13,6 @@ from jupyter_agent.testing import Reply, ScriptedServer, function_call_reply, te
 from jupyter_agent.testing.replies import text_events
 from jupyter_agent.transport.base import EventServerModel, ResponseHeaders
 from jupyter_agent.transport.sse import SseTransport
-
 from tests.sse_support import make_agent, of_type, server  # noqa: F401
 
 
@@ -78,12 +77,23 @@ async def test_mid_stream_change_emitted_only_when_different(server: ScriptedSer
 def test_top_level_headers_and_precedence() -> None:
     top = R.parse_event(json.dumps({"type": "codex.response.metadata", "headers": {"openai-model": "gpt-5.2"}}))
     assert R.event_server_model(top) == "gpt-5.2"
-    both = R.parse_event(json.dumps({"type": "response.created", "response": {"id": "r", "headers": {"OpenAI-Model": "from-response"}}}))
+    both = R.parse_event(
+        json.dumps({"type": "response.created", "response": {"id": "r", "headers": {"OpenAI-Model": "from-response"}}})
+    )
     assert R.event_server_model(both) == "from-response"
     # response.headers wins over a top-level headers object in the same event
-    raw = {"type": "response.created", "headers": {"openai-model": "top"}, "response": {"id": "r", "headers": {"openai-model": "inner"}}}
+    raw = {
+        "type": "response.created",
+        "headers": {"openai-model": "top"},
+        "response": {"id": "r", "headers": {"openai-model": "inner"}},
+    }
     assert R.event_server_model(R.parse_event(json.dumps(raw))) == "inner"
-    assert R.event_server_model(R.parse_event(json.dumps({"type": "response.created", "response": {"id": "r", "model": "x"}}))) is None
+    assert (
+        R.event_server_model(
+            R.parse_event(json.dumps({"type": "response.created", "response": {"id": "r", "model": "x"}}))
+        )
+        is None
+    )
 
 
 # --- agent: the warning ----------------------------------------------------------------------
@@ -99,7 +109,9 @@ async def test_header_mismatch_emits_reroute_warning_and_warning_item(server: Sc
     assert "gpt-5.3-codex" in warning.message and "gpt-5.2" in warning.message
     assert [e.model for e in of_type(turn.events, ev.ServerModel)] == ["gpt-5.2"]
     warnings = [h for h in agent.history if h.get("role") == "user" and h["content"][0]["text"].startswith("Warning: ")]
-    assert len(warnings) == 1 and warnings[0]["content"] == [{"type": "input_text", "text": f"Warning: {warning.message}"}]
+    assert len(warnings) == 1 and warnings[0]["content"] == [
+        {"type": "input_text", "text": f"Warning: {warning.message}"}
+    ]
     assert [m["role"] for m in agent.transcript()].count("warning") == 1
     # The warning is sent to the model on later requests.
     await agent.ask("next")
@@ -163,4 +175,3 @@ async def test_retry_shares_the_turn_flag(server: ScriptedServer, make_agent: An
     assert turn.status == "completed" and turn.text == "whole"
     assert len(of_type(turn.events, ev.Retry)) == 1
     assert len(of_type(turn.events, ev.RerouteWarning)) == 1
-

@@ -23,18 +23,34 @@ from jupyter_agent.protocol import responses as R
 from jupyter_agent.testing import Raw, Reply, ScriptedServer, error_reply, failed_reply, function_call_reply, text_reply
 from jupyter_agent.transport.base import ResponseHeaders
 from jupyter_agent.transport.sse import SseDecoder, SseTransport
-
 from tests.sse_support import API_KEY, FIXTURES, assert_no_secret, make_agent, of_type, server  # noqa: F401
 
 MSG_COMMENTARY = {
     "type": "response.output_item.done",
-    "item": {"type": "message", "role": "assistant", "id": "msg_1", "content": [{"type": "output_text", "text": "Hi"}], "phase": "commentary"},
+    "item": {
+        "type": "message",
+        "role": "assistant",
+        "id": "msg_1",
+        "content": [{"type": "output_text", "text": "Hi"}],
+        "phase": "commentary",
+    },
 }
 MSG_2 = {
     "type": "response.output_item.done",
-    "item": {"type": "message", "role": "assistant", "id": "msg_2", "content": [{"type": "output_text", "text": "Bye"}]},
+    "item": {
+        "type": "message",
+        "role": "assistant",
+        "id": "msg_2",
+        "content": [{"type": "output_text", "text": "Bye"}],
+    },
 }
-USAGE = {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 3, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 13}
+USAGE = {
+    "input_tokens": 10,
+    "input_tokens_details": {"cached_tokens": 0},
+    "output_tokens": 3,
+    "output_tokens_details": {"reasoning_tokens": 0},
+    "total_tokens": 13,
+}
 COMPLETED = {"type": "response.completed", "response": {"id": "resp_1", "usage": USAGE}}
 
 
@@ -85,7 +101,9 @@ async def test_error_when_missing_completed(server: ScriptedServer) -> None:
 
 
 async def test_response_done_emits_incremental_completed(server: ScriptedServer) -> None:
-    events, error = await collect(server, Reply(events=[MSG_2, {"type": "response.done", "response": {"id": "resp_d", "usage": USAGE}}]))
+    events, error = await collect(
+        server, Reply(events=[MSG_2, {"type": "response.done", "response": {"id": "resp_d", "usage": USAGE}}])
+    )
     assert error is None
     done = wire(events)[-1]
     assert isinstance(done, R.ResponseDone) and done.response is not None and done.response.id == "resp_d"
@@ -138,9 +156,14 @@ async def test_quota_exceeded_error_is_fatal(server: ScriptedServer) -> None:
 
 @pytest.mark.parametrize(
     ("message", "expected"),
-    [("Invalid prompt: your prompt was flagged.", "Invalid prompt: your prompt was flagged."), (None, "Invalid request.")],
+    [
+        ("Invalid prompt: your prompt was flagged.", "Invalid prompt: your prompt was flagged."),
+        (None, "Invalid request."),
+    ],
 )
-async def test_invalid_prompt_without_type_is_invalid_request(server: ScriptedServer, message: str | None, expected: str) -> None:
+async def test_invalid_prompt_without_type_is_invalid_request(
+    server: ScriptedServer, message: str | None, expected: str
+) -> None:
     _, error = await collect(server, Reply(events=[failed("invalid_prompt", message)]))
     assert isinstance(error, E.InvalidRequest) and not error.retryable
     assert error.message == expected
@@ -191,7 +214,13 @@ def test_try_parse_retry_after(message: str | None, seconds: float | None) -> No
 EVENT_KINDS: list[tuple[dict[str, Any], type]] = [
     ({"type": "response.created", "response": {"id": "r"}}, R.ResponseCreated),
     ({"type": "response.in_progress", "response": {"id": "r"}}, R.ResponseInProgress),
-    ({"type": "response.output_item.added", "item": {"type": "web_search_call", "id": "ws", "status": "in_progress"}}, R.OutputItemAdded),
+    (
+        {
+            "type": "response.output_item.added",
+            "item": {"type": "web_search_call", "id": "ws", "status": "in_progress"},
+        },
+        R.OutputItemAdded,
+    ),
     (MSG_2, R.OutputItemDone),
     ({"type": "response.output_text.delta", "item_id": "m", "delta": "x"}, R.OutputTextDelta),
     ({"type": "response.reasoning_summary_text.delta", "delta": "s", "summary_index": 0}, R.ReasoningSummaryTextDelta),
@@ -213,7 +242,9 @@ def test_table_driven_event_kinds(data: dict[str, Any], cls: type) -> None:
 
 
 def test_unknown_item_type_becomes_other_item() -> None:
-    event = R.parse_event(json.dumps({"type": "response.output_item.done", "item": {"type": "code_interpreter_call", "id": "ci"}}))
+    event = R.parse_event(
+        json.dumps({"type": "response.output_item.done", "item": {"type": "code_interpreter_call", "id": "ci"}})
+    )
     assert isinstance(event, R.OutputItemDone) and isinstance(event.item, R.OtherItem)
 
 
@@ -348,7 +379,16 @@ async def test_default_codex_family_always_present(server: ScriptedServer) -> No
 
 
 async def test_agent_emits_server_model_before_rate_limits(server: ScriptedServer, make_agent: Any) -> None:
-    server.add_response(text_reply("ok", headers={"openai-model": "gpt-5", "x-codex-primary-used-percent": "50", "x-codex-primary-window-minutes": "60"}))
+    server.add_response(
+        text_reply(
+            "ok",
+            headers={
+                "openai-model": "gpt-5",
+                "x-codex-primary-used-percent": "50",
+                "x-codex-primary-window-minutes": "60",
+            },
+        )
+    )
     turn = await make_agent().ask("hi")
     kinds = [type(e) for e in turn.events if isinstance(e, (ev.ServerModel, ev.RateLimits, ev.TextDelta))]
     assert kinds[:3] == [ev.ServerModel, ev.RateLimits, ev.TextDelta]
@@ -371,7 +411,9 @@ async def test_idle_timeout_before_response_headers(server: ScriptedServer) -> N
 
 async def test_failed_then_hang_is_reported_at_once(server: ScriptedServer) -> None:
     # The client reports the failure when it arrives; it does not wait for the body to end.
-    events, error = await collect(server, Reply(events=[failed("insufficient_quota", "q"), COMPLETED], fault=("hang_after", 1)), idle=30.0)
+    events, error = await collect(
+        server, Reply(events=[failed("insufficient_quota", "q"), COMPLETED], fault=("hang_after", 1)), idle=30.0
+    )
     assert isinstance(error, E.QuotaExceeded)
 
 
@@ -407,7 +449,9 @@ async def test_status_400_invalid_image(server: ScriptedServer) -> None:
 
 
 async def test_status_401_names_no_key(server: ScriptedServer, make_agent: Any) -> None:
-    server.add_response(error_reply(401, f"Incorrect API key provided: {API_KEY}", type="invalid_request_error", code="invalid_api_key"))
+    server.add_response(
+        error_reply(401, f"Incorrect API key provided: {API_KEY}", type="invalid_request_error", code="invalid_api_key")
+    )
     agent = make_agent(max_retries=3)
     turn = await agent.ask("hi")
     assert turn.status == "failed" and len(server.requests) == 1
@@ -426,7 +470,14 @@ USAGE_LIMIT_HEADERS = {
 
 
 async def test_status_429_usage_limit(server: ScriptedServer) -> None:
-    reply = error_reply(429, "The usage limit has been reached", type="usage_limit_reached", plan_type="pro", resets_at=None, headers=USAGE_LIMIT_HEADERS)
+    reply = error_reply(
+        429,
+        "The usage limit has been reached",
+        type="usage_limit_reached",
+        plan_type="pro",
+        resets_at=None,
+        headers=USAGE_LIMIT_HEADERS,
+    )
     _, error = await collect(server, reply)
     assert isinstance(error, E.UsageLimitReached) and not error.retryable
     assert "usage limit" in error.message
@@ -441,7 +492,15 @@ async def test_status_429_usage_not_included(server: ScriptedServer) -> None:
 
 async def test_status_429_other_retries_then_reports_limit(server: ScriptedServer, make_agent: Any) -> None:
     for _ in range(3):
-        server.add_response(error_reply(429, "Rate limit reached", type="requests", code="rate_limit_exceeded", headers={"retry-after-ms": "20", "x-request-id": "req_42"}))
+        server.add_response(
+            error_reply(
+                429,
+                "Rate limit reached",
+                type="requests",
+                code="rate_limit_exceeded",
+                headers={"retry-after-ms": "20", "x-request-id": "req_42"},
+            )
+        )
     turn = await make_agent(max_retries=2).ask("hi")
     assert len(server.requests) == 3
     retries = of_type(turn.events, ev.Retry)
@@ -478,7 +537,9 @@ async def test_503_without_overload_code_is_retryable(server: ScriptedServer) ->
 
 
 @pytest.mark.parametrize(("headers", "delay"), [({"retry-after-ms": "30"}, 0.03), ({"retry-after": "0.25"}, 0.25)])
-async def test_retry_after_headers_are_honoured(server: ScriptedServer, make_agent: Any, headers: dict[str, str], delay: float) -> None:
+async def test_retry_after_headers_are_honoured(
+    server: ScriptedServer, make_agent: Any, headers: dict[str, str], delay: float
+) -> None:
     server.add_response(error_reply(429, "Rate limit reached", code="rate_limit_exceeded", headers=headers))
     server.add_response(text_reply("ok"))
     turn = await make_agent(max_retries=1).ask("hi")
@@ -514,7 +575,10 @@ def test_usage_limit_messages() -> None:
     assert "Upgrade to Plus" in msg(limit_name=None, plan_type="free", resets_at=reset)
     assert "Upgrade to Plus" in msg(limit_name=None, plan_type="go", resets_at=reset)
     assert "credits" in msg(limit_name=None, plan_type="pro", resets_at=reset)
-    assert msg(limit_name=None, plan_type="enterprise", resets_at=reset) == f"You've hit your usage limit. Try again at 23:59."
+    assert (
+        msg(limit_name=None, plan_type="enterprise", resets_at=reset)
+        == f"You've hit your usage limit. Try again at 23:59."
+    )
     assert msg(limit_name=None, plan_type=None, resets_at=None) == "You've hit your usage limit. Try again later."
 
 
@@ -536,7 +600,17 @@ def test_usage_limit_message_uses_bucket_named_by_active_limit() -> None:
 
 # --- request body and headers (Common data shapes, §3.1) -----------------------------------
 
-KEY_ORDER = ["model", "instructions", "input", "tools", "tool_choice", "parallel_tool_calls", "reasoning", "store", "stream"]
+KEY_ORDER = [
+    "model",
+    "instructions",
+    "input",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "reasoning",
+    "store",
+    "stream",
+]
 
 
 async def test_request_body_shape_without_reasoning(server: ScriptedServer, make_agent: Any) -> None:
@@ -636,8 +710,12 @@ async def test_gzip_encoded_stream_is_decoded(server: ScriptedServer) -> None:
 
 
 async def test_gzip_encoded_error_body_is_decoded(server: ScriptedServer) -> None:
-    body = json.dumps({"error": {"message": "Model does not support image inputs", "type": "invalid_request_error"}}).encode()
-    reply = Reply(status=400, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}, body=gzip.compress(body))
+    body = json.dumps(
+        {"error": {"message": "Model does not support image inputs", "type": "invalid_request_error"}}
+    ).encode()
+    reply = Reply(
+        status=400, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}, body=gzip.compress(body)
+    )
     _, error = await collect(server, reply)
     assert isinstance(error, E.InvalidRequest) and error.message == "Model does not support image inputs"
 
@@ -664,7 +742,13 @@ async def test_complete_json_response_is_accepted(server: ScriptedServer, make_a
         "status": "completed",
         "output": [
             {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "enc"},
-            {"type": "message", "id": "msg_1", "role": "assistant", "phase": "final_answer", "content": [{"type": "output_text", "text": "Not streamed."}]},
+            {
+                "type": "message",
+                "id": "msg_1",
+                "role": "assistant",
+                "phase": "final_answer",
+                "content": [{"type": "output_text", "text": "Not streamed."}],
+            },
         ],
         "usage": USAGE,
     }
@@ -694,19 +778,46 @@ async def test_html_page_is_a_clear_non_retryable_error(server: ScriptedServer, 
 
 
 async def test_redirect_is_an_unexpected_status(server: ScriptedServer) -> None:
-    _, error = await collect(server, Reply(status=307, headers={"location": "https://elsewhere.example/v1/responses"}, body=""))
+    _, error = await collect(
+        server, Reply(status=307, headers={"location": "https://elsewhere.example/v1/responses"}, body="")
+    )
     assert isinstance(error, E.StreamError) and error.status == 307 and "307" in error.message
 
 
 @pytest.mark.parametrize(
     ("reply", "cls", "retryable", "needle"),
     [
-        (error_reply(429, "You exceeded your current quota", type="insufficient_quota", code="insufficient_quota"), E.QuotaExceeded, False, "Quota exceeded"),
-        (error_reply(403, "Project does not have access to model gpt-5", type="invalid_request_error"), E.InvalidRequest, False, "does not have access"),
-        (error_reply(404, "The model gpt-6 does not exist", type="invalid_request_error", code="model_not_found"), E.InvalidRequest, False, "does not exist"),
+        (
+            error_reply(429, "You exceeded your current quota", type="insufficient_quota", code="insufficient_quota"),
+            E.QuotaExceeded,
+            False,
+            "Quota exceeded",
+        ),
+        (
+            error_reply(403, "Project does not have access to model gpt-5", type="invalid_request_error"),
+            E.InvalidRequest,
+            False,
+            "does not have access",
+        ),
+        (
+            error_reply(404, "The model gpt-6 does not exist", type="invalid_request_error", code="model_not_found"),
+            E.InvalidRequest,
+            False,
+            "does not exist",
+        ),
         (Reply(status=404, body=""), E.InvalidRequest, False, "check the base URL"),
-        (error_reply(400, "maximum context length exceeded", code="context_length_exceeded"), E.ContextWindowExceeded, False, "context length"),
-        (error_reply(500, "boom", type="server_error", headers={"retry-after": "0.05"}), E.StreamError, True, "high demand"),
+        (
+            error_reply(400, "maximum context length exceeded", code="context_length_exceeded"),
+            E.ContextWindowExceeded,
+            False,
+            "context length",
+        ),
+        (
+            error_reply(500, "boom", type="server_error", headers={"retry-after": "0.05"}),
+            E.StreamError,
+            True,
+            "high demand",
+        ),
     ],
 )
 async def test_more_statuses(server: ScriptedServer, reply: Reply, cls: type, retryable: bool, needle: str) -> None:

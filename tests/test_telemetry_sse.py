@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from jupyter_agent import events as ev
 from jupyter_agent.testing.replies import function_call_reply, text_reply
-
 from tests.sse_support import make_agent, of_type, server  # noqa: F401
 
 
@@ -16,7 +15,10 @@ async def test_sse_turn_counts_api_calls_events_and_tools(server, make_agent):  
         return key.upper()
 
     agent.add_tool(lookup, approval="auto")
-    replies = [function_call_reply("lookup", '{"key": "abc"}', call_id="call_1"), text_reply("Found ABC.", phase="final_answer")]
+    replies = [
+        function_call_reply("lookup", '{"key": "abc"}', call_id="call_1"),
+        text_reply("Found ABC.", phase="final_answer"),
+    ]
     for reply in replies:
         server.add_response(reply)
     turn = await agent.ask("find abc")
@@ -47,7 +49,9 @@ async def test_reasoning_included_is_per_turn(server, make_agent):  # noqa: F811
     from jupyter_agent.testing.replies import text_events
 
     agent = make_agent()
-    server.add_response(Reply(headers={"x-reasoning-included": "false"}, events=text_events("one", phase="final_answer")))
+    server.add_response(
+        Reply(headers={"x-reasoning-included": "false"}, events=text_events("one", phase="final_answer"))
+    )
     await agent.ask("first")
     assert agent.session.reasoning_included is True  # presence, not value
     server.add_response(text_reply("two", phase="final_answer"))

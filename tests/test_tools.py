@@ -20,7 +20,6 @@ from jupyter_agent.tools.kernel import describe_text, kernel_tools, list_variabl
 from .sse_support import make_agent, of_type, server  # noqa: F401 - fixtures
 from .tool_support import calls_reply, outputs
 
-
 # --- the kernel tools on a namespace --------------------------------------------------------
 
 
@@ -51,7 +50,10 @@ def test_list_and_describe_variables():
     ns = {
         "df": pd.DataFrame({"x": [1.0, 2.0, 6.0], "name": ["a", "b", "c"]}),
         "arr": np.arange(12).reshape(3, 4),
-        "n": 3, "_private": 1, "np": np, "In": [],
+        "n": 3,
+        "_private": 1,
+        "np": np,
+        "In": [],
     }
     listing = list_variables_text(ns)
     assert listing.splitlines() == [
@@ -113,9 +115,20 @@ def test_model_calls_the_code_tool_and_answers(server, make_agent):
     assert outputs(third)["c2"] == "[result]\nnp.float64(3.0)"  # what the cell would show
     assert ns["m"] == 3.0  # it ran in the user's namespace
     kinds = [i["type"] for i in third["input"]]
-    assert kinds == ["message", "message", "function_call", "function_call_output", "function_call", "function_call_output"]
+    assert kinds == [
+        "message",
+        "message",
+        "function_call",
+        "function_call_output",
+        "function_call",
+        "function_call_output",
+    ]
     assert third["input"][1]["phase"] == "commentary"
-    assert {t["name"] for t in third["tools"] if t["type"] == "function"} == {"run_python", "list_variables", "describe_variable"}
+    assert {t["name"] for t in third["tools"] if t["type"] == "function"} == {
+        "run_python",
+        "list_variables",
+        "describe_variable",
+    }
     results = of_type(turn.events, ev.ToolResult)
     assert [r.is_error for r in results] == [False, False]
 
@@ -159,23 +172,37 @@ def test_parallel_calls_run_concurrently(server, make_agent):
     assert outputs(body) == {"ca": "a done", "cb": "b done"}
     # the outputs follow the calls, in the model's order
     kinds = [(i["type"], i.get("call_id")) for i in body["input"][1:]]
-    assert kinds == [("function_call", "ca"), ("function_call", "cb"), ("function_call_output", "ca"), ("function_call_output", "cb")]
+    assert kinds == [
+        ("function_call", "ca"),
+        ("function_call", "cb"),
+        ("function_call_output", "ca"),
+        ("function_call_output", "cb"),
+    ]
 
 
 # --- web search ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", [
-    "https://foo.openai.azure.com/openai", "https://foo.openai.azure.us/openai/v1", "https://foo.cognitiveservices.azure.cn/x",
-    "https://foo.aoai.azure.com/openai", "https://foo.openai.azure-api.net/openai", "https://foo.z01.azurefd.net/",
-    "https://acct.blob.core.windows.net/openai/v1",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://foo.openai.azure.com/openai",
+        "https://foo.openai.azure.us/openai/v1",
+        "https://foo.cognitiveservices.azure.cn/x",
+        "https://foo.aoai.azure.com/openai",
+        "https://foo.openai.azure-api.net/openai",
+        "https://foo.z01.azurefd.net/",
+        "https://acct.blob.core.windows.net/openai/v1",
+    ],
+)
 def test_azure_detected(url):
     assert is_azure_responses_base_url(url)
     assert Provider(name="compatible", base_url=url).is_azure
 
 
-@pytest.mark.parametrize("url", ["https://api.openai.com/v1", "https://example.com/openai", "https://myproxy.azurewebsites.net/openai"])
+@pytest.mark.parametrize(
+    "url", ["https://api.openai.com/v1", "https://example.com/openai", "https://myproxy.azurewebsites.net/openai"]
+)
 def test_not_azure(url):
     assert not is_azure_responses_base_url(url)
     assert is_azure_responses_base_url(url, "Azure") and is_azure_responses_base_url(url, " azure ")

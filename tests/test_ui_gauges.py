@@ -35,8 +35,17 @@ def labels(rows) -> list[str]:
 
 @pytest.mark.parametrize(
     ("minutes", "default", "expected"),
-    [(None, "5h", "5h"), (300, "x", "5h"), (60, "x", "1h"), (1, "x", "1h"), (24 * 60 + 3, "x", "24h"),
-     (24 * 60 + 4, "x", "weekly"), (10080, "x", "weekly"), (30 * 1440, "x", "monthly"), (400 * 1440, "x", "annual")],
+    [
+        (None, "5h", "5h"),
+        (300, "x", "5h"),
+        (60, "x", "1h"),
+        (1, "x", "1h"),
+        (24 * 60 + 3, "x", "24h"),
+        (24 * 60 + 4, "x", "weekly"),
+        (10080, "x", "weekly"),
+        (30 * 1440, "x", "monthly"),
+        (400 * 1440, "x", "annual"),
+    ],
 )
 def test_window_label(minutes, default, expected):
     assert window_label(minutes, default) == expected
@@ -53,7 +62,9 @@ def test_codex_rows_and_credits():
 def test_non_codex_single_limit_renders_combined_row():
     snaps = {
         "codex": snap("codex", W(10, 300), credits=ev.Credits(True, True)),
-        "codex_other": snap("codex_other", W(20, 300), limit_name="codex-other", credits=ev.Credits(True, False, "9.6")),
+        "codex_other": snap(
+            "codex_other", W(20, 300), limit_name="codex-other", credits=ev.Credits(True, False, "9.6")
+        ),
     }
     rows = gauge_rows(snaps, NOW)
     assert labels(rows) == ["5h limit", "Credits", "codex-other 5h limit", "Credits"]
@@ -97,7 +108,12 @@ def test_credits_text_rules():
 
 
 def test_levels_and_bar():
-    assert level_for(69.9) == "ok" and level_for(70) == "warn" and level_for(89.9) == "warn" and level_for(90) == "critical"
+    assert (
+        level_for(69.9) == "ok"
+        and level_for(70) == "warn"
+        and level_for(89.9) == "warn"
+        and level_for(90) == "critical"
+    )
     assert bar(100) == "█" * 20 and bar(0) == "░" * 20 and bar(50) == "█" * 10 + "░" * 10
     assert len(bar(33)) == 20
 
@@ -135,7 +151,11 @@ def test_widget_updates_and_merges_credits(monkeypatch):
     assert "5h limit" in w.value and "7 credits" in w.value
     g.update({"codex": snap("codex", W(80, 300), captured_at=time.time())})  # credits inherited
     assert "7 credits" in w.value and "20% left" in w.value
-    g.handle(ev.RateLimits(snapshot=snap("tokens", W(10, None, limit=10, remaining=9), source="platform", captured_at=time.time())))
+    g.handle(
+        ev.RateLimits(
+            snapshot=snap("tokens", W(10, None, limit=10, remaining=9), source="platform", captured_at=time.time())
+        )
+    )
     assert "Tokens limit" in w.value
     bundle = g._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle

@@ -118,14 +118,23 @@ def test_usage_command_renders_additional_rate_limits(kernel, server):
     now = int(time.time())
     payload = {
         "plan_type": "pro",
-        "rate_limit": {"allowed": True, "limit_reached": False,
-                       "primary_window": {"used_percent": 42, "limit_window_seconds": 18000, "reset_at": now + 3600},
-                       "secondary_window": {"used_percent": 95, "limit_window_seconds": 604800, "reset_at": now + 86400}},
+        "rate_limit": {
+            "allowed": True,
+            "limit_reached": False,
+            "primary_window": {"used_percent": 42, "limit_window_seconds": 18000, "reset_at": now + 3600},
+            "secondary_window": {"used_percent": 95, "limit_window_seconds": 604800, "reset_at": now + 86400},
+        },
         "credits": {"has_credits": True, "unlimited": False, "balance": "9.99"},
         "additional_rate_limits": [
-            {"limit_name": "GPT-5.3-Codex-Spark", "metered_feature": "codex_bengalfox",
-             "rate_limit": {"allowed": True, "limit_reached": False,
-                            "primary_window": {"used_percent": 88, "limit_window_seconds": 1800, "reset_at": now + 600}}},
+            {
+                "limit_name": "GPT-5.3-Codex-Spark",
+                "metered_feature": "codex_bengalfox",
+                "rate_limit": {
+                    "allowed": True,
+                    "limit_reached": False,
+                    "primary_window": {"used_percent": 88, "limit_window_seconds": 1800, "reset_at": now + 600},
+                },
+            },
         ],
     }
     server.add_route("GET", "/api/codex/usage", Reply(body=payload))
@@ -133,14 +142,27 @@ def test_usage_command_renders_additional_rate_limits(kernel, server):
     result = kernel.run("%agent usage")
     _no_traceback(result)
     text = result.text
-    for needle in ("5h limit:", "58% left", "Weekly limit:", "5% left", "[very low]", "Credits:", "10 credits",
-                   "GPT-5.3-Codex-Spark 1h limit:", "12% left", "[low]", "(resets "):
+    for needle in (
+        "5h limit:",
+        "58% left",
+        "Weekly limit:",
+        "5% left",
+        "[very low]",
+        "Credits:",
+        "10 credits",
+        "GPT-5.3-Codex-Spark 1h limit:",
+        "12% left",
+        "[low]",
+        "(resets ",
+    ):
         assert needle in text, (needle, text)
     req = server.requests[before]
     assert (req.method, req.path) == ("GET", "/api/codex/usage")
     assert req.headers.get("authorization") == f"Bearer {DOTENV_KEY}"
     # the result is a live gauge widget with a text fallback
-    assert any("application/vnd.jupyter.widget-view+json" in m["content"]["data"] for m in result.of_type("execute_result"))
+    assert any(
+        "application/vnd.jupyter.widget-view+json" in m["content"]["data"] for m in result.of_type("execute_result")
+    )
     # and the agent keeps the buckets: %agent status shows them too
     status = kernel.run("%agent status").text
     assert "GPT-5.3-Codex-Spark 1h limit:" in status and "58% left" in status
@@ -157,8 +179,11 @@ def test_pinned_limits_widget_follows_later_turns(kernel, server):
     setup = kernel.run("g = M.pinned_gauges(a)\nw = g.widget\nprint(g.text())")
     _no_traceback(setup)
     assert "29% left" not in setup.text
-    headers = {"x-codex-primary-used-percent": "71", "x-codex-primary-window-minutes": "300",
-               "x-codex-primary-reset-at": str(int(time.time()) + 3600)}
+    headers = {
+        "x-codex-primary-used-percent": "71",
+        "x-codex-primary-window-minutes": "300",
+        "x-codex-primary-reset-at": str(int(time.time()) + 3600),
+    }
     server.add_response(text_reply("Limits changed.", phase="final_answer", headers=headers))
     _no_traceback(kernel.run("%%agent\nanything"))
     # The widget's value is pushed from the agent thread (throttled); wait for it without a cell running.
@@ -176,7 +201,14 @@ def test_pinned_limits_widget_follows_later_turns(kernel, server):
 def test_help_model_reset_and_history_commands(kernel, server):
     help_ = kernel.run("%agent help")
     _no_traceback(help_)
-    for command in ("%agent status", "%agent usage", "%agent model NAME", "%agent reset", "%agent history", "%%agent [-m MODEL]"):
+    for command in (
+        "%agent status",
+        "%agent usage",
+        "%agent model NAME",
+        "%agent reset",
+        "%agent history",
+        "%%agent [-m MODEL]",
+    ):
         assert command in help_.text
     assert "Model set to gpt-named" in kernel.run("%agent model gpt-named").text
     try:
@@ -237,13 +269,17 @@ def test_retry_shows_reconnecting_in_place_and_the_text_once(kernel, server):
     kernel.run("a.session.options.backoff_base = 0.5")
     try:
         broken = text_events("This attempt is cut off", phase="final_answer", chunks=4)
-        server.add_response(Reply(events=[Ev(e, delay=0.05) for e in broken], fault=("drop_after", 5)))  # two deltas, then the connection drops
+        server.add_response(
+            Reply(events=[Ev(e, delay=0.05) for e in broken], fault=("drop_after", 5))
+        )  # two deltas, then the connection drops
         server.add_response(text_reply("The complete answer.", phase="final_answer", chunks=3))
         result = kernel.run("%%agent\ntell me")
         _no_traceback(result)
         live = _widget_values(result)
         assert any("Reconnecting... 1/5" in v for v in live), live
-        finals = [m["content"]["data"] for m in result.of_type("display_data") if "text/markdown" in m["content"]["data"]]
+        finals = [
+            m["content"]["data"] for m in result.of_type("display_data") if "text/markdown" in m["content"]["data"]
+        ]
         assert len(finals) == 1
         assert "The complete answer." in finals[0]["text/plain"]
         assert "This a" not in finals[0]["text/plain"] and "Reconnecting" not in finals[0]["text/plain"]

@@ -18,16 +18,29 @@ from jupyter_agent.ui import TurnView
 ids = st.sampled_from(["", "m1", "m2", "ws_1", "call_1"])
 phases = st.sampled_from([None, "commentary", "final_answer", "something_new"])
 texts = st.text(st.characters(codec="utf-8"), max_size=40) | st.sampled_from(["```", "\n\n", "<b>", "**", "\\", "\x00"])
-numbers = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10**6, 10**6).map(float)
-optional_ints = st.none() | st.integers(-10**6, 10**9)
-windows = st.none() | st.builds(ev.RateLimitWindow, used_percent=numbers, window_minutes=optional_ints,
-                                resets_at=st.none() | st.floats(0, 4e9), limit=optional_ints, remaining=optional_ints)
+numbers = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(10**6), 10**6).map(float)
+optional_ints = st.none() | st.integers(-(10**6), 10**9)
+windows = st.none() | st.builds(
+    ev.RateLimitWindow,
+    used_percent=numbers,
+    window_minutes=optional_ints,
+    resets_at=st.none() | st.floats(0, 4e9),
+    limit=optional_ints,
+    remaining=optional_ints,
+)
 snapshots = st.builds(
     ev.RateLimitSnapshot,
     limit_id=st.sampled_from(["codex", "codex_other", "requests", "tokens", "x"]),
     limit_name=st.none() | texts,
-    primary=windows, secondary=windows,
-    credits=st.none() | st.builds(ev.Credits, st.booleans(), st.booleans(), st.none() | texts | st.sampled_from(["12.5", "-3", "inf", "nan", "1e400"])),
+    primary=windows,
+    secondary=windows,
+    credits=st.none()
+    | st.builds(
+        ev.Credits,
+        st.booleans(),
+        st.booleans(),
+        st.none() | texts | st.sampled_from(["12.5", "-3", "inf", "nan", "1e400"]),
+    ),
     source=st.sampled_from(["codex", "platform", "realtime"]),
     captured_at=st.floats(0, time.time() + 1e6),
 )
@@ -35,13 +48,28 @@ events = st.one_of(
     st.builds(ev.TurnStarted, prompt=texts, model=texts),
     st.builds(ev.TextDelta, delta=texts, item_id=ids, phase=phases),
     st.builds(ev.MessageDone, text=texts, item_id=ids, phase=phases),
-    st.builds(ev.ReasoningDelta, delta=texts, item_id=ids, kind=st.sampled_from(["summary", "content"]), index=st.integers(-2, 3)),
-    st.builds(ev.WebSearch, item_id=ids, status=st.sampled_from(["in_progress", "completed", "searching", ""]),
-              action=st.none() | st.sampled_from(["search", "open_page", "find_in_page", "other"]), detail=texts),
+    st.builds(
+        ev.ReasoningDelta,
+        delta=texts,
+        item_id=ids,
+        kind=st.sampled_from(["summary", "content"]),
+        index=st.integers(-2, 3),
+    ),
+    st.builds(
+        ev.WebSearch,
+        item_id=ids,
+        status=st.sampled_from(["in_progress", "completed", "searching", ""]),
+        action=st.none() | st.sampled_from(["search", "open_page", "find_in_page", "other"]),
+        detail=texts,
+    ),
     st.builds(ev.ToolCall, call_id=ids, name=texts, arguments=texts | st.just('{"a": [1, 2]}')),
     st.builds(ev.ToolResult, call_id=ids, name=texts, output=texts, is_error=st.booleans()),
     st.builds(ev.ApprovalRequest, call_id=ids, name=texts, arguments=texts),
-    st.builds(ev.ApprovalResolved, call_id=ids, decision=st.sampled_from(["approve", "approve_always", "deny", "cancelled", "?"])),
+    st.builds(
+        ev.ApprovalResolved,
+        call_id=ids,
+        decision=st.sampled_from(["approve", "approve_always", "deny", "cancelled", "?"]),
+    ),
     st.builds(ev.RateLimits, snapshot=st.none() | snapshots),
     st.builds(ev.ServerModel, model=texts),
     st.builds(ev.RerouteWarning, from_model=texts, to_model=texts, message=texts),

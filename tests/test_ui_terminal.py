@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 
-SETUP = '''
+SETUP = """
 import time
 from jupyter_agent.testing import ScriptedServer
 from jupyter_agent.testing.replies import web_search_reply
@@ -19,24 +19,32 @@ server.add_response(web_search_reply("weather seattle", answer="It is *sunny* <t
     "x-codex-primary-reset-at": str(int(time.time()) + 3600)}))
 %load_ext jupyter_agent
 %agent connect --base-url $server.base_url --provider compatible --model gpt-5.3-codex --transport sse
-'''
+"""
 
 
 def test_agent_cell_in_terminal_ipython_prints_plain_text(tmp_path: Path) -> None:
     # IPython runs the cells of an .ipynb file given on its command line one by one, like typed input.
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(SETUP),
-        nbformat.v4.new_code_cell("%%agent\nWhat is the weather in Seattle?"),
-        nbformat.v4.new_code_cell("%%agent --transport pigeon\nhello"),
-        nbformat.v4.new_code_cell("print('history:', get_ipython().run_line_magic('agent', 'history'))\nserver.stop()"),
-    ])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(SETUP),
+            nbformat.v4.new_code_cell("%%agent\nWhat is the weather in Seattle?"),
+            nbformat.v4.new_code_cell("%%agent --transport pigeon\nhello"),
+            nbformat.v4.new_code_cell(
+                "print('history:', get_ipython().run_line_magic('agent', 'history'))\nserver.stop()"
+            ),
+        ]
+    )
     path = tmp_path / "terminal.ipynb"
     nbformat.write(nb, path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}
     env["IPYTHONDIR"] = str(tmp_path / "ipython")
     proc = subprocess.run(
         [sys.executable, "-m", "IPython", "--no-banner", "--colors=NoColor", str(path)],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
     )
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr + out
@@ -46,8 +54,7 @@ def test_agent_cell_in_terminal_ipython_prints_plain_text(tmp_path: Path) -> Non
         "Answers in this turn come from gpt-5.2.\n\n"
         "Searched weather seattle\n\n"
         "[Final answer]\n"
-        "It is *sunny* <today>.\n\n"
-        + "-" * 40 + "\n"
+        "It is *sunny* <today>.\n\n" + "-" * 40 + "\n"
         "Tokens: 15 total (input 10, cached 0, output 5, reasoning 0)\n"
     )
     assert expected in out, out

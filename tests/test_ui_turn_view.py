@@ -29,8 +29,12 @@ def frontend(monkeypatch):
     import IPython.display as ipd
 
     sent: list[tuple[str, dict[str, Any], Any]] = []
-    monkeypatch.setattr(ipd, "display", lambda obj, raw=False, display_id=None, **kw: sent.append(("display", obj, display_id)))
-    monkeypatch.setattr(ipd, "update_display", lambda obj, display_id=None, raw=False, **kw: sent.append(("update", obj, display_id)))
+    monkeypatch.setattr(
+        ipd, "display", lambda obj, raw=False, display_id=None, **kw: sent.append(("display", obj, display_id))
+    )
+    monkeypatch.setattr(
+        ipd, "update_display", lambda obj, display_id=None, raw=False, **kw: sent.append(("update", obj, display_id))
+    )
     return sent
 
 
@@ -48,10 +52,18 @@ def full_turn() -> list[ev.AgentEvent]:
     return [
         ev.TurnStarted(prompt="weather?", model="gpt-5.3-codex"),
         ev.ServerModel(model="gpt-5.2"),
-        ev.RerouteWarning(from_model="gpt-5.3-codex", to_model="gpt-5.2",
-                          message="The server answered with model gpt-5.2 instead of the requested gpt-5.3-codex."),
-        ev.RateLimits(snapshot=ev.RateLimitSnapshot("codex", primary=ev.RateLimitWindow(75, 300, NOW + 3600),
-                                                    secondary=ev.RateLimitWindow(10, 10080, NOW + 86400))),
+        ev.RerouteWarning(
+            from_model="gpt-5.3-codex",
+            to_model="gpt-5.2",
+            message="The server answered with model gpt-5.2 instead of the requested gpt-5.3-codex.",
+        ),
+        ev.RateLimits(
+            snapshot=ev.RateLimitSnapshot(
+                "codex",
+                primary=ev.RateLimitWindow(75, 300, NOW + 3600),
+                secondary=ev.RateLimitWindow(10, 10080, NOW + 86400),
+            )
+        ),
         ev.ReasoningDelta(delta="The user wants", item_id="rs_1"),
         ev.ReasoningDelta(delta=" the weather.", item_id="rs_1"),
         ev.TextDelta(delta="Let me ", item_id="msg_1", phase="commentary"),
@@ -59,8 +71,12 @@ def full_turn() -> list[ev.AgentEvent]:
         ev.MessageDone(text="Let me search.", item_id="msg_1", phase="commentary"),
         ev.WebSearch(item_id="ws_1"),
         ev.WebSearch(item_id="ws_2"),
-        ev.WebSearch(item_id="ws_1", status="completed", action="search", detail="weather seattle", query="weather seattle"),
-        ev.WebSearch(item_id="ws_2", status="completed", action="find_in_page", detail="'needle' in https://example.com"),
+        ev.WebSearch(
+            item_id="ws_1", status="completed", action="search", detail="weather seattle", query="weather seattle"
+        ),
+        ev.WebSearch(
+            item_id="ws_2", status="completed", action="find_in_page", detail="'needle' in https://example.com"
+        ),
         ev.ServerModel(model="gpt-5.2"),
         ev.RerouteWarning(from_model="gpt-5.3-codex", to_model="gpt-5.2", message="again"),
         ev.TextDelta(delta="It is ", item_id="msg_2", phase="final_answer"),
@@ -85,7 +101,9 @@ def test_plain_text_of_a_full_turn():
     assert "Inference: 1 calls (120ms) | TTFT: 80ms" in text
     assert "5h limit:" in text and "Weekly limit:" in text and "25% left" in text
     # order: warning first, commentary before the search lines before the final answer
-    assert text.index("Warning") < text.index("Commentary") < text.index("Searched weather") < text.index("Final answer")
+    assert (
+        text.index("Warning") < text.index("Commentary") < text.index("Searched weather") < text.index("Final answer")
+    )
 
 
 def test_markdown_of_a_full_turn():
@@ -108,12 +126,15 @@ def test_web_search_in_progress_line():
 
 
 def test_retry_rolls_back_the_failed_attempt():
-    view = feed(live_view(), [
-        ev.TurnStarted(prompt="p"),
-        ev.TextDelta(delta="Hel", item_id="m1", phase="final_answer"),
-        ev.WebSearch(item_id="ws_1"),
-        ev.Retry(attempt=1, max_attempts=5, reason="stream closed"),
-    ])
+    view = feed(
+        live_view(),
+        [
+            ev.TurnStarted(prompt="p"),
+            ev.TextDelta(delta="Hel", item_id="m1", phase="final_answer"),
+            ev.WebSearch(item_id="ws_1"),
+            ev.Retry(attempt=1, max_attempts=5, reason="stream closed"),
+        ],
+    )
     assert view.plain_text().strip() == "Reconnecting... 1/5"
     view.handle(ev.Retry(attempt=2, max_attempts=5))
     assert view.plain_text().strip() == "Reconnecting... 2/5"  # in place, not a second line
@@ -127,16 +148,19 @@ def test_retry_rolls_back_the_failed_attempt():
 
 
 def test_retry_after_a_tool_round_keeps_the_tool_round():
-    view = feed(live_view(), [
-        ev.TurnStarted(prompt="p"),
-        ev.TextDelta(delta="I'll run code.", item_id="m1", phase="commentary"),
-        ev.ToolCall(call_id="c1", name="run_code", arguments='{"code": "1+1"}'),
-        ev.ToolResult(call_id="c1", name="run_code", output="2"),
-        ev.TextDelta(delta="The ans", item_id="m2", phase="final_answer"),
-        ev.Retry(attempt=1, max_attempts=3),
-        ev.TextDelta(delta="The answer is 2.", item_id="m2", phase="final_answer"),
-        ev.TurnDone(text="The answer is 2."),
-    ])
+    view = feed(
+        live_view(),
+        [
+            ev.TurnStarted(prompt="p"),
+            ev.TextDelta(delta="I'll run code.", item_id="m1", phase="commentary"),
+            ev.ToolCall(call_id="c1", name="run_code", arguments='{"code": "1+1"}'),
+            ev.ToolResult(call_id="c1", name="run_code", output="2"),
+            ev.TextDelta(delta="The ans", item_id="m2", phase="final_answer"),
+            ev.Retry(attempt=1, max_attempts=3),
+            ev.TextDelta(delta="The answer is 2.", item_id="m2", phase="final_answer"),
+            ev.TurnDone(text="The answer is 2."),
+        ],
+    )
     text = view.plain_text()
     assert "I'll run code." in text and "Tool call: run_code" in text and "    2" in text
     assert view.state.answer_text() == "The answer is 2."
@@ -144,12 +168,15 @@ def test_retry_after_a_tool_round_keeps_the_tool_round():
 
 
 def test_tool_call_rendering_with_arguments_and_result():
-    view = feed(live_view(), [
-        ev.ToolCall(call_id="c1", name="run_code", arguments='{"code": "print(1)"}'),
-        ev.ToolResult(call_id="c1", name="run_code", output="1\n"),
-        ev.ToolCall(call_id="c2", name="lookup", arguments='{"key": "a", "n": 2}'),
-        ev.ToolResult(call_id="c2", name="lookup", output="boom", is_error=True),
-    ])
+    view = feed(
+        live_view(),
+        [
+            ev.ToolCall(call_id="c1", name="run_code", arguments='{"code": "print(1)"}'),
+            ev.ToolResult(call_id="c1", name="run_code", output="1\n"),
+            ev.ToolCall(call_id="c2", name="lookup", arguments='{"key": "a", "n": 2}'),
+            ev.ToolResult(call_id="c2", name="lookup", output="boom", is_error=True),
+        ],
+    )
     md = view.markdown()
     assert "**Tool call** `run_code`\n\n```python\nprint(1)\n```" in md
     assert '"key": "a"' in md and "**Error:**\n\n```text\nboom\n```" in md
@@ -158,12 +185,15 @@ def test_tool_call_rendering_with_arguments_and_result():
 
 def test_errors_show_one_clear_message():
     msg = "You've hit your usage limit for codex-other. Switch to another model now, or try again at 3:00 PM."
-    view = feed(live_view(), [
-        ev.Retry(attempt=3, max_attempts=3),
-        ev.Error(message=msg, code="usage_limit_reached"),
-        ev.Error(message=msg, code="usage_limit_reached"),
-        ev.TurnDone(status="failed"),
-    ])
+    view = feed(
+        live_view(),
+        [
+            ev.Retry(attempt=3, max_attempts=3),
+            ev.Error(message=msg, code="usage_limit_reached"),
+            ev.Error(message=msg, code="usage_limit_reached"),
+            ev.TurnDone(status="failed"),
+        ],
+    )
     text = view.plain_text()
     assert text.count("Error: ") == 1 and msg in text and "Reconnecting" not in text
     assert f"**Error:** You've hit your usage limit for codex-other." in view.markdown()
@@ -176,20 +206,33 @@ def test_usage_limit_error_names_the_exhausted_bucket_and_reset(frontend):
     msg = "You've hit your usage limit. Try again at 15:00."
     view = live_view()
     view.display()
-    feed(view, [
-        ev.RateLimits(snapshot=ev.RateLimitSnapshot("codex", primary=ev.RateLimitWindow(100, 300, reset),
-                                                    secondary=ev.RateLimitWindow(60, 10080, NOW + 86400))),
-        ev.Error(message=msg, code="usage_limit_reached"),
-        ev.TurnDone(status="failed"),
-    ])
+    feed(
+        view,
+        [
+            ev.RateLimits(
+                snapshot=ev.RateLimitSnapshot(
+                    "codex",
+                    primary=ev.RateLimitWindow(100, 300, reset),
+                    secondary=ev.RateLimitWindow(60, 10080, NOW + 86400),
+                )
+            ),
+            ev.Error(message=msg, code="usage_limit_reached"),
+            ev.TurnDone(status="failed"),
+        ],
+    )
     detail = f"Limit reached: 5h limit (resets {format_reset(reset)})."
     assert f"Error: {msg} {detail}" in view.plain_text()
     assert "Weekly limit (resets" not in view.plain_text().split("Rate limits:")[0]  # only exhausted windows
     view.flush(force=True)
     assert detail in view._w["errors"].value
     # other errors are left alone, and no exhausted window means no detail
-    other = feed(live_view(), [ev.RateLimits(snapshot=ev.RateLimitSnapshot("codex", primary=ev.RateLimitWindow(100, 300, reset))),
-                               ev.Error(message="Prompt flagged.", code="invalid_prompt")])
+    other = feed(
+        live_view(),
+        [
+            ev.RateLimits(snapshot=ev.RateLimitSnapshot("codex", primary=ev.RateLimitWindow(100, 300, reset))),
+            ev.Error(message="Prompt flagged.", code="invalid_prompt"),
+        ],
+    )
     assert "Limit reached" not in other.plain_text()
     fresh = feed(live_view(), [ev.Error(message=msg, code="usage_limit_reached")])
     assert f"Error: {msg}\n" in fresh.plain_text()
@@ -201,13 +244,16 @@ def test_notices_interrupt_and_unknown_events():
         type: ClassVar[str] = "future"
         x: int = 1
 
-    view = feed(live_view(), [
-        ev.Notice(message="Answered by the embedded local model."),
-        FutureEvent(),
-        ev.RealtimeEvent(kind="event"),
-        ev.TextDelta(delta="partial", item_id="m"),
-        ev.TurnDone(status="interrupted", text="partial"),
-    ])
+    view = feed(
+        live_view(),
+        [
+            ev.Notice(message="Answered by the embedded local model."),
+            FutureEvent(),
+            ev.RealtimeEvent(kind="event"),
+            ev.TextDelta(delta="partial", item_id="m"),
+            ev.TurnDone(status="interrupted", text="partial"),
+        ],
+    )
     text = view.plain_text()
     assert text.startswith("Note: Answered by the embedded local model.")
     assert "partial" in text and text.rstrip().endswith("[interrupted]")
@@ -219,7 +265,10 @@ def test_unphased_text_has_no_label():
 
 
 def test_message_done_sets_phase_and_authoritative_text():
-    view = feed(live_view(), [ev.TextDelta(delta="abc", item_id="m"), ev.MessageDone(text="abcd", item_id="m", phase="final_answer")])
+    view = feed(
+        live_view(),
+        [ev.TextDelta(delta="abc", item_id="m"), ev.MessageDone(text="abcd", item_id="m", phase="final_answer")],
+    )
     assert view.plain_text() == "[Final answer]\nabcd\n"
 
 
@@ -305,7 +354,7 @@ def test_long_messages_stream_as_segments_and_reassemble(frontend):
     view.display()
     paras = [f"Paragraph {i}: " + "word " * 150 + "\n\n" for i in range(40)]
     paras[5] = "```python\n" + "x = 1\n\n" * 900 + "```\n\n"  # no split inside a code fence
-    chunks = [p[j:j + 7] for p in paras for j in range(0, len(p), 7)]
+    chunks = [p[j : j + 7] for p in paras for j in range(0, len(p), 7)]
     for c in chunks:
         clock.t += 0.003
         view.handle(ev.TextDelta(delta=c, item_id="m", phase="commentary"))
@@ -327,8 +376,13 @@ def test_approval_buttons_call_back(frontend):
     calls = []
     view = live_view(on_approval=lambda cid, d: calls.append((cid, d)))
     view.display()
-    feed(view, [ev.ToolCall(call_id="c1", name="run_code", arguments='{"code": "rm()"}'),
-                ev.ApprovalRequest(call_id="c1", name="run_code", arguments='{"code": "rm()"}')])
+    feed(
+        view,
+        [
+            ev.ToolCall(call_id="c1", name="run_code", arguments='{"code": "rm()"}'),
+            ev.ApprovalRequest(call_id="c1", name="run_code", arguments='{"code": "rm()"}'),
+        ],
+    )
     view.flush(force=True)
     box = view._w["transcript"].children[0]
     bar = box._jpa_bar
@@ -369,13 +423,18 @@ def test_plain_frontend_refuses_approvals_and_prints_text(frontend):
     view = TurnView("m", on_approval=lambda cid, d: calls.append((cid, d)), widgets=False)
     view.display()
     assert frontend == []
-    feed(view, [ev.ToolCall(call_id="c1", name="run_code", arguments="{}"),
-                ev.ApprovalRequest(call_id="c1", name="run_code", arguments="{}"),
-                ev.TextDelta(delta="done")])
+    feed(
+        view,
+        [
+            ev.ToolCall(call_id="c1", name="run_code", arguments="{}"),
+            ev.ApprovalRequest(call_id="c1", name="run_code", arguments="{}"),
+            ev.TextDelta(delta="done"),
+        ],
+    )
     assert calls == [("c1", "deny")]
     assert not view.flush(force=True)
     view.finish()
-    (kind, bundle, _), = frontend
+    ((kind, bundle, _),) = frontend
     assert kind == "display"
     assert "Refused run_code" in bundle["text/plain"] and "approval: denied" in bundle["text/plain"]
     assert bundle["text/markdown"] == view.markdown()
@@ -394,13 +453,22 @@ def test_stats_count_bytes(frontend):
 def test_footer_renders_a_telemetry_event(frontend):
     """The turn footer: token usage and, when the agent emits one, the telemetry summary line."""
     line = "Inference: 2 calls (1.2s) • WebSocket: 2 events send (8ms) • 41 events received (950ms) • TTFT: 310ms"
-    summary = {"api_calls": {"count": 2, "duration_ms": 1200.0}, "websocket_calls": {"count": 2, "duration_ms": 8.0},
-               "websocket_events": {"count": 41, "duration_ms": 950.0}, "ttft_ms": 310.0}
+    summary = {
+        "api_calls": {"count": 2, "duration_ms": 1200.0},
+        "websocket_calls": {"count": 2, "duration_ms": 8.0},
+        "websocket_events": {"count": 41, "duration_ms": 950.0},
+        "ttft_ms": 310.0,
+    }
     view = live_view()
     view.display()
-    feed(view, [ev.TurnStarted(prompt="p", model="gpt-5.3-codex"),
-                ev.TextDelta(delta="Done.", item_id="m", phase="final_answer"),
-                ev.UsageEvent(usage=ev.Usage(10, 0, 5, 0, 15))])
+    feed(
+        view,
+        [
+            ev.TurnStarted(prompt="p", model="gpt-5.3-codex"),
+            ev.TextDelta(delta="Done.", item_id="m", phase="final_answer"),
+            ev.UsageEvent(usage=ev.Usage(10, 0, 5, 0, 15)),
+        ],
+    )
     view.flush(force=True)
     assert "Tokens: 15 total" in view._w["footer"].value and "WebSocket" not in view._w["footer"].value
     view.handle(ev.Telemetry(summary=summary, line=line))
@@ -417,6 +485,8 @@ def test_footer_renders_a_telemetry_event(frontend):
 def test_footer_with_telemetry_only_and_empty_telemetry():
     only = feed(TurnView("m", widgets=False), [ev.Telemetry(line="TTFT: 80ms"), ev.TurnDone(status="completed")])
     assert only.plain_text().endswith("-" * 40 + "\nTTFT: 80ms\n")
-    empty = feed(TurnView("m", widgets=False), [ev.Telemetry(summary={"api_calls": {"count": 0}}, line=""),
-                                                ev.TurnDone(status="completed")])
+    empty = feed(
+        TurnView("m", widgets=False),
+        [ev.Telemetry(summary={"api_calls": {"count": 0}}, line=""), ev.TurnDone(status="completed")],
+    )
     assert "---" not in empty.markdown() and "-" * 40 not in empty.plain_text()

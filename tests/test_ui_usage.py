@@ -46,16 +46,33 @@ def agent(server):
 
 def test_usage_fetches_buckets_into_gauges_and_agent_state(server, agent):
     now = int(time.time())
-    server.add_route("GET", "/api/codex/usage", Reply(body={
-        "plan_type": "education",
-        "rate_limit": {"primary_window": {"used_percent": 20, "limit_window_seconds": 18000, "reset_at": now + 600}},
-        "credits": {"has_credits": True, "unlimited": True, "balance": None},
-        "additional_rate_limits": [
-            {"limit_name": "Spark", "metered_feature": "codex_spark",
-             "rate_limit": {"primary_window": {"used_percent": 75, "limit_window_seconds": 3600, "reset_at": now + 60},
-                            "secondary_window": {"used_percent": 91, "limit_window_seconds": 604800, "reset_at": now + 9e4}}},
-        ],
-    }))
+    server.add_route(
+        "GET",
+        "/api/codex/usage",
+        Reply(
+            body={
+                "plan_type": "education",
+                "rate_limit": {
+                    "primary_window": {"used_percent": 20, "limit_window_seconds": 18000, "reset_at": now + 600}
+                },
+                "credits": {"has_credits": True, "unlimited": True, "balance": None},
+                "additional_rate_limits": [
+                    {
+                        "limit_name": "Spark",
+                        "metered_feature": "codex_spark",
+                        "rate_limit": {
+                            "primary_window": {"used_percent": 75, "limit_window_seconds": 3600, "reset_at": now + 60},
+                            "secondary_window": {
+                                "used_percent": 91,
+                                "limit_window_seconds": 604800,
+                                "reset_at": now + 9e4,
+                            },
+                        },
+                    },
+                ],
+            }
+        ),
+    )
     result = fetch_usage_sync(agent)
     assert isinstance(result, RateLimitGauges)
     text = result.text()
@@ -78,8 +95,10 @@ def test_usage_fetches_buckets_into_gauges_and_agent_state(server, agent):
     [
         (Reply(status=404, body={"error": {"message": "not here"}}), "This provider has no usage endpoint"),
         (Reply(status=500, body={"error": {"message": "boom"}}), "The usage endpoint answered 500."),
-        (Reply(status=200, headers={"content-type": "application/json"}, events=[Raw(b"{not json")]),
-         "did not answer with JSON"),
+        (
+            Reply(status=200, headers={"content-type": "application/json"}, events=[Raw(b"{not json")]),
+            "did not answer with JSON",
+        ),
         (Reply(body=["a", "list"]), "unexpected shape"),
     ],
 )

@@ -18,8 +18,17 @@ import pytest
 from jupyter_agent import events as ev
 from jupyter_agent.agent import Agent
 from jupyter_agent.testing import (
-    Ev, Hang, ScriptedServer, WsClose, WsConn, completed_event, created_event, function_call_events, text_events,
-    text_reply, usage,
+    Ev,
+    Hang,
+    ScriptedServer,
+    WsClose,
+    WsConn,
+    completed_event,
+    created_event,
+    function_call_events,
+    text_events,
+    text_reply,
+    usage,
 )
 from jupyter_agent.ui.transcript import TurnState
 from jupyter_agent.ws_session import TIMING_ENV, WebSocketSession
@@ -40,8 +49,16 @@ def add(a: int, b: int) -> int:
 
 
 def make_agent(server: ScriptedServer, *, prewarm: bool = False, transport: str = "websocket", **kw: Any) -> Agent:
-    return Agent(model=MODEL, base_url=server.base_url, provider="openai", api_key="sk-ws-test", transport=transport,
-                 prewarm=prewarm, web_search="disabled", **kw)
+    return Agent(
+        model=MODEL,
+        base_url=server.base_url,
+        provider="openai",
+        api_key="sk-ws-test",
+        transport=transport,
+        prewarm=prewarm,
+        web_search="disabled",
+        **kw,
+    )
 
 
 def warm(rid: str = "warm-1") -> list[dict[str, Any]]:
@@ -57,16 +74,18 @@ async def until(server: ScriptedServer, predicate: Any, timeout: float = 5.0) ->
 
 
 async def test_prewarmed_tool_chain_and_next_turn_on_one_connection(server: ScriptedServer) -> None:
-    server.add_ws_connection(WsConn(
-        headers={"openai-model": MODEL},
-        requests=[
-            warm(),
-            function_call_events("add", '{"a": 2, "b": 3}', call_id="call-1", response_id="resp-1"),
-            text_events("2 + 3 = 5", response_id="resp-2", phase="final_answer"),
-            text_events("You are welcome.", response_id="resp-3", phase="final_answer"),
-        ],
-        close_after_requests=False,
-    ))
+    server.add_ws_connection(
+        WsConn(
+            headers={"openai-model": MODEL},
+            requests=[
+                warm(),
+                function_call_events("add", '{"a": 2, "b": 3}', call_id="call-1", response_id="resp-1"),
+                text_events("2 + 3 = 5", response_id="resp-2", phase="final_answer"),
+                text_events("You are welcome.", response_id="resp-3", phase="final_answer"),
+            ],
+            close_after_requests=False,
+        )
+    )
     agent = make_agent(server, prewarm=True, tools=[add])
     await until(server, lambda: len(server.ws_connections) == 1 and len(server.ws_connections[0].frames) == 1)
     turn = await agent.ask("what is 2 + 3?")
@@ -108,7 +127,11 @@ async def test_fallback_notice_reaches_events_and_cell_rendering(server: Scripte
 
 
 async def test_exhausted_retries_fall_back_without_duplicated_text(server: ScriptedServer) -> None:
-    partial = [created_event("r"), {"type": "response.output_text.delta", "item_id": "m", "delta": "partial "}, WsClose(1011, "gone")]
+    partial = [
+        created_event("r"),
+        {"type": "response.output_text.delta", "item_id": "m", "delta": "partial "},
+        WsClose(1011, "gone"),
+    ]
     for _ in range(3):
         server.add_ws_connection(WsConn(requests=[partial]))
     server.add_response(text_reply("the full answer", phase="final_answer"))
@@ -127,16 +150,32 @@ async def test_exhausted_retries_fall_back_without_duplicated_text(server: Scrip
 
 
 async def test_codex_rate_limits_event_and_handshake_facts(server: ScriptedServer) -> None:
-    rate = {"type": "codex.rate_limits", "plan_type": "plus", "metered_limit_name": "codex",
-            "rate_limits": {"allowed": True, "limit_reached": False,
-                            "primary": {"used_percent": 42, "window_minutes": 60, "reset_at": 1700000000}, "secondary": None},
-            "code_review_rate_limits": None, "credits": {"has_credits": True, "unlimited": False, "balance": "123"}, "promo": None}
+    rate = {
+        "type": "codex.rate_limits",
+        "plan_type": "plus",
+        "metered_limit_name": "codex",
+        "rate_limits": {
+            "allowed": True,
+            "limit_reached": False,
+            "primary": {"used_percent": 42, "window_minutes": 60, "reset_at": 1700000000},
+            "secondary": None,
+        },
+        "code_review_rate_limits": None,
+        "credits": {"has_credits": True, "unlimited": False, "balance": "123"},
+        "promo": None,
+    }
     events = text_events("ok", response_id="resp-1")
-    server.add_ws_connection(WsConn(
-        headers={"x-models-etag": "etag-123", "x-reasoning-included": "true",
-                 "x-codex-primary-used-percent": "99", "x-codex-primary-window-minutes": "5"},
-        requests=[[events[0], rate, *events[1:]]],
-    ))
+    server.add_ws_connection(
+        WsConn(
+            headers={
+                "x-models-etag": "etag-123",
+                "x-reasoning-included": "true",
+                "x-codex-primary-used-percent": "99",
+                "x-codex-primary-window-minutes": "5",
+            },
+            requests=[[events[0], rate, *events[1:]]],
+        )
+    )
     agent = make_agent(server)
     turn = await agent.ask("hi")
     (snap_ev,) = of(turn, ev.RateLimits)  # only the event: handshake rate-limit headers are not read
@@ -150,10 +189,22 @@ async def test_codex_rate_limits_event_and_handshake_facts(server: ScriptedServe
 
 
 async def test_usage_limit_wrapped_error_emits_rate_limits_then_error(server: ScriptedServer) -> None:
-    err = {"type": "error", "status": 429,
-           "error": {"type": "usage_limit_reached", "message": "The usage limit has been reached", "plan_type": "pro", "resets_at": 1704067242},
-           "headers": {"x-codex-primary-used-percent": "100.0", "x-codex-primary-window-minutes": "15",
-                       "x-codex-secondary-used-percent": "87.5", "x-codex-secondary-window-minutes": "60"}}
+    err = {
+        "type": "error",
+        "status": 429,
+        "error": {
+            "type": "usage_limit_reached",
+            "message": "The usage limit has been reached",
+            "plan_type": "pro",
+            "resets_at": 1704067242,
+        },
+        "headers": {
+            "x-codex-primary-used-percent": "100.0",
+            "x-codex-primary-window-minutes": "15",
+            "x-codex-secondary-used-percent": "87.5",
+            "x-codex-secondary-window-minutes": "60",
+        },
+    }
     server.add_ws_connection(WsConn(requests=[[err]]))
     agent = make_agent(server, max_retries=3)
     turn = await agent.ask("hi")
@@ -175,7 +226,12 @@ async def test_websocket_telemetry_events(server: ScriptedServer) -> None:
     state = TurnState()
     turn = await agent.ask("hi", sink=state.handle)
     s = turn.telemetry
-    assert (s["api_calls"]["count"], s["streaming_events"]["count"], s["websocket_calls"]["count"], s["websocket_events"]["count"]) == (0, 0, 1, 2)
+    assert (
+        s["api_calls"]["count"],
+        s["streaming_events"]["count"],
+        s["websocket_calls"]["count"],
+        s["websocket_events"]["count"],
+    ) == (0, 0, 1, 2)
     (tel,) = of(turn, ev.Telemetry)
     assert tel.summary == s and "WebSocket: 1 events send" in tel.line and "2 events received" in tel.line
     assert tel.line in state.plain_text()
@@ -185,10 +241,17 @@ async def test_websocket_telemetry_events(server: ScriptedServer) -> None:
 
 async def test_timing_metrics_header_and_histograms(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(TIMING_ENV, "1")
-    timing = {"type": "responsesapi.websocket_timing", "timing_metrics": {
-        "responses_duration_excl_engine_and_client_tool_time_ms": 120, "engine_service_total_ms": 450,
-        "engine_iapi_ttft_total_ms": 310, "engine_service_ttft_total_ms": 340,
-        "engine_iapi_tbt_across_engine_calls_ms": 220, "engine_service_tbt_across_engine_calls_ms": 260}}
+    timing = {
+        "type": "responsesapi.websocket_timing",
+        "timing_metrics": {
+            "responses_duration_excl_engine_and_client_tool_time_ms": 120,
+            "engine_service_total_ms": 450,
+            "engine_iapi_ttft_total_ms": 310,
+            "engine_service_ttft_total_ms": 340,
+            "engine_iapi_tbt_across_engine_calls_ms": 220,
+            "engine_service_tbt_across_engine_calls_ms": 260,
+        },
+    }
     events = text_events("ok", response_id="resp-1")
     server.add_ws_connection(WsConn(requests=[[*events[:-1], timing, events[-1]]]))
     agent = make_agent(server)
@@ -198,18 +261,28 @@ async def test_timing_metrics_header_and_histograms(server: ScriptedServer, monk
     s = turn.telemetry
     assert s["responses_duration_excl_engine_and_client_tool_time_ms"] == 120 and s["engine_service_total_ms"] == 450
     line = of(turn, ev.Telemetry)[0].line
-    for piece in ("Responses API overhead: 120ms", "Responses API inference: 450ms", "TTFT: 310ms (iapi) 340ms (service)",
-                  "TBT: 220ms (iapi) 260ms (service)"):
+    for piece in (
+        "Responses API overhead: 120ms",
+        "Responses API inference: 450ms",
+        "TTFT: 310ms (iapi) 340ms (service)",
+        "TBT: 220ms (iapi) 260ms (service)",
+    ):
         assert piece in line
     assert line in state.plain_text()
     agent.reset()
 
 
 async def test_handshake_server_model_warns_once_per_turn_across_follow_ups(server: ScriptedServer) -> None:
-    server.add_ws_connection(WsConn(headers={"openai-model": "gpt-5.2"}, requests=[
-        function_call_events("add", '{"a": 1, "b": 1}', call_id="c1", response_id="resp-1"),
-        text_events("2", response_id="resp-2", phase="final_answer"),
-    ], close_after_requests=False))
+    server.add_ws_connection(
+        WsConn(
+            headers={"openai-model": "gpt-5.2"},
+            requests=[
+                function_call_events("add", '{"a": 1, "b": 1}', call_id="c1", response_id="resp-1"),
+                text_events("2", response_id="resp-2", phase="final_answer"),
+            ],
+            close_after_requests=False,
+        )
+    )
     agent = make_agent(server, tools=[add])
     turn = await agent.ask("1+1?")
     assert turn.text == "2" and len(of(turn, ev.RerouteWarning)) == 1
@@ -224,7 +297,9 @@ async def test_cancel_mid_stream_drops_connection_and_next_turn_works(server: Sc
     agent = make_agent(server)
     seen = asyncio.Event()
     loop = asyncio.get_running_loop()
-    handle = agent.start("long question", sink=lambda e: isinstance(e, ev.TextDelta) and loop.call_soon_threadsafe(seen.set))
+    handle = agent.start(
+        "long question", sink=lambda e: isinstance(e, ev.TextDelta) and loop.call_soon_threadsafe(seen.set)
+    )
     await asyncio.wait_for(seen.wait(), 5)
     handle.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -257,8 +332,12 @@ async def test_a_new_connection_is_prewarmed_too(server: ScriptedServer) -> None
     agent = make_agent(server, prewarm=True, transport="sse")
     await asyncio.sleep(0.2)
     assert server.ws_connections == []  # nothing to warm over HTTP+SSE
-    server.add_ws_connection(WsConn(requests=[warm(), text_events("Warm.", response_id="resp-1", phase="final_answer")],
-                                    close_after_requests=False))
+    server.add_ws_connection(
+        WsConn(
+            requests=[warm(), text_events("Warm.", response_id="resp-1", phase="final_answer")],
+            close_after_requests=False,
+        )
+    )
     agent.transport = "websocket"
     await until(server, lambda: len(server.ws_connections) == 1 and len(server.ws_connections[0].frames) == 1)
     turn = await agent.ask("hi")

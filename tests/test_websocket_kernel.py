@@ -24,14 +24,16 @@ def server() -> Iterator[ScriptedServer]:
 
 
 def test_cells_share_one_prewarmed_connection_then_fall_back(tmp_path, server: ScriptedServer) -> None:
-    server.add_ws_connection(WsConn(
-        requests=[
-            [created_event("warm-1"), completed_event("warm-1", output=[], usage_obj=usage(0, 0))],
-            text_events("First answer over the socket.", response_id="resp-1", phase="final_answer"),
-            text_events("Second answer, same socket.", response_id="resp-2", phase="final_answer"),
-        ],
-        close_after_requests=False,
-    ))
+    server.add_ws_connection(
+        WsConn(
+            requests=[
+                [created_event("warm-1"), completed_event("warm-1", output=[], usage_obj=usage(0, 0))],
+                text_events("First answer over the socket.", response_id="resp-1", phase="final_answer"),
+                text_events("Second answer, same socket.", response_id="resp-2", phase="final_answer"),
+            ],
+            close_after_requests=False,
+        )
+    )
     driver = KernelDriver(cwd=str(tmp_path))
     try:
         setup = driver.run(
@@ -43,7 +45,9 @@ def test_cells_share_one_prewarmed_connection_then_fall_back(tmp_path, server: S
             "a.agent_loop.call_soon(a._maybe_prewarm)  # connect replaced the session: warm the new one\n"
         )
         assert setup.status == "ok", setup.text
-        assert server.wait_for(lambda: len(server.ws_connections) == 1 and len(server.ws_connections[0].frames) == 1, 10)
+        assert server.wait_for(
+            lambda: len(server.ws_connections) == 1 and len(server.ws_connections[0].frames) == 1, 10
+        )
         first = driver.run("%%agent\nfirst question")
         assert first.status == "ok", first.text
         assert "First answer over the socket." in first.text

@@ -19,11 +19,34 @@ from jupyter_agent.protocol import errors as E
 from jupyter_agent.protocol.responses import ErrorEvent, OutputTextDelta, ResponseCompleted, parse_event_dict
 from jupyter_agent.session import ModelSession, SessionNotice, SessionOptions, SessionRetry, TurnContext
 from jupyter_agent.testing import (
-    Ev, Hang, Raw, ScriptedServer, WsAccept, WsBinary, WsClose, WsConn, WsDrop, WsPing, completed_event, created_event, echo_responder, failed_events,
-    function_call_events, text_events, text_reply, usage,
+    Ev,
+    Hang,
+    Raw,
+    ScriptedServer,
+    WsAccept,
+    WsBinary,
+    WsClose,
+    WsConn,
+    WsDrop,
+    WsPing,
+    completed_event,
+    created_event,
+    echo_responder,
+    failed_events,
+    function_call_events,
+    text_events,
+    text_reply,
+    usage,
 )
 from jupyter_agent.transport.base import ResponseHeaders, StreamState
-from jupyter_agent.transport.websocket import BETA_V2, LastResponse, WsConnection, handshake_headers, plan_request, websocket_url
+from jupyter_agent.transport.websocket import (
+    BETA_V2,
+    LastResponse,
+    WsConnection,
+    handshake_headers,
+    plan_request,
+    websocket_url,
+)
 from jupyter_agent.ws_session import WebSocketSession, websocket_session_factory
 
 MODEL = "gpt-5-scripted"
@@ -37,7 +60,9 @@ def server() -> Iterator[ScriptedServer]:
 
 def session_for(server: ScriptedServer, *, max_retries: int = 0, idle: float = 5.0, **kw: Any) -> WebSocketSession:
     provider = resolve_provider(base_url=server.base_url, provider="openai", api_key="sk-test-key", env={}, dotenv=None)
-    return WebSocketSession(provider, options=SessionOptions(max_retries=max_retries, idle_timeout=idle, backoff_base=0.01), **kw)
+    return WebSocketSession(
+        provider, options=SessionOptions(max_retries=max_retries, idle_timeout=idle, backoff_base=0.01), **kw
+    )
 
 
 def user(text: str) -> dict[str, Any]:
@@ -45,13 +70,26 @@ def user(text: str) -> dict[str, Any]:
 
 
 def assistant(text: str) -> dict[str, Any]:
-    return {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text, "annotations": []}], "phase": "final_answer"}
+    return {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+        "phase": "final_answer",
+    }
 
 
 def body(items: list[dict[str, Any]], **over: Any) -> dict[str, Any]:
     b: dict[str, Any] = {
-        "model": MODEL, "instructions": "be brief", "input": items, "tools": [], "tool_choice": "auto",
-        "parallel_tool_calls": True, "reasoning": None, "store": False, "stream": True, "prompt_cache_key": "conv-1",
+        "model": MODEL,
+        "instructions": "be brief",
+        "input": items,
+        "tools": [],
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+        "reasoning": None,
+        "store": False,
+        "stream": True,
+        "prompt_cache_key": "conv-1",
     }
     b.update(over)
     return b
@@ -84,9 +122,20 @@ def test_websocket_url_swaps_scheme() -> None:
 
 
 def test_merge_request_headers_matches_http_precedence() -> None:
-    http = {"originator": "jupyter_agent", "User-Agent": "ua", "session_id": "s", "OpenAI-Beta": "custom", "Authorization": "Bearer k"}
+    http = {
+        "originator": "jupyter_agent",
+        "User-Agent": "ua",
+        "session_id": "s",
+        "OpenAI-Beta": "custom",
+        "Authorization": "Bearer k",
+    }
     ws = handshake_headers(http)
-    assert ws == {"originator": "jupyter_agent", "session_id": "s", "OpenAI-Beta": "custom", "Authorization": "Bearer k"}
+    assert ws == {
+        "originator": "jupyter_agent",
+        "session_id": "s",
+        "OpenAI-Beta": "custom",
+        "Authorization": "Bearer k",
+    }
     ws2 = handshake_headers({"session_id": "s"}, timing_metrics=True)
     assert ws2 == {"session_id": "s", "OpenAI-Beta": BETA_V2, "x-responsesapi-include-timing-metrics": "true"}
 
@@ -101,15 +150,32 @@ def _wrapped(raw: dict[str, Any]) -> E.AgentError | None:
 
 
 def test_parse_wrapped_websocket_error_event_maps_to_transport_http() -> None:
-    err = _wrapped({"type": "error", "status": 429, "error": {"type": "usage_limit_reached", "message": "The usage limit has been reached", "plan_type": "pro", "resets_at": 1704067242},
-                    "headers": {"x-codex-primary-used-percent": "100.0", "x-codex-primary-window-minutes": 15, "x-flag": True}})
+    err = _wrapped(
+        {
+            "type": "error",
+            "status": 429,
+            "error": {
+                "type": "usage_limit_reached",
+                "message": "The usage limit has been reached",
+                "plan_type": "pro",
+                "resets_at": 1704067242,
+            },
+            "headers": {"x-codex-primary-used-percent": "100.0", "x-codex-primary-window-minutes": 15, "x-flag": True},
+        }
+    )
     assert isinstance(err, E.UsageLimitReached) and err.status == 429
     assert err.rate_limits[0].primary is not None and err.rate_limits[0].primary.used_percent == 100.0
     assert err.rate_limits[0].primary.window_minutes == 15
 
 
 def test_parse_wrapped_websocket_error_with_status_maps_invalid_request() -> None:
-    err = _wrapped({"type": "error", "status_code": 400, "error": {"type": "invalid_request_error", "message": "Model does not support image inputs"}})
+    err = _wrapped(
+        {
+            "type": "error",
+            "status_code": 400,
+            "error": {"type": "invalid_request_error", "message": "Model does not support image inputs"},
+        }
+    )
     assert isinstance(err, E.InvalidRequest) and not err.retryable and "does not support image inputs" in err.message
 
 
@@ -121,10 +187,19 @@ def test_parse_wrapped_websocket_error_without_status_or_2xx_is_not_mapped() -> 
 
 def test_plan_request_rules() -> None:
     b1 = body([user("one")])
-    out1 = [parse_event_dict({"type": "response.output_item.done", "item": {**assistant("hi"), "id": "msg_1", "status": "completed"}}).item]  # type: ignore[union-attr]
+    out1 = [
+        parse_event_dict(
+            {"type": "response.output_item.done", "item": {**assistant("hi"), "id": "msg_1", "status": "completed"}}
+        ).item
+    ]  # type: ignore[union-attr]
     last = LastResponse("resp-1", out1)
     frame, inc = plan_request(body([user("one"), assistant("hi"), user("two")]), b1, last)
-    assert inc and frame["previous_response_id"] == "resp-1" and frame["input"] == [user("two")] and frame["type"] == "response.create"
+    assert (
+        inc
+        and frame["previous_response_id"] == "resp-1"
+        and frame["input"] == [user("two")]
+        and frame["type"] == "response.create"
+    )
     frame, inc = plan_request(body([user("one")]), b1, last)  # shorter than baseline
     assert not inc and "previous_response_id" not in frame
     frame, inc = plan_request(body([user("other"), assistant("hi"), user("two")]), b1, last)  # non-prefix
@@ -136,8 +211,12 @@ def test_plan_request_rules() -> None:
     frame, inc = plan_request(body([user("one")]), b1, LastResponse("warm-1", []))  # same input: empty delta (v2)
     assert inc and frame["input"] == [] and frame["previous_response_id"] == "warm-1"
     # a reasoning item without encrypted content may be missing from the replay
-    reasoning = parse_event_dict({"type": "response.output_item.done", "item": {"type": "reasoning", "id": "rs_1", "summary": []}}).item  # type: ignore[union-attr]
-    frame, inc = plan_request(body([user("one"), assistant("hi"), user("two")]), b1, LastResponse("resp-1", [reasoning, *out1]))
+    reasoning = parse_event_dict(
+        {"type": "response.output_item.done", "item": {"type": "reasoning", "id": "rs_1", "summary": []}}
+    ).item  # type: ignore[union-attr]
+    frame, inc = plan_request(
+        body([user("one"), assistant("hi"), user("two")]), b1, LastResponse("resp-1", [reasoning, *out1])
+    )
     assert inc and frame["input"] == [user("two")]
 
 
@@ -176,7 +255,9 @@ async def test_responses_websocket_streams_request(server: ScriptedServer) -> No
 
 
 async def test_prewarm_reuses_connection(server: ScriptedServer) -> None:
-    server.add_ws_connection(WsConn(requests=[warm(), text_events("ok", response_id="resp-1")], close_after_requests=False))
+    server.add_ws_connection(
+        WsConn(requests=[warm(), text_events("ok", response_id="resp-1")], close_after_requests=False)
+    )
     s = session_for(server)
     b = body([user("hi")])
     s.start_prewarm(b)
@@ -191,7 +272,9 @@ async def test_prewarm_reuses_connection(server: ScriptedServer) -> None:
 
 
 async def test_prewarm_is_reused_even_with_header_changes(server: ScriptedServer) -> None:
-    server.add_ws_connection(WsConn(requests=[warm(), text_events("ok", response_id="resp-1")], close_after_requests=False))
+    server.add_ws_connection(
+        WsConn(requests=[warm(), text_events("ok", response_id="resp-1")], close_after_requests=False)
+    )
     s = session_for(server)
     s.start_prewarm(body([]))
     turn = TurnContext()  # another turn id -> other turn metadata: chaining is not affected
@@ -205,7 +288,11 @@ async def test_prewarm_is_reused_even_with_header_changes(server: ScriptedServer
 
 
 async def test_prewarm_rejected_generate_costs_only_the_warmup(server: ScriptedServer) -> None:
-    rejected = {"type": "error", "status": 400, "error": {"type": "invalid_request_error", "message": "Unsupported parameter: generate", "param": "generate"}}
+    rejected = {
+        "type": "error",
+        "status": 400,
+        "error": {"type": "invalid_request_error", "message": "Unsupported parameter: generate", "param": "generate"},
+    }
     server.add_ws_connection(WsConn(requests=[[rejected]], close_after_requests=False))
     server.add_ws_connection(WsConn(requests=[text_events("fine", response_id="resp-1")], close_after_requests=False))
     s = session_for(server)
@@ -219,10 +306,15 @@ async def test_prewarm_rejected_generate_costs_only_the_warmup(server: ScriptedS
 
 
 async def test_reuses_connection_across_turns_with_incremental_requests(server: ScriptedServer) -> None:
-    server.add_ws_connection(WsConn(
-        requests=[text_events("first", response_id="resp-1", phase="final_answer"), text_events("second", response_id="resp-2")],
-        close_after_requests=False,
-    ))
+    server.add_ws_connection(
+        WsConn(
+            requests=[
+                text_events("first", response_id="resp-1", phase="final_answer"),
+                text_events("second", response_id="resp-2"),
+            ],
+            close_after_requests=False,
+        )
+    )
     s = session_for(server)
     events = await run(s, body([user("one")]))
     done = [e.item for e in events if type(e).__name__ == "OutputItemDone"]
@@ -238,8 +330,16 @@ async def test_reuses_connection_across_turns_with_incremental_requests(server: 
 
 
 async def test_creates_on_non_prefix_and_when_non_input_fields_change(server: ScriptedServer) -> None:
-    server.add_ws_connection(WsConn(requests=[text_events("a", response_id="resp-1"), text_events("b", response_id="resp-2"),
-                                              text_events("c", response_id="resp-3")], close_after_requests=False))
+    server.add_ws_connection(
+        WsConn(
+            requests=[
+                text_events("a", response_id="resp-1"),
+                text_events("b", response_id="resp-2"),
+                text_events("c", response_id="resp-3"),
+            ],
+            close_after_requests=False,
+        )
+    )
     s = session_for(server)
     await run(s, body([user("one")]))
     await run(s, body([user("not one"), user("two")]))
@@ -251,7 +351,12 @@ async def test_creates_on_non_prefix_and_when_non_input_fields_change(server: Sc
 
 
 async def test_v2_creates_with_previous_response_id_on_prefix(server: ScriptedServer) -> None:
-    server.add_ws_connection(WsConn(requests=[text_events("a", response_id="resp-1"), text_events("b", response_id="resp-2")], close_after_requests=False))
+    server.add_ws_connection(
+        WsConn(
+            requests=[text_events("a", response_id="resp-1"), text_events("b", response_id="resp-2")],
+            close_after_requests=False,
+        )
+    )
     s = session_for(server)
     events = await run(s, body([user("one")]))
     msg = next(e.item for e in events if type(e).__name__ == "OutputItemDone").to_input()
@@ -262,7 +367,12 @@ async def test_v2_creates_with_previous_response_id_on_prefix(server: ScriptedSe
 
 
 async def test_after_error_uses_full_create_on_new_connection(server: ScriptedServer) -> None:
-    server.add_ws_connection(WsConn(requests=[text_events("a", response_id="resp-1"), failed_events("invalid_prompt", "bad prompt")], close_after_requests=False))
+    server.add_ws_connection(
+        WsConn(
+            requests=[text_events("a", response_id="resp-1"), failed_events("invalid_prompt", "bad prompt")],
+            close_after_requests=False,
+        )
+    )
     server.add_ws_connection(WsConn(requests=[text_events("c", response_id="resp-3")], close_after_requests=False))
     s = session_for(server)
     events = await run(s, body([user("one")]))
@@ -278,7 +388,11 @@ async def test_after_error_uses_full_create_on_new_connection(server: ScriptedSe
 
 
 async def test_invalid_request_error_with_status_is_forwarded(server: ScriptedServer) -> None:
-    err = {"type": "error", "status": 400, "error": {"type": "invalid_request_error", "message": "Model gpt-x does not support image inputs"}}
+    err = {
+        "type": "error",
+        "status": 400,
+        "error": {"type": "invalid_request_error", "message": "Model gpt-x does not support image inputs"},
+    }
     server.add_ws_connection(WsConn(requests=[[err]], close_after_requests=False))
     s = session_for(server, max_retries=3)
     with pytest.raises(E.InvalidRequest, match="does not support image inputs"):
@@ -288,9 +402,20 @@ async def test_invalid_request_error_with_status_is_forwarded(server: ScriptedSe
 
 
 async def test_handshake_headers_replayed_at_every_request(server: ScriptedServer) -> None:
-    headers = {"openai-model": "gpt-5.2", "x-models-etag": "etag-123", "x-reasoning-included": "true",
-               "x-codex-primary-used-percent": "50", "x-codex-primary-window-minutes": "60"}
-    server.add_ws_connection(WsConn(headers=headers, requests=[text_events("a", response_id="resp-1"), text_events("b", response_id="resp-2")], close_after_requests=False))
+    headers = {
+        "openai-model": "gpt-5.2",
+        "x-models-etag": "etag-123",
+        "x-reasoning-included": "true",
+        "x-codex-primary-used-percent": "50",
+        "x-codex-primary-window-minutes": "60",
+    }
+    server.add_ws_connection(
+        WsConn(
+            headers=headers,
+            requests=[text_events("a", response_id="resp-1"), text_events("b", response_id="resp-2")],
+            close_after_requests=False,
+        )
+    )
     s = session_for(server)
     for prompt in ("one", "two"):
         first = (await run(s, body([user(prompt)])))[0]
@@ -322,7 +447,9 @@ async def test_stream_end_errors(server: ScriptedServer, script: list[Any], mess
 
 async def test_unparseable_frames_are_skipped(server: ScriptedServer) -> None:
     events = text_events("fine", response_id="resp-1")
-    server.add_ws_connection(WsConn(requests=[[events[0], Raw(b"{not json"), Raw(b"[1,2]"), {"no": "type"}, *events[1:]]]))
+    server.add_ws_connection(
+        WsConn(requests=[[events[0], Raw(b"{not json"), Raw(b"[1,2]"), {"no": "type"}, *events[1:]]])
+    )
     s = session_for(server)
     got = await run(s, body([user("hi")]))
     assert text_of(got) == "fine" and isinstance(got[-1], ResponseCompleted)
@@ -331,8 +458,14 @@ async def test_unparseable_frames_are_skipped(server: ScriptedServer) -> None:
 
 @pytest.mark.parametrize("code", ["previous_response_not_found", "websocket_connection_limit_reached"])
 async def test_lost_chain_recovers_with_new_connection_and_full_request(server: ScriptedServer, code: str) -> None:
-    err = {"type": "error", "status": 400, "error": {"type": "invalid_request_error", "code": code, "message": f"{code} happened"}}
-    server.add_ws_connection(WsConn(requests=[text_events("a", response_id="resp-1"), [err]], close_after_requests=False))
+    err = {
+        "type": "error",
+        "status": 400,
+        "error": {"type": "invalid_request_error", "code": code, "message": f"{code} happened"},
+    }
+    server.add_ws_connection(
+        WsConn(requests=[text_events("a", response_id="resp-1"), [err]], close_after_requests=False)
+    )
     server.add_ws_connection(WsConn(requests=[text_events("b", response_id="resp-2")], close_after_requests=False))
     s = session_for(server, max_retries=2)
     events = await run(s, body([user("one")]))
@@ -361,8 +494,15 @@ async def test_server_closed_idle_connection_is_replaced_before_next_request(ser
 
 
 async def test_websocket_turn_state_persists_within_turn_and_resets_after(server: ScriptedServer) -> None:
-    server.add_ws_connection(WsConn(headers={"x-codex-turn-state": "ts-1"}, requests=[function_call_events("f", "{}", call_id="c1", response_id="resp-1")]))
-    server.add_ws_connection(WsConn(headers={"x-codex-turn-state": "ts-2"}, requests=[text_events("done", response_id="resp-2")]))
+    server.add_ws_connection(
+        WsConn(
+            headers={"x-codex-turn-state": "ts-1"},
+            requests=[function_call_events("f", "{}", call_id="c1", response_id="resp-1")],
+        )
+    )
+    server.add_ws_connection(
+        WsConn(headers={"x-codex-turn-state": "ts-2"}, requests=[text_events("done", response_id="resp-2")])
+    )
     server.add_ws_connection(WsConn(requests=[text_events("new turn", response_id="resp-3")]))
     s = session_for(server)
     turn1 = TurnContext()
@@ -378,7 +518,9 @@ async def test_websocket_turn_state_persists_within_turn_and_resets_after(server
 
 
 async def test_prewarm_turn_state_becomes_first_turn_state(server: ScriptedServer) -> None:
-    server.add_ws_connection(WsConn(headers={"x-codex-turn-state": "ts-warm"}, requests=[warm()]))  # closes after warm-up
+    server.add_ws_connection(
+        WsConn(headers={"x-codex-turn-state": "ts-warm"}, requests=[warm()])
+    )  # closes after warm-up
     server.add_ws_connection(WsConn(requests=[text_events("ok", response_id="resp-1")]))
     s = session_for(server)
     s.start_prewarm(body([]))
@@ -391,7 +533,15 @@ async def test_prewarm_turn_state_becomes_first_turn_state(server: ScriptedServe
 
 
 async def test_client_metadata_dropped_when_server_rejects_it(server: ScriptedServer) -> None:
-    err = {"type": "error", "status": 400, "error": {"type": "invalid_request_error", "message": "Unknown parameter: 'client_metadata'.", "param": "client_metadata"}}
+    err = {
+        "type": "error",
+        "status": 400,
+        "error": {
+            "type": "invalid_request_error",
+            "message": "Unknown parameter: 'client_metadata'.",
+            "param": "client_metadata",
+        },
+    }
     server.add_ws_connection(WsConn(requests=[[err]], close_after_requests=False))
     server.add_ws_connection(WsConn(requests=[text_events("ok", response_id="resp-1")], close_after_requests=False))
     s = session_for(server)
@@ -411,7 +561,9 @@ async def test_fallback_switches_to_http_on_upgrade_required(server: ScriptedSer
     s = session_for(server, max_retries=3)
     got = await run(s, body([user("hi")]))
     notices = [e for e in got if isinstance(e, SessionNotice)]
-    assert [n.message for n in notices] == ["Falling back from WebSockets to HTTPS transport. WebSocket handshake refused with HTTP 426."]
+    assert [n.message for n in notices] == [
+        "Falling back from WebSockets to HTTPS transport. WebSocket handshake refused with HTTP 426."
+    ]
     assert text_of(got) == "over http" and not any(isinstance(e, SessionRetry) for e in got)
     assert s.http_fallback and s.active_transport == "sse"
     got2 = await run(s, body([user("again")]))  # sticky: no more WebSocket attempts, no second notice
@@ -477,7 +629,12 @@ async def test_responder_served_handshake_uses_ws_accept(server: ScriptedServer)
 
 
 async def test_one_response_in_flight_per_connection(server: ScriptedServer) -> None:
-    server.add_ws_connection(WsConn(requests=[[Ev(e, delay=0.01) for e in text_events("first", response_id="resp-1")]], close_after_requests=False))
+    server.add_ws_connection(
+        WsConn(
+            requests=[[Ev(e, delay=0.01) for e in text_events("first", response_id="resp-1")]],
+            close_after_requests=False,
+        )
+    )
     server.add_ws_connection(WsConn(requests=[text_events("second", response_id="resp-2")], close_after_requests=False))
     s = session_for(server)
     a, b = await asyncio.gather(run(s, body([user("one")])), run(s, body([user("two")])))
@@ -487,7 +644,11 @@ async def test_one_response_in_flight_per_connection(server: ScriptedServer) -> 
 
 
 async def test_api_key_echoed_in_wrapped_error_is_redacted(server: ScriptedServer) -> None:
-    err = {"type": "error", "status": 400, "error": {"type": "invalid_request_error", "message": "bad key sk-test-key in header"}}
+    err = {
+        "type": "error",
+        "status": 400,
+        "error": {"type": "invalid_request_error", "message": "bad key sk-test-key in header"},
+    }
     server.add_ws_connection(WsConn(requests=[[err]], close_after_requests=False))
     s = session_for(server)
     with pytest.raises(E.InvalidRequest) as info:
@@ -515,7 +676,9 @@ async def test_handshake_404_means_no_websocket_endpoint(server: ScriptedServer)
     await s.aclose()
 
 
-async def test_old_connection_is_rotated_before_the_server_limit(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_old_connection_is_rotated_before_the_server_limit(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import jupyter_agent.ws_session as ws_session
 
     server.add_ws_connection(WsConn(requests=[text_events("a", response_id="resp-1")], close_after_requests=False))
@@ -529,7 +692,9 @@ async def test_old_connection_is_rotated_before_the_server_limit(server: Scripte
     await s.aclose()
 
 
-async def test_prewarm_without_reply_is_abandoned_quickly(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_prewarm_without_reply_is_abandoned_quickly(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import jupyter_agent.ws_session as ws_session
 
     monkeypatch.setattr(ws_session, "PREWARM_REPLY_WAIT", 0.2)

@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def tracked_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True, capture_output=True, text=True
+    )
     return [f for f in out.stdout.splitlines() if (ROOT / f).is_file()]
 
 
@@ -41,8 +43,12 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert not (src / "labextension" / "node_modules").exists()
     dist = tmp_path_factory.mktemp("dist")
     t0 = time.perf_counter()
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(src)],
-                           capture_output=True, text=True, timeout=900)
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     print(f"\nwheel built from a clean tree in {time.perf_counter() - t0:.1f}s")
     (whl,) = dist.glob("jupyter_agent-*.whl")
@@ -68,11 +74,18 @@ def test_wheel_installs_enabled_without_node(wheel: Path, tmp_path: Path) -> Non
     env["HOME"] = str(tmp_path / "home")  # no user-level extensions either
     assert shutil.which("node", path=env["PATH"]) is None
     t0 = time.perf_counter()
-    inst = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "--progress-bar", "off", str(wheel), "jupyterlab"],
-                          env=env, capture_output=True, text=True, timeout=900)
+    inst = subprocess.run(
+        [str(bin_dir / "python"), "-m", "pip", "install", "--progress-bar", "off", str(wheel), "jupyterlab"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert inst.returncode == 0, inst.stdout[-3000:] + inst.stderr[-3000:]
     print(f"\nwheel + jupyterlab installed into a fresh venv in {time.perf_counter() - t0:.1f}s")
-    listing = subprocess.run([str(bin_dir / "jupyter"), "labextension", "list"], env=env, capture_output=True, text=True, timeout=120)
+    listing = subprocess.run(
+        [str(bin_dir / "jupyter"), "labextension", "list"], env=env, capture_output=True, text=True, timeout=120
+    )
     text = listing.stdout + listing.stderr
     lines = [ln.strip() for ln in text.splitlines()]
     ours = [ln for ln in lines if ln.startswith("jupyter-agent ")]
@@ -81,8 +94,16 @@ def test_wheel_installs_enabled_without_node(wheel: Path, tmp_path: Path) -> Non
     # Listed from the fresh venv's own share/jupyter/labextensions.
     section = [ln for ln in lines[: lines.index(ours[0])] if ln.startswith("/")][-1]
     assert section == str(venv / "share" / "jupyter" / "labextensions"), text
-    check = subprocess.run([str(bin_dir / "python"), "-c",
-                            "import jupyter_agent, jupyter_agent.comm as c; from jupyter_agent._labextension import _jupyter_labextension_paths as p; print(c.TARGET_NAME, p())"],
-                           env=env, capture_output=True, text=True, timeout=60)
+    check = subprocess.run(
+        [
+            str(bin_dir / "python"),
+            "-c",
+            "import jupyter_agent, jupyter_agent.comm as c; from jupyter_agent._labextension import _jupyter_labextension_paths as p; print(c.TARGET_NAME, p())",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert check.returncode == 0, check.stderr
     assert "jupyter_agent [{'src': 'labextension', 'dest': 'jupyter-agent'}]" in check.stdout

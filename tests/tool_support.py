@@ -14,21 +14,36 @@ _ids = itertools.count(1)
 
 def call_item(name: str, arguments: dict[str, Any] | str, call_id: str) -> dict[str, Any]:
     args = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    return {"type": "function_call", "id": f"fc_{next(_ids)}", "call_id": call_id, "name": name,
-            "arguments": args, "status": "completed"}
+    return {
+        "type": "function_call",
+        "id": f"fc_{next(_ids)}",
+        "call_id": call_id,
+        "name": name,
+        "arguments": args,
+        "status": "completed",
+    }
 
 
 def message_item(text: str, phase: str | None = "final_answer") -> dict[str, Any]:
-    item: dict[str, Any] = {"type": "message", "id": f"msg_{next(_ids)}", "status": "completed", "role": "assistant",
-                            "content": [{"type": "output_text", "text": text, "annotations": []}]}
+    item: dict[str, Any] = {
+        "type": "message",
+        "id": f"msg_{next(_ids)}",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
     if phase is not None:
         item["phase"] = phase
     return item
 
 
 def reasoning_item(summary: str, encrypted: str) -> dict[str, Any]:
-    return {"type": "reasoning", "id": f"rs_{next(_ids)}", "summary": [{"type": "summary_text", "text": summary}],
-            "encrypted_content": encrypted}
+    return {
+        "type": "reasoning",
+        "id": f"rs_{next(_ids)}",
+        "summary": [{"type": "summary_text", "text": summary}],
+        "encrypted_content": encrypted,
+    }
 
 
 def items_events(*items: dict[str, Any], model: str = "gpt-5") -> list[dict[str, Any]]:
@@ -44,8 +59,15 @@ def items_events(*items: dict[str, Any], model: str = "gpt-5") -> list[dict[str,
         evs.append({"type": "response.output_item.added", "output_index": idx, "item": added})
         if item["type"] == "message":
             text = item["content"][0]["text"]
-            evs.append({"type": "response.output_text.delta", "item_id": item["id"], "output_index": idx,
-                        "content_index": 0, "delta": text})
+            evs.append(
+                {
+                    "type": "response.output_text.delta",
+                    "item_id": item["id"],
+                    "output_index": idx,
+                    "content_index": 0,
+                    "delta": text,
+                }
+            )
         evs.append({"type": "response.output_item.done", "output_index": idx, "item": item})
     evs.append(completed_event(rid, model, list(items)))
     for i, e in enumerate(evs):

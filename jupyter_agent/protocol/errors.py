@@ -165,9 +165,7 @@ def from_failed_response(error: Any) -> AgentError:
     code = getattr(error, "code", None)
     message = getattr(error, "message", None) or ""
     if code == "context_length_exceeded":
-        return ContextWindowExceeded(
-            message or "Your input exceeds the context window of this model."
-        )
+        return ContextWindowExceeded(message or "Your input exceeds the context window of this model.")
     if code == "insufficient_quota":
         return QuotaExceeded(QUOTA_MESSAGE)
     if code == "usage_not_included":
@@ -185,7 +183,10 @@ def _bounded(error: StreamError) -> AgentError:
     if error.delay is None or error.delay <= MAX_RETRY_DELAY:
         return error
     return AgentError(
-        f"{error.message} (retry after {error.delay:.0f}s)", status=error.status, code=error.code, request_id=error.request_id
+        f"{error.message} (retry after {error.delay:.0f}s)",
+        status=error.status,
+        code=error.code,
+        request_id=error.request_id,
     )
 
 
@@ -281,9 +282,7 @@ def from_http_status(
             )
         return InvalidRequest(emessage or text or "Invalid request.", status=400, code=ecode)
     if status == 401:
-        return AuthenticationError(
-            "Authentication failed (401): check your API key.", status=401
-        )
+        return AuthenticationError("Authentication failed (401): check your API key.", status=401)
     if status == 403:
         return InvalidRequest(emessage or "Permission denied (403).", status=403, code=ecode)
     if status == 404:

@@ -153,7 +153,9 @@ def snapshot_from_codex_event(event: Any) -> RateLimitSnapshot | None:
     def window(w: Any) -> RateLimitWindow | None:
         if w is None:
             return None
-        return RateLimitWindow(used_percent=float(w.used_percent), window_minutes=w.window_minutes, resets_at=w.reset_at)
+        return RateLimitWindow(
+            used_percent=float(w.used_percent), window_minutes=w.window_minutes, resets_at=w.reset_at
+        )
 
     credits = event.credits
     return RateLimitSnapshot(
@@ -179,7 +181,9 @@ def snapshots_from_usage_payload(payload: Mapping[str, Any]) -> list[RateLimitSn
             return None
         seconds = w.get("limit_window_seconds")
         minutes = math.ceil(seconds / 60) if isinstance(seconds, (int, float)) and seconds > 0 else None
-        return RateLimitWindow(used_percent=float(w["used_percent"]), window_minutes=minutes, resets_at=w.get("reset_at"))
+        return RateLimitWindow(
+            used_percent=float(w["used_percent"]), window_minutes=minutes, resets_at=w.get("reset_at")
+        )
 
     def windows(rl: Mapping[str, Any] | None) -> tuple[RateLimitWindow | None, RateLimitWindow | None]:
         if not rl:
@@ -190,9 +194,15 @@ def snapshots_from_usage_payload(payload: Mapping[str, Any]) -> list[RateLimitSn
     credits = None
     if isinstance(credits_raw, Mapping) and "has_credits" in credits_raw and "unlimited" in credits_raw:
         balance = credits_raw.get("balance")
-        credits = Credits(bool(credits_raw["has_credits"]), bool(credits_raw["unlimited"]), None if balance is None else str(balance))
+        credits = Credits(
+            bool(credits_raw["has_credits"]), bool(credits_raw["unlimited"]), None if balance is None else str(balance)
+        )
     primary, secondary = windows(payload.get("rate_limit"))
-    out = [RateLimitSnapshot(limit_id=DEFAULT_LIMIT_ID, primary=primary, secondary=secondary, credits=credits, plan_type=plan)]
+    out = [
+        RateLimitSnapshot(
+            limit_id=DEFAULT_LIMIT_ID, primary=primary, secondary=secondary, credits=credits, plan_type=plan
+        )
+    ]
     for extra in payload.get("additional_rate_limits") or []:
         if not isinstance(extra, Mapping):
             continue

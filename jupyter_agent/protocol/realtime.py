@@ -41,7 +41,9 @@ class RealtimeAudioFrame(BaseModel):
     samples_per_channel: int | None = None
 
     @classmethod
-    def from_pcm(cls, pcm: bytes, sample_rate: int = DEFAULT_SAMPLE_RATE, num_channels: int = 1) -> "RealtimeAudioFrame":
+    def from_pcm(
+        cls, pcm: bytes, sample_rate: int = DEFAULT_SAMPLE_RATE, num_channels: int = 1
+    ) -> "RealtimeAudioFrame":
         """Frame from raw PCM16 LE bytes; ``samples_per_channel = samples / channels``."""
         samples = len(pcm) // 2
         return cls(
@@ -197,7 +199,9 @@ def parse_backend_event(text: str) -> RealtimeInbound | None:
         if data is None or rate is None or channels is None:
             return None
         frame = RealtimeAudioFrame(
-            data=data, sample_rate=rate, num_channels=channels,
+            data=data,
+            sample_rate=rate,
+            num_channels=channels,
             samples_per_channel=_int(msg.get("samples_per_channel")),
         )
         return AudioOut(frame=frame)
@@ -219,8 +223,10 @@ def _error_message(msg: dict[str, Any]) -> str:
 
 _GA_AUDIO = ("response.output_audio.delta", "response.audio.delta")
 _GA_OUT_TRANSCRIPT_DELTA = (
-    "response.output_audio_transcript.delta", "response.audio_transcript.delta",
-    "response.output_text.delta", "response.text.delta",
+    "response.output_audio_transcript.delta",
+    "response.audio_transcript.delta",
+    "response.output_text.delta",
+    "response.text.delta",
 )
 _GA_OUT_TRANSCRIPT_DONE = {
     "response.output_audio_transcript.done": "transcript",
@@ -279,10 +285,14 @@ def parse_openai_event(text: str) -> RealtimeInbound | None:
         for raw in msg.get("rate_limits") or []:
             if isinstance(raw, dict) and isinstance(raw.get("name"), str):
                 reset = raw.get("reset_seconds")
-                limits.append(RealtimeRateLimit(
-                    name=raw["name"], limit=_int(raw.get("limit")), remaining=_int(raw.get("remaining")),
-                    reset_seconds=float(reset) if isinstance(reset, (int, float)) else None,
-                ))
+                limits.append(
+                    RealtimeRateLimit(
+                        name=raw["name"],
+                        limit=_int(raw.get("limit")),
+                        remaining=_int(raw.get("remaining")),
+                        reset_seconds=float(reset) if isinstance(reset, (int, float)) else None,
+                    )
+                )
         return RateLimitsUpdated(rate_limits=limits)
     if kind == "error":
         err = msg.get("error") if isinstance(msg.get("error"), dict) else {}
@@ -378,8 +388,12 @@ def openai_response_create() -> dict[str, Any]:
 
 
 def openai_truncate(item_id: str, audio_end_ms: int, content_index: int = 0) -> dict[str, Any]:
-    return {"type": "conversation.item.truncate", "item_id": item_id, "content_index": content_index,
-            "audio_end_ms": audio_end_ms}
+    return {
+        "type": "conversation.item.truncate",
+        "item_id": item_id,
+        "content_index": content_index,
+        "audio_end_ms": audio_end_ms,
+    }
 
 
 # --- item text extraction (backend follow-ups, spec §11.6) ----------------------------

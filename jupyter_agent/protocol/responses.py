@@ -198,8 +198,14 @@ class OtherItem(_Item):
 
 _ITEM_TAGS = frozenset(
     {
-        "message", "reasoning", "function_call", "function_call_output", "custom_tool_call",
-        "custom_tool_call_output", "local_shell_call", "web_search_call",
+        "message",
+        "reasoning",
+        "function_call",
+        "function_call_output",
+        "custom_tool_call",
+        "custom_tool_call_output",
+        "local_shell_call",
+        "web_search_call",
     }
 )
 
@@ -553,11 +559,29 @@ ServerEvent = Annotated[
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(ServerEvent)
 
 AnyServerEvent = Union[
-    ResponseCreated, ResponseInProgress, OutputItemAdded, OutputItemDone, OutputTextDelta,
-    RefusalDelta, ReasoningSummaryPartAdded, ReasoningSummaryTextDelta, ReasoningTextDelta,
-    FunctionCallArgumentsDelta, WebSearchProgress, ResponseCompleted, ResponseDone, ResponseFailed,
-    ResponseIncomplete, ErrorEvent, CodexRateLimitsEvent, MetadataEvent, TimingEvent, OutputTextDone,
-    FunctionCallArgumentsDone, PassThroughEvent, UnknownEvent,
+    ResponseCreated,
+    ResponseInProgress,
+    OutputItemAdded,
+    OutputItemDone,
+    OutputTextDelta,
+    RefusalDelta,
+    ReasoningSummaryPartAdded,
+    ReasoningSummaryTextDelta,
+    ReasoningTextDelta,
+    FunctionCallArgumentsDelta,
+    WebSearchProgress,
+    ResponseCompleted,
+    ResponseDone,
+    ResponseFailed,
+    ResponseIncomplete,
+    ErrorEvent,
+    CodexRateLimitsEvent,
+    MetadataEvent,
+    TimingEvent,
+    OutputTextDone,
+    FunctionCallArgumentsDone,
+    PassThroughEvent,
+    UnknownEvent,
 ]
 
 

@@ -137,7 +137,9 @@ def find_model_path() -> Path:
         candidate = Path(location) / MODEL_FILE
         if candidate.is_file():
             return candidate
-    raise LocalModelUnavailable(f"The embedded model file {MODEL_FILE} was not found (package {MODEL_PACKAGE}).\n{INSTALL_HINT}")
+    raise LocalModelUnavailable(
+        f"The embedded model file {MODEL_FILE} was not found (package {MODEL_PACKAGE}).\n{INSTALL_HINT}"
+    )
 
 
 class LocalModel:
@@ -229,6 +231,7 @@ def get_local_model() -> LocalModel:
 # ---------------------------------------------------------------------------
 # Request adaptation
 # ---------------------------------------------------------------------------
+
 
 def _content_text(content: Any) -> str:
     """Plain text of a message's ``content`` (string or list of parts)."""
@@ -332,6 +335,7 @@ def adapt_request(body: dict[str, Any]) -> dict[str, Any]:
 # Measurement: python -m jupyter_agent.providers.local
 # ---------------------------------------------------------------------------
 
+
 def _rss_mib() -> float:
     with open("/proc/self/status", encoding="ascii") as fh:
         for line in fh:
@@ -347,7 +351,9 @@ _MEASURE_PROMPTS = (
 )
 
 
-def measure(prompts: tuple[str, ...] = _MEASURE_PROMPTS, max_output_tokens: int = LOCAL_MAX_OUTPUT_TOKENS) -> dict[str, Any]:
+def measure(
+    prompts: tuple[str, ...] = _MEASURE_PROMPTS, max_output_tokens: int = LOCAL_MAX_OUTPUT_TOKENS
+) -> dict[str, Any]:
     """Start the shared model and time streamed ``/v1/responses`` requests over HTTP."""
     import httpx
 
@@ -362,7 +368,9 @@ def measure(prompts: tuple[str, ...] = _MEASURE_PROMPTS, max_output_tokens: int 
     }
     with httpx.Client(timeout=120) as client:
         for prompt in prompts:
-            body = adapt_request({"model": "local", "input": prompt, "stream": True, "max_output_tokens": max_output_tokens})
+            body = adapt_request(
+                {"model": "local", "input": prompt, "stream": True, "max_output_tokens": max_output_tokens}
+            )
             t0 = time.perf_counter()
             first: float | None = None
             deltas = 0
@@ -383,14 +391,18 @@ def measure(prompts: tuple[str, ...] = _MEASURE_PROMPTS, max_output_tokens: int 
             t1 = time.perf_counter()
             out_tokens = int(usage.get("output_tokens", deltas))
             decode = (t1 - first) if first is not None else float("nan")
-            results["runs"].append({
-                "first_token_s": round((first or t1) - t0, 3),
-                "total_s": round(t1 - t0, 3),
-                "output_tokens": out_tokens,
-                "tokens_per_s_after_first": round((out_tokens - 1) / decode, 1) if out_tokens > 1 and decode > 0 else None,
-                "tokens_per_s_overall": round(out_tokens / (t1 - t0), 1),
-                "text": text[:80],
-            })
+            results["runs"].append(
+                {
+                    "first_token_s": round((first or t1) - t0, 3),
+                    "total_s": round(t1 - t0, 3),
+                    "output_tokens": out_tokens,
+                    "tokens_per_s_after_first": round((out_tokens - 1) / decode, 1)
+                    if out_tokens > 1 and decode > 0
+                    else None,
+                    "tokens_per_s_overall": round(out_tokens / (t1 - t0), 1),
+                    "text": text[:80],
+                }
+            )
     results["rss_after_mib"] = round(_rss_mib(), 1)
     return results
 

@@ -131,8 +131,9 @@ class RealtimeConversationManager:
             self._error(NOT_RUNNING, "bad_request")
             return
         await rt.control.put(("text", text))
-        self._emit(RealtimeEvent(kind="transcript", payload={
-            "role": "user", "text": text, "final": True, "source": "text"}))
+        self._emit(
+            RealtimeEvent(kind="transcript", payload={"role": "user", "text": text, "final": True, "source": "text"})
+        )
 
     async def update_prompt(self, prompt: str) -> None:
         self._bind()
@@ -155,8 +156,7 @@ class RealtimeConversationManager:
             return
         rt = self._rt
         await self._drop_runtime(graceful=True)
-        self._emit(RealtimeEvent(kind="closed", payload={
-            "reason": "requested", "conversation_id": rt.conversation_id}))
+        self._emit(RealtimeEvent(kind="closed", payload={"reason": "requested", "conversation_id": rt.conversation_id}))
 
     # -- thread-safe entry points ------------------------------------------------------
 
@@ -174,7 +174,9 @@ class RealtimeConversationManager:
         """Run one of the coroutine methods on the manager's loop from another thread."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    def submit_start(self, prompt: str | None = None, conversation_id: str | None = None) -> concurrent.futures.Future[Any]:
+    def submit_start(
+        self, prompt: str | None = None, conversation_id: str | None = None
+    ) -> concurrent.futures.Future[Any]:
         return self.submit(self.start(prompt, conversation_id))
 
     def submit_text(self, text: str) -> concurrent.futures.Future[Any]:
@@ -213,8 +215,11 @@ class RealtimeConversationManager:
     async def _io(self, rt: _Runtime) -> None:
         """Multiplex audio/text out and inbound events in; ends the out queue when done."""
         loop = asyncio.get_running_loop()
-        subs = [loop.create_task(self._send_audio(rt)), loop.create_task(self._send_control(rt)),
-                loop.create_task(self._read(rt))]
+        subs = [
+            loop.create_task(self._send_audio(rt)),
+            loop.create_task(self._send_control(rt)),
+            loop.create_task(self._read(rt)),
+        ]
         try:
             await asyncio.wait(subs, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -308,8 +313,9 @@ def _snapshot(limit: P.RealtimeRateLimit) -> RateLimitSnapshot:
         used = max(0.0, min(100.0, 100.0 * (limit.limit - limit.remaining) / limit.limit))
     resets = time.time() + limit.reset_seconds if limit.reset_seconds is not None else None
     window = RateLimitWindow(used_percent=used, resets_at=resets, limit=limit.limit, remaining=limit.remaining)
-    return RateLimitSnapshot(limit_id=limit.name, limit_name=f"realtime {limit.name}", primary=window,
-                             source="realtime")
+    return RateLimitSnapshot(
+        limit_id=limit.name, limit_name=f"realtime {limit.name}", primary=window, source="realtime"
+    )
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:

@@ -50,8 +50,9 @@ class VoiceWidget(anywidget.AnyWidget):
     playback_chunks_received = traitlets.Int(0).tag(sync=True)
     playback_samples_queued = traitlets.Int(0).tag(sync=True)
 
-    def __init__(self, manager: RealtimeConversationManager,
-                 publish: Callable[[AgentEvent], None] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, manager: RealtimeConversationManager, publish: Callable[[AgentEvent], None] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(dialect=manager.config.dialect, **kwargs)
         self.manager = manager
         self._publish = publish
@@ -181,9 +182,15 @@ class VoiceWidget(anywidget.AnyWidget):
                 pcm = base64.b64decode(frame["data"])
                 self.audio_chunks_out += 1
                 self.audio_samples_out += len(pcm) // 2
-                self.send({"type": "audio", "sample_rate": frame["sample_rate"],
-                           "num_channels": frame["num_channels"], "item_id": payload.get("item_id") or ""},
-                          buffers=[pcm])
+                self.send(
+                    {
+                        "type": "audio",
+                        "sample_rate": frame["sample_rate"],
+                        "num_channels": frame["num_channels"],
+                        "item_id": payload.get("item_id") or "",
+                    },
+                    buffers=[pcm],
+                )
             elif inner == "speech_started":
                 self.send({"type": "barge_in"})
         elif kind == "transcript":
@@ -203,8 +210,12 @@ class VoiceWidget(anywidget.AnyWidget):
             self.error = str(payload.get("message", "realtime error"))
 
     def _add_transcript(self, payload: dict[str, Any]) -> None:
-        entry = {"role": payload.get("role", "assistant"), "text": payload.get("text", ""),
-                 "final": bool(payload.get("final")), "item_id": payload.get("item_id", "")}
+        entry = {
+            "role": payload.get("role", "assistant"),
+            "text": payload.get("text", ""),
+            "final": bool(payload.get("final")),
+            "item_id": payload.get("item_id", ""),
+        }
         items = list(self.transcript)
         for i in range(len(items) - 1, -1, -1):
             old = items[i]
@@ -274,12 +285,27 @@ def config_from(agent_or_config: Any, **kw: Any) -> RealtimeSessionConfig:
         prompt = getattr(agent, "instructions", "") or ""
     history = kw.get("history")
     if history is None and agent is not None and hasattr(agent, "transcript"):
-        history = [{"role": t["role"], "text": t["text"]} for t in agent.transcript()
-                   if t.get("role") in ("user", "assistant") and t.get("text")]
-    extra = {k: kw[k] for k in ("voice", "conversation_id", "headers", "transcription_model",
-                                "turn_detection", "azure_api_version", "open_timeout") if k in kw}
-    return RealtimeSessionConfig(url=url, dialect=dialect, api_key=api_key, prompt=prompt, model=model,
-                                 history=history or [], **extra)
+        history = [
+            {"role": t["role"], "text": t["text"]}
+            for t in agent.transcript()
+            if t.get("role") in ("user", "assistant") and t.get("text")
+        ]
+    extra = {
+        k: kw[k]
+        for k in (
+            "voice",
+            "conversation_id",
+            "headers",
+            "transcription_model",
+            "turn_detection",
+            "azure_api_version",
+            "open_timeout",
+        )
+        if k in kw
+    }
+    return RealtimeSessionConfig(
+        url=url, dialect=dialect, api_key=api_key, prompt=prompt, model=model, history=history or [], **extra
+    )
 
 
 def agent_publisher(agent: Any) -> Callable[[AgentEvent], None] | None:
@@ -298,8 +324,9 @@ def agent_publisher(agent: Any) -> Callable[[AgentEvent], None] | None:
     return publish
 
 
-def show_voice(agent_or_config: Any, *, on_event: Callable[[AgentEvent], None] | None = None,
-               loop: Any = None, **kw: Any) -> VoiceWidget:
+def show_voice(
+    agent_or_config: Any, *, on_event: Callable[[AgentEvent], None] | None = None, loop: Any = None, **kw: Any
+) -> VoiceWidget:
     """Build the voice widget wired to a new `RealtimeConversationManager` and return it.
 
     ``agent_or_config`` is an `Agent`, a `RealtimeSessionConfig` or a dict of its fields; keyword

@@ -52,23 +52,6 @@ CLI: ``python -m jupyter_agent.testing --port 8000 --echo`` serves an echo bot (
 
 from __future__ import annotations
 
-from .script import (
-    Ev,
-    Hang,
-    Headers,
-    Raw,
-    RecordedRequest,
-    Reply,
-    Sleep,
-    WsAccept,
-    WsBinary,
-    WsPing,
-    WsDrop,
-    WsClose,
-    WsConn,
-    WsRecord,
-    encode_sse_event,
-)
 from .replies import (
     completed_event,
     created_event,
@@ -86,6 +69,23 @@ from .replies import (
     usage,
     web_search_events,
     web_search_reply,
+)
+from .script import (
+    Ev,
+    Hang,
+    Headers,
+    Raw,
+    RecordedRequest,
+    Reply,
+    Sleep,
+    WsAccept,
+    WsBinary,
+    WsClose,
+    WsConn,
+    WsDrop,
+    WsPing,
+    WsRecord,
+    encode_sse_event,
 )
 from .server import ScriptedServer
 from .ws import ServerWebSocket

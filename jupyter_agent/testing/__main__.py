@@ -16,7 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 = ephemeral (default)")
     ap.add_argument("--echo", action="store_true", help="answer prompts by quoting them (default without --replay)")
-    ap.add_argument("--replay", action="append", default=[], metavar="FILE.sse", help="queue a recorded SSE body (repeatable)")
+    ap.add_argument(
+        "--replay", action="append", default=[], metavar="FILE.sse", help="queue a recorded SSE body (repeatable)"
+    )
     args = ap.parse_args(argv)
     responder = echo_responder if (args.echo or not args.replay) else None
     server = ScriptedServer(host=args.host, port=args.port, responder=responder)

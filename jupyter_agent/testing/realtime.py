@@ -37,11 +37,31 @@ from .server import ScriptedServer
 from .ws import ServerWebSocket
 
 __all__ = [
-    "RealtimeServer", "RealtimeEndpoint", "RealtimeConn", "RealtimeRecord",
-    "RtSend", "RtExpect", "RtSleep", "RtClose", "RtDrop", "RtWhen",
-    "tone", "session_created", "audio_delta", "item_added", "assistant_message", "error_event",
-    "ga_session_created", "ga_audio_delta", "ga_transcript", "ga_user_transcript",
-    "ga_speech_started", "ga_rate_limits", "ga_response", "reply_to_text", "reply_to_audio",
+    "RealtimeServer",
+    "RealtimeEndpoint",
+    "RealtimeConn",
+    "RealtimeRecord",
+    "RtSend",
+    "RtExpect",
+    "RtSleep",
+    "RtClose",
+    "RtDrop",
+    "RtWhen",
+    "tone",
+    "session_created",
+    "audio_delta",
+    "item_added",
+    "assistant_message",
+    "error_event",
+    "ga_session_created",
+    "ga_audio_delta",
+    "ga_transcript",
+    "ga_user_transcript",
+    "ga_speech_started",
+    "ga_rate_limits",
+    "ga_response",
+    "reply_to_text",
+    "reply_to_audio",
 ]
 
 SAMPLE_RATE = 24000
@@ -205,6 +225,7 @@ class RealtimeEndpoint:
             rec = self._records[index]
             got = rec.frames if type is None else rec.of_type(type)
             return len(got) >= n
+
         if not self.wait_for(ok, timeout):
             raise TimeoutError(f"connection {index}: fewer than {n} frames")
         return self.records[index]
@@ -296,8 +317,9 @@ class RealtimeEndpoint:
             with contextlib.suppress(BaseException):
                 await read_task
 
-    async def _expect(self, rec: RealtimeRecord, step: RtExpect, cursor: int,
-                      arrived: asyncio.Event, read_task: asyncio.Task[None]) -> int:
+    async def _expect(
+        self, rec: RealtimeRecord, step: RtExpect, cursor: int, arrived: asyncio.Event, read_task: asyncio.Task[None]
+    ) -> int:
         deadline = time.monotonic() + step.timeout
         while True:
             with self._lock:
@@ -321,8 +343,9 @@ class RealtimeEndpoint:
 class RealtimeServer:
     """A `ScriptedServer` with a `RealtimeEndpoint` mounted; usable as a context manager."""
 
-    def __init__(self, *conns: RealtimeConn, default: RealtimeConn | None = None,
-                 server: ScriptedServer | None = None) -> None:
+    def __init__(
+        self, *conns: RealtimeConn, default: RealtimeConn | None = None, server: ScriptedServer | None = None
+    ) -> None:
         self._own = server is None
         self.server = server or ScriptedServer()
         self.endpoint = RealtimeEndpoint(*conns, default=default)
@@ -398,11 +421,16 @@ def session_created(session_id: str) -> dict[str, Any]:
     return {"type": "session.created", "session": {"id": session_id}}
 
 
-def audio_delta(pcm: bytes | str, sample_rate: int = SAMPLE_RATE, num_channels: int = 1,
-                samples_per_channel: int | None = None) -> dict[str, Any]:
+def audio_delta(
+    pcm: bytes | str, sample_rate: int = SAMPLE_RATE, num_channels: int = 1, samples_per_channel: int | None = None
+) -> dict[str, Any]:
     data = pcm if isinstance(pcm, str) else _b64(pcm)
-    ev: dict[str, Any] = {"type": "response.output_audio.delta", "delta": data,
-                          "sample_rate": sample_rate, "num_channels": num_channels}
+    ev: dict[str, Any] = {
+        "type": "response.output_audio.delta",
+        "delta": data,
+        "sample_rate": sample_rate,
+        "num_channels": num_channels,
+    }
     if samples_per_channel is not None:
         ev["samples_per_channel"] = samples_per_channel
     return ev
@@ -413,8 +441,9 @@ def item_added(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def assistant_message(text: str, item_id: str = "item_a1") -> dict[str, Any]:
-    return item_added({"type": "message", "id": item_id, "role": "assistant",
-                       "content": [{"type": "text", "text": text}]})
+    return item_added(
+        {"type": "message", "id": item_id, "role": "assistant", "content": [{"type": "text", "text": text}]}
+    )
 
 
 def error_event(message: str) -> dict[str, Any]:
@@ -423,30 +452,52 @@ def error_event(message: str) -> dict[str, Any]:
 
 # OpenAI GA dialect (openai-api §3.3)
 def ga_session_created(session_id: str = "sess_ga") -> dict[str, Any]:
-    return {"type": "session.created", "event_id": "ev_1",
-            "session": {"id": session_id, "type": "realtime", "model": "gpt-realtime"}}
+    return {
+        "type": "session.created",
+        "event_id": "ev_1",
+        "session": {"id": session_id, "type": "realtime", "model": "gpt-realtime"},
+    }
 
 
 def ga_audio_delta(pcm: bytes, item_id: str = "item_a1", response_id: str = "resp_1") -> dict[str, Any]:
-    return {"type": "response.output_audio.delta", "response_id": response_id, "item_id": item_id,
-            "output_index": 0, "content_index": 0, "delta": _b64(pcm)}
+    return {
+        "type": "response.output_audio.delta",
+        "response_id": response_id,
+        "item_id": item_id,
+        "output_index": 0,
+        "content_index": 0,
+        "delta": _b64(pcm),
+    }
 
 
-def ga_transcript(text: str, item_id: str = "item_a1", response_id: str = "resp_1", chunks: int = 2) -> list[dict[str, Any]]:
+def ga_transcript(
+    text: str, item_id: str = "item_a1", response_id: str = "resp_1", chunks: int = 2
+) -> list[dict[str, Any]]:
     """Assistant transcript deltas then ``.done``."""
     size = max(1, math.ceil(len(text) / chunks))
     base = {"response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0}
-    evs = [{"type": "response.output_audio_transcript.delta", **base, "delta": text[i:i + size]}
-           for i in range(0, len(text), size)]
+    evs = [
+        {"type": "response.output_audio_transcript.delta", **base, "delta": text[i : i + size]}
+        for i in range(0, len(text), size)
+    ]
     evs.append({"type": "response.output_audio_transcript.done", **base, "transcript": text})
     return evs
 
 
 def ga_user_transcript(text: str, item_id: str = "item_u1") -> list[dict[str, Any]]:
     return [
-        {"type": "conversation.item.input_audio_transcription.delta", "item_id": item_id, "content_index": 0, "delta": text},
-        {"type": "conversation.item.input_audio_transcription.completed", "item_id": item_id, "content_index": 0,
-         "transcript": text},
+        {
+            "type": "conversation.item.input_audio_transcription.delta",
+            "item_id": item_id,
+            "content_index": 0,
+            "delta": text,
+        },
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "item_id": item_id,
+            "content_index": 0,
+            "transcript": text,
+        },
     ]
 
 
@@ -455,43 +506,56 @@ def ga_speech_started(item_id: str = "item_u1", audio_start_ms: int = 0) -> dict
 
 
 def ga_rate_limits(requests_remaining: int = 99, tokens_remaining: int = 9000) -> dict[str, Any]:
-    return {"type": "rate_limits.updated", "rate_limits": [
-        {"name": "requests", "limit": 100, "remaining": requests_remaining, "reset_seconds": 1.5},
-        {"name": "tokens", "limit": 10000, "remaining": tokens_remaining, "reset_seconds": 6.0},
-    ]}
+    return {
+        "type": "rate_limits.updated",
+        "rate_limits": [
+            {"name": "requests", "limit": 100, "remaining": requests_remaining, "reset_seconds": 1.5},
+            {"name": "tokens", "limit": 10000, "remaining": tokens_remaining, "reset_seconds": 6.0},
+        ],
+    }
 
 
-def ga_response(text: str, pcm: bytes = b"", response_id: str = "resp_1", item_id: str = "item_a1",
-                chunk_samples: int = 2400) -> list[dict[str, Any]]:
+def ga_response(
+    text: str, pcm: bytes = b"", response_id: str = "resp_1", item_id: str = "item_a1", chunk_samples: int = 2400
+) -> list[dict[str, Any]]:
     """A whole GA audio response: created, rate limits, audio chunks, transcript, done."""
-    evs: list[dict[str, Any]] = [{"type": "response.created", "response": {"id": response_id, "status": "in_progress"}},
-                                 ga_rate_limits()]
+    evs: list[dict[str, Any]] = [
+        {"type": "response.created", "response": {"id": response_id, "status": "in_progress"}},
+        ga_rate_limits(),
+    ]
     step = chunk_samples * 2
-    evs += [ga_audio_delta(pcm[i:i + step], item_id, response_id) for i in range(0, len(pcm), step)]
+    evs += [ga_audio_delta(pcm[i : i + step], item_id, response_id) for i in range(0, len(pcm), step)]
     evs += ga_transcript(text, item_id, response_id)
     evs.append({"type": "response.done", "response": {"id": response_id, "status": "completed"}})
     return evs
 
 
-def reply_to_text(text: str, pcm: bytes = b"", dialect: Literal["backend", "openai"] = "backend",
-                  chunk_samples: int = 2400) -> RtWhen:
+def reply_to_text(
+    text: str, pcm: bytes = b"", dialect: Literal["backend", "openai"] = "backend", chunk_samples: int = 2400
+) -> RtWhen:
     """Answer every user text message with ``text`` (and audio ``pcm``) in the given dialect."""
     if dialect == "openai":
         return RtWhen("response.create", lambda _f: ga_response(text, pcm, chunk_samples=chunk_samples), once=False)
     step = chunk_samples * 2
 
     def answer(_frame: Any) -> list[Any]:
-        return [audio_delta(pcm[i:i + step]) for i in range(0, len(pcm), step)] + [assistant_message(text)]
+        return [audio_delta(pcm[i : i + step]) for i in range(0, len(pcm), step)] + [assistant_message(text)]
+
     return RtWhen("conversation.item.create", answer, once=False)
 
 
-def reply_to_audio(pcm: bytes, after: int = 10, dialect: Literal["backend", "openai"] = "backend",
-                   chunk_samples: int = 2400, text: str = "I hear you.") -> RtWhen:
+def reply_to_audio(
+    pcm: bytes,
+    after: int = 10,
+    dialect: Literal["backend", "openai"] = "backend",
+    chunk_samples: int = 2400,
+    text: str = "I hear you.",
+) -> RtWhen:
     """Once ``after`` audio frames arrived, send ``pcm`` back (and a transcript) once."""
     kind = "response.input_audio.delta" if dialect == "backend" else "input_audio_buffer.append"
     step = chunk_samples * 2
     if dialect == "openai":
         return RtWhen(kind, ga_response(text, pcm, chunk_samples=chunk_samples), after=after)
-    events: list[Any] = [audio_delta(pcm[i:i + step]) for i in range(0, len(pcm), step)]
+    events: list[Any] = [audio_delta(pcm[i : i + step]) for i in range(0, len(pcm), step)]
     events.append(assistant_message(text))
     return RtWhen(kind, events, after=after)

@@ -93,7 +93,9 @@ def _number(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return events
 
 
-def _message_events(text: str, phase: str | None, output_index: int, chunks: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _message_events(
+    text: str, phase: str | None, output_index: int, chunks: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     mid = _next_id("msg")
     item: dict[str, Any] = {"type": "message", "id": mid, "status": "in_progress", "role": "assistant", "content": []}
     if phase is not None:
@@ -111,10 +113,22 @@ def _message_events(text: str, phase: str | None, output_index: int, chunks: int
     ]
     for piece in _split(text, chunks):
         evs.append(
-            {"type": "response.output_text.delta", "item_id": mid, "output_index": output_index, "content_index": 0, "delta": piece}
+            {
+                "type": "response.output_text.delta",
+                "item_id": mid,
+                "output_index": output_index,
+                "content_index": 0,
+                "delta": piece,
+            }
         )
     evs += [
-        {"type": "response.output_text.done", "item_id": mid, "output_index": output_index, "content_index": 0, "text": text},
+        {
+            "type": "response.output_text.done",
+            "item_id": mid,
+            "output_index": output_index,
+            "content_index": 0,
+            "text": text,
+        },
         {
             "type": "response.content_part.done",
             "item_id": mid,
@@ -179,12 +193,28 @@ def function_call_events(
         output.append(done)
         idx = 1
     fid = _next_id("fc")
-    item = {"type": "function_call", "id": fid, "call_id": call_id, "name": name, "arguments": "", "status": "in_progress"}
+    item = {
+        "type": "function_call",
+        "id": fid,
+        "call_id": call_id,
+        "name": name,
+        "arguments": "",
+        "status": "in_progress",
+    }
     done_item = {**item, "arguments": arguments_json, "status": "completed"}
     evs.append({"type": "response.output_item.added", "output_index": idx, "item": item})
     for piece in _split(arguments_json, chunks):
-        evs.append({"type": "response.function_call_arguments.delta", "item_id": fid, "output_index": idx, "delta": piece})
-    evs.append({"type": "response.function_call_arguments.done", "item_id": fid, "output_index": idx, "arguments": arguments_json})
+        evs.append(
+            {"type": "response.function_call_arguments.delta", "item_id": fid, "output_index": idx, "delta": piece}
+        )
+    evs.append(
+        {
+            "type": "response.function_call_arguments.done",
+            "item_id": fid,
+            "output_index": idx,
+            "arguments": arguments_json,
+        }
+    )
     evs.append({"type": "response.output_item.done", "output_index": idx, "item": done_item})
     output.append(done_item)
     evs.append(completed_event(rid, model, output))
@@ -202,7 +232,9 @@ def function_call_reply(
     headers: dict[str, str] | None = None,
 ) -> Reply:
     """A function call the agent should execute."""
-    evs = function_call_events(name, arguments_json, call_id=call_id, model=model, response_id=response_id, preamble=preamble)
+    evs = function_call_events(
+        name, arguments_json, call_id=call_id, model=model, response_id=response_id, preamble=preamble
+    )
     return Reply(headers=dict(headers or {}), events=list(evs))
 
 
@@ -242,7 +274,9 @@ def web_search_reply(query: str = "weather seattle", *, headers: dict[str, str] 
     return Reply(headers=dict(headers or {}), events=list(web_search_events(query, **kw)))
 
 
-def failed_events(code: str, message: str, *, model: str = DEFAULT_MODEL, response_id: str | None = None) -> list[dict[str, Any]]:
+def failed_events(
+    code: str, message: str, *, model: str = DEFAULT_MODEL, response_id: str | None = None
+) -> list[dict[str, Any]]:
     """created, ``response.failed`` with ``error {code, message}``."""
     rid = response_id or _next_id("resp")
     failed = _response(rid, model, "failed", error={"code": code, "message": message}, usage=None)
@@ -268,7 +302,9 @@ def incomplete_events(
         mid = _next_id("msg")
         item = {"type": "message", "id": mid, "status": "in_progress", "role": "assistant", "content": []}
         evs.append({"type": "response.output_item.added", "output_index": 0, "item": item})
-        evs.append({"type": "response.output_text.delta", "item_id": mid, "output_index": 0, "content_index": 0, "delta": text})
+        evs.append(
+            {"type": "response.output_text.delta", "item_id": mid, "output_index": 0, "content_index": 0, "delta": text}
+        )
     inc = _response(rid, model, "incomplete", incomplete_details={"reason": reason}, usage=usage(10, 0))
     evs.append({"type": "response.incomplete", "response": inc})
     return _number(evs)
@@ -314,7 +350,9 @@ def last_user_text(body: Any) -> str:
         if isinstance(content, str):
             return content
         if isinstance(content, list):
-            texts = [c.get("text", "") for c in content if isinstance(c, dict) and c.get("type") in ("input_text", "text")]
+            texts = [
+                c.get("text", "") for c in content if isinstance(c, dict) and c.get("type") in ("input_text", "text")
+            ]
             return "".join(texts)
     return ""
 

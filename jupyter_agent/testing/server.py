@@ -37,10 +37,10 @@ from .script import (
     Sleep,
     WsAccept,
     WsBinary,
-    WsPing,
-    WsDrop,
     WsClose,
     WsConn,
+    WsDrop,
+    WsPing,
     WsRecord,
     encode_sse_event,
 )
@@ -279,8 +279,7 @@ class ScriptedServer:
         return [
             r
             for r in self.requests
-            if (method is None or r.method == method.upper())
-            and (path_suffix is None or r.path.endswith(path_suffix))
+            if (method is None or r.method == method.upper()) and (path_suffix is None or r.path.endswith(path_suffix))
         ]
 
     @property
@@ -481,7 +480,9 @@ class ScriptedServer:
                 return Reply(status=500, body=_error_body("scripted server: no reply left"))
             fn = self.responder
         else:
-            return Reply(status=404, body=_error_body(f"scripted server: no route for {rec.method} {rec.path}", "not_found"))
+            return Reply(
+                status=404, body=_error_body(f"scripted server: no route for {rec.method} {rec.path}", "not_found")
+            )
         try:
             out = fn(rec)
             if inspect.isawaitable(out):
@@ -642,7 +643,9 @@ class ScriptedServer:
             record.response_headers = Headers(accept.headers)
             self._record_ws(record)
             body = accept.body if accept.body is not None else _error_body(_reason(accept.status))
-            await self._send_reply(None, writer, Reply(status=accept.status, headers=accept.headers, body=body), False, False)
+            await self._send_reply(
+                None, writer, Reply(status=accept.status, headers=accept.headers, body=body), False, False
+            )
             self._close_ws_record(record, None)
             return
 
@@ -667,7 +670,10 @@ class ScriptedServer:
             return
 
         ws = ServerWebSocket(
-            proto, reader, writer, on_message=lambda m: self._on_ws_message(record, m),
+            proto,
+            reader,
+            writer,
+            on_message=lambda m: self._on_ws_message(record, m),
             on_pong=lambda d: self._on_ws_pong(record, d),
         )
         try:

@@ -78,7 +78,9 @@ class FunctionTool:
             data = {name: getattr(parsed, name) for name in type(parsed).model_fields}  # keeps pydantic values
         return data
 
-    async def invoke(self, arguments: str, *, run_sync: Callable[[Callable[[], Any]], Awaitable[Any]] | None = None) -> tuple[str, bool]:
+    async def invoke(
+        self, arguments: str, *, run_sync: Callable[[Callable[[], Any]], Awaitable[Any]] | None = None
+    ) -> tuple[str, bool]:
         """Run the tool; returns ``(output text, is_error)``."""
         try:
             kwargs = self.parse_arguments(arguments)

@@ -304,7 +304,11 @@ class KernelRunner:
     """
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, on_interrupt: Callable[[], None] | None = None, *, fallback_after: float = 10.0
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_interrupt: Callable[[], None] | None = None,
+        *,
+        fallback_after: float = 10.0,
     ) -> None:
         self.loop = loop
         self.on_interrupt = on_interrupt

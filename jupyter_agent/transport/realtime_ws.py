@@ -87,8 +87,13 @@ class RealtimeWebSocket:
             kwargs["proxy"] = None
         try:
             ws = await connect(
-                url, additional_headers=headers, compression=None, max_size=None,
-                open_timeout=cfg.open_timeout, logger=WS_CLIENT_LOGGER, **kwargs,
+                url,
+                additional_headers=headers,
+                compression=None,
+                max_size=None,
+                open_timeout=cfg.open_timeout,
+                logger=WS_CLIENT_LOGGER,
+                **kwargs,
             )
         except Exception as exc:  # noqa: BLE001 - reported to the user, key-free
             raise RealtimeConnectError(_describe(exc, cfg.api_key)) from None
@@ -106,10 +111,14 @@ class RealtimeWebSocket:
         cfg = self.cfg
         if cfg.dialect == "backend":
             return [P.backend_session_create(prompt, self.conversation_id)]
-        msgs = [P.openai_session_update(
-            prompt or None, voice=cfg.voice, transcription_model=cfg.transcription_model,
-            turn_detection=cfg.turn_detection,
-        )]
+        msgs = [
+            P.openai_session_update(
+                prompt or None,
+                voice=cfg.voice,
+                transcription_model=cfg.transcription_model,
+                turn_detection=cfg.turn_detection,
+            )
+        ]
         for turn in cfg.history:
             role, text = turn.get("role"), turn.get("text")
             if role in ("user", "assistant") and text:

@@ -18,7 +18,9 @@ import logging
 import re
 from typing import Any
 
-SECRET_HEADERS = frozenset({"authorization", "api-key", "openai-api-key", "proxy-authorization", "cookie", "chatgpt-account-id"})
+SECRET_HEADERS = frozenset(
+    {"authorization", "api-key", "openai-api-key", "proxy-authorization", "cookie", "chatgpt-account-id"}
+)
 _BEARER = re.compile(r"(?i)(bearer|basic)\s+[^\s,;'\"]+")
 
 
@@ -68,8 +70,16 @@ class SecretFilter(logging.Filter):
 
 SECRET_FILTER = SecretFilter()
 #: Loggers that print wire data (headers, frames) at DEBUG.
-WIRE_LOGGERS = ("httpcore.http11", "httpcore.http2", "httpcore.connection", "httpcore.proxy", "httpx",
-                "websockets.client", "websockets.protocol", "jupyter_agent")
+WIRE_LOGGERS = (
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.connection",
+    "httpcore.proxy",
+    "httpx",
+    "websockets.client",
+    "websockets.protocol",
+    "jupyter_agent",
+)
 _installed = False
 
 

@@ -112,9 +112,7 @@ class SseTransport(Transport):
         self._url = url
         self._metrics = metrics
 
-    async def stream(
-        self, body: dict[str, Any], headers: dict[str, str], *, idle_timeout: float
-    ) -> AsyncIterator[Any]:
+    async def stream(self, body: dict[str, Any], headers: dict[str, str], *, idle_timeout: float) -> AsyncIterator[Any]:
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         request = self._client.build_request(
             "POST",
@@ -201,7 +199,9 @@ def _events_from_body(ctype: str, body: bytes, url: str) -> list[Any]:
             code="not_an_event_stream",
         )
     events: list[Any] = [
-        parse_event_dict({"type": "response.output_item.done", "item": item}) for item in data["output"] if isinstance(item, dict)
+        parse_event_dict({"type": "response.output_item.done", "item": item})
+        for item in data["output"]
+        if isinstance(item, dict)
     ]
     status = data.get("status")
     terminal = {"failed": "response.failed", "incomplete": "response.incomplete"}.get(status, "response.completed")

@@ -26,7 +26,14 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.protocol import State
 
 from ..protocol import errors as E
-from ..protocol.responses import OutputItemDone, ReasoningItem, ResponseCompleted, ResponseDone, ResponseFailed, parse_event
+from ..protocol.responses import (
+    OutputItemDone,
+    ReasoningItem,
+    ResponseCompleted,
+    ResponseDone,
+    ResponseFailed,
+    parse_event,
+)
 from .base import ResponseHeaders, StreamState
 from .redact import WS_CLIENT_LOGGER
 
@@ -103,12 +110,16 @@ def _strip_prefix(new_input: list[Any], last_input: list[Any], outputs: list[Any
     return new_input[pos:]
 
 
-def plan_request(body: dict[str, Any], last_request: dict[str, Any] | None, last_response: LastResponse | None) -> tuple[dict[str, Any], bool]:
+def plan_request(
+    body: dict[str, Any], last_request: dict[str, Any] | None, last_response: LastResponse | None
+) -> tuple[dict[str, Any], bool]:
     """The ``response.create`` frame for ``body`` on a connection; True when incremental (v2)."""
     frame: dict[str, Any] = {"type": "response.create", **{k: v for k, v in body.items() if k != "type"}}
     if last_request is None or last_response is None or not last_response.response_id:
         return frame, False
-    if {k: v for k, v in body.items() if k not in _NOT_COMPARED} != {k: v for k, v in last_request.items() if k not in _NOT_COMPARED}:
+    if {k: v for k, v in body.items() if k not in _NOT_COMPARED} != {
+        k: v for k, v in last_request.items() if k not in _NOT_COMPARED
+    }:
         return frame, False
     delta = _strip_prefix(list(body.get("input") or []), list(last_request.get("input") or []), last_response.items)
     if delta is None:
@@ -153,19 +164,28 @@ class WsConnection:
         kwargs: dict[str, Any] = {"proxy": None} if _is_loopback(url) else {}
         try:
             ws = await connect(
-                url, additional_headers=dict(headers), compression="deflate", max_size=None,
-                open_timeout=open_timeout, logger=WS_CLIENT_LOGGER, **kwargs,
+                url,
+                additional_headers=dict(headers),
+                compression="deflate",
+                max_size=None,
+                open_timeout=open_timeout,
+                logger=WS_CLIENT_LOGGER,
+                **kwargs,
             )
         except InvalidStatus as exc:
             response = exc.response
             status = response.status_code
             if status in NO_WEBSOCKET_STATUSES:
                 raise E.UpgradeRequired(f"WebSocket handshake refused with HTTP {status}.", status=status) from None
-            raise E.from_http_status(status, dict(response.headers.raw_items()), bytes(response.body or b""), url=url) from None
+            raise E.from_http_status(
+                status, dict(response.headers.raw_items()), bytes(response.body or b""), url=url
+            ) from None
         except (OSError, asyncio.TimeoutError, TimeoutError) as exc:
             raise E.StreamError(f"websocket connect to {url} failed: {_describe(exc)}") from None
         except Exception as exc:  # noqa: BLE001 - handshake protocol errors: retryable, key-free
-            raise E.StreamError(f"websocket handshake with {url} failed: {type(exc).__name__}: {_describe(exc)}") from None
+            raise E.StreamError(
+                f"websocket handshake with {url} failed: {type(exc).__name__}: {_describe(exc)}"
+            ) from None
         raw = dict(ws.response.headers.raw_items()) if ws.response is not None else {}
         handshake = ResponseHeaders.from_http(raw, read_rate_limits=False)
         return cls(ws, url, handshake)

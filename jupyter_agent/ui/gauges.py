@@ -105,6 +105,7 @@ def credits_text(credits: Credits | None) -> str | None:
 
 def ordered(snapshots: Mapping[str, RateLimitSnapshot]) -> list[RateLimitSnapshot]:
     """``codex`` first, then codex-style ids sorted, then platform/realtime buckets sorted."""
+
     def key(s: RateLimitSnapshot) -> tuple[int, str]:
         if s.limit_id == "codex":
             return (0, "")
@@ -144,18 +145,31 @@ def gauge_rows(snapshots: Mapping[str, RateLimitSnapshot], now: float | None = N
         if snap.source != "codex" or any(w.limit is not None for w, _ in windows):
             # Platform x-ratelimit-* buckets (requests / tokens) and realtime buckets.
             for w, _name in windows:
-                rows.append(GaugeRow(f"{_cap(snap.label)} limit", used_percent=w.used_percent,
-                                     resets_at=w.resets_at, detail=_absolute_detail(w), limit_id=lid))
+                rows.append(
+                    GaugeRow(
+                        f"{_cap(snap.label)} limit",
+                        used_percent=w.used_percent,
+                        resets_at=w.resets_at,
+                        detail=_absolute_detail(w),
+                        limit_id=lid,
+                    )
+                )
         elif lid == "codex":
             for w, name in windows:
-                rows.append(GaugeRow(f"{_cap(name)} limit", used_percent=w.used_percent, resets_at=w.resets_at, limit_id=lid))
+                rows.append(
+                    GaugeRow(f"{_cap(name)} limit", used_percent=w.used_percent, resets_at=w.resets_at, limit_id=lid)
+                )
         elif len(windows) == 1:
             w, name = windows[0]
-            rows.append(GaugeRow(f"{snap.label} {name} limit", used_percent=w.used_percent, resets_at=w.resets_at, limit_id=lid))
+            rows.append(
+                GaugeRow(f"{snap.label} {name} limit", used_percent=w.used_percent, resets_at=w.resets_at, limit_id=lid)
+            )
         elif windows:
             rows.append(GaugeRow(f"{snap.label} limit", kind="heading", limit_id=lid))
             for w, name in windows:
-                rows.append(GaugeRow(f"{_cap(name)} limit", used_percent=w.used_percent, resets_at=w.resets_at, limit_id=lid))
+                rows.append(
+                    GaugeRow(f"{_cap(name)} limit", used_percent=w.used_percent, resets_at=w.resets_at, limit_id=lid)
+                )
         if credit is not None:
             rows.append(GaugeRow("Credits", kind="credits", detail=credit, limit_id=lid))
     if not rows:
@@ -225,23 +239,31 @@ def rows_text(rows: Iterable[GaugeRow], now: float | None = None) -> str:
     return "\n".join(lines)
 
 
-def gauges_text(snapshots: Mapping[str, RateLimitSnapshot], now: float | None = None, *, title: str = "Rate limits") -> str:
+def gauges_text(
+    snapshots: Mapping[str, RateLimitSnapshot], now: float | None = None, *, title: str = "Rate limits"
+) -> str:
     """Plain-text gauges (terminal IPython, ``%agent status``)."""
     body = rows_text(gauge_rows(snapshots, now), now)
     return f"{title}:\n" + "\n".join("  " + line for line in body.splitlines())
 
 
-def gauges_markdown(snapshots: Mapping[str, RateLimitSnapshot], now: float | None = None, *, title: str = "Rate limits") -> str:
+def gauges_markdown(
+    snapshots: Mapping[str, RateLimitSnapshot], now: float | None = None, *, title: str = "Rate limits"
+) -> str:
     """Markdown gauges: the text rows in a code block so the bars stay aligned."""
     body = rows_text(gauge_rows(snapshots, now), now)
     return f"**{title}**\n\n```text\n{body}\n```"
 
 
-def gauges_html(snapshots: Mapping[str, RateLimitSnapshot], now: float | None = None, *, title: str = "Rate limits") -> str:
+def gauges_html(
+    snapshots: Mapping[str, RateLimitSnapshot], now: float | None = None, *, title: str = "Rate limits"
+) -> str:
     """HTML gauges with colored bars (amber from 70 % used, red from 90 %)."""
     rows = gauge_rows(snapshots, now)
-    out = [f'<div class="jpa-gauges"><div style="font-weight:600;margin-bottom:2px">{html.escape(title)}</div>',
-           '<table style="border-collapse:collapse;font-size:12px">']
+    out = [
+        f'<div class="jpa-gauges"><div style="font-weight:600;margin-bottom:2px">{html.escape(title)}</div>',
+        '<table style="border-collapse:collapse;font-size:12px">',
+    ]
     for r in rows:
         label = html.escape(r.label)
         if r.kind == "note":
@@ -254,9 +276,13 @@ def gauges_html(snapshots: Mapping[str, RateLimitSnapshot], now: float | None = 
             rem = r.remaining_percent or 0.0
             color = COLORS[r.level]
             gauge = (
-                f'<div title="{r.used_percent:.0f}% used" style="width:120px;height:9px;background:#8884;border-radius:3px;overflow:hidden">'
-                f'<div style="width:{rem:.1f}%;height:100%;background:{color}"></div></div>'
-            ) if r.used_percent is not None else ""
+                (
+                    f'<div title="{r.used_percent:.0f}% used" style="width:120px;height:9px;background:#8884;border-radius:3px;overflow:hidden">'
+                    f'<div style="width:{rem:.1f}%;height:100%;background:{color}"></div></div>'
+                )
+                if r.used_percent is not None
+                else ""
+            )
             out.append(
                 f'<tr class="jpa-gauge jpa-gauge-{r.level}" data-level="{r.level}"><td style="padding-right:8px">{label}</td>'
                 f'<td style="padding-right:8px">{gauge}</td><td>{html.escape(_row_figures(r, now))}</td></tr>'
@@ -284,8 +310,14 @@ class RateLimitGauges:
     Its ``text/plain`` is the text rendering at display time.
     """
 
-    def __init__(self, snapshots: Mapping[str, RateLimitSnapshot] | None = None, *, title: str = "Rate limits",
-                 min_interval: float = 0.25, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        snapshots: Mapping[str, RateLimitSnapshot] | None = None,
+        *,
+        title: str = "Rate limits",
+        min_interval: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.title = title
         self._snapshots: dict[str, RateLimitSnapshot] = dict(snapshots or {})
         self._lock = threading.Lock()
@@ -371,8 +403,11 @@ class RateLimitGauges:
             if self._widget is None:
                 return
             now = time.time()
-            pending = [s.captured_at + STALE_AFTER_S - now for s in self._snapshots.values()
-                       if s.captured_at + STALE_AFTER_S > now]
+            pending = [
+                s.captured_at + STALE_AFTER_S - now
+                for s in self._snapshots.values()
+                if s.captured_at + STALE_AFTER_S > now
+            ]
             if not pending:
                 return
             self._stale_timer = threading.Timer(min(pending) + 0.05, self._push)

@@ -237,9 +237,9 @@ class TurnState:
         self._checkpoint_here()
 
     def _on_retry(self, e: ev.Retry) -> None:
-        dropped = self.blocks[self._checkpoint:]
+        dropped = self.blocks[self._checkpoint :]
         if dropped:
-            del self.blocks[self._checkpoint:]
+            del self.blocks[self._checkpoint :]
             for block in dropped:
                 if isinstance(block, ToolBlock):
                     self._tools.pop(block.call_id, None)
@@ -262,9 +262,7 @@ class TurnState:
         if self.rerouted:
             return
         self.rerouted = True
-        message = e.message or (
-            f"The server answered with model {e.to_model} instead of the requested {e.from_model}."
-        )
+        message = e.message or (f"The server answered with model {e.to_model} instead of the requested {e.from_model}.")
         if e.from_model and e.to_model and (e.from_model not in message or e.to_model not in message):
             message = f"Model rerouted from {e.from_model} to {e.to_model}. {message}"
         self.notices.append(Notice("warning", message))
@@ -285,12 +283,16 @@ class TurnState:
 
     def _on_usage(self, e: ev.UsageEvent) -> None:
         u, a = self.usage, e.usage
-        self.usage = a if u is None else ev.Usage(
-            input_tokens=u.input_tokens + a.input_tokens,
-            cached_input_tokens=u.cached_input_tokens + a.cached_input_tokens,
-            output_tokens=u.output_tokens + a.output_tokens,
-            reasoning_output_tokens=u.reasoning_output_tokens + a.reasoning_output_tokens,
-            total_tokens=u.total_tokens + a.total_tokens,
+        self.usage = (
+            a
+            if u is None
+            else ev.Usage(
+                input_tokens=u.input_tokens + a.input_tokens,
+                cached_input_tokens=u.cached_input_tokens + a.cached_input_tokens,
+                output_tokens=u.output_tokens + a.output_tokens,
+                reasoning_output_tokens=u.reasoning_output_tokens + a.reasoning_output_tokens,
+                total_tokens=u.total_tokens + a.total_tokens,
+            )
         )
         self.chrome_version += 1
 
@@ -430,8 +432,12 @@ def _pretty_args(arguments: str) -> tuple[str, str]:
         parsed = json.loads(arguments) if arguments.strip() else {}
     except ValueError:
         return arguments, "text"
-    if isinstance(parsed, dict) and len(parsed) == 1 and isinstance(next(iter(parsed.values())), str) \
-            and next(iter(parsed)) in ("code", "source", "python"):
+    if (
+        isinstance(parsed, dict)
+        and len(parsed) == 1
+        and isinstance(next(iter(parsed.values())), str)
+        and next(iter(parsed)) in ("code", "source", "python")
+    ):
         return next(iter(parsed.values())), "python"
     return json.dumps(parsed, indent=2, ensure_ascii=False), "json"
 
@@ -512,7 +518,10 @@ def block_text(block: Block) -> str:
         elif block.approval:
             out.append(f"  approval: {DECISION_TEXT.get(block.approval, block.approval)}")
         if block.output is not None:
-            out.append(("  error:\n" if block.is_error else "  result:\n") + "\n".join("    " + line for line in _clip(block.output).splitlines()))
+            out.append(
+                ("  error:\n" if block.is_error else "  result:\n")
+                + "\n".join("    " + line for line in _clip(block.output).splitlines())
+            )
         return "\n".join(out)
     return ""
 

@@ -117,7 +117,7 @@ class _Segments:
 
     def body(self, text: str, i: int) -> str:
         end = self.splits[i + 1] if i + 1 < len(self.splits) else len(text)
-        return text[self.splits[i]:end]
+        return text[self.splits[i] : end]
 
     def scan(self, text: str) -> int:
         """Scan complete new lines; split at most once (at the last paragraph break that leaves
@@ -275,11 +275,15 @@ class TurnView:
 
     def _refuse(self, event: ev.ApprovalRequest) -> None:
         self.state.handle(event)
-        self.state.handle(ev.Notice(
-            level="warning",
-            message=(f"Refused {event.name or 'the tool call'}: it needs approval and this frontend has no "
-                     "approval buttons. Run the cell in a notebook (JupyterLab, Notebook 7, VS Code) to approve it."),
-        ))
+        self.state.handle(
+            ev.Notice(
+                level="warning",
+                message=(
+                    f"Refused {event.name or 'the tool call'}: it needs approval and this frontend has no "
+                    "approval buttons. Run the cell in a notebook (JupyterLab, Notebook 7, VS Code) to approve it."
+                ),
+            )
+        )
         block = self.state._tools.get(event.call_id)
         if block is not None:
             block.approval = "deny"
@@ -296,8 +300,13 @@ class TurnView:
         import ipywidgets as W
 
         self._w["head"] = W.HTML(value="")
-        self._w["stop"] = W.Button(description="Stop", icon="stop", button_style="warning",
-                                   tooltip="Stop this turn", layout=W.Layout(width="auto"))
+        self._w["stop"] = W.Button(
+            description="Stop",
+            icon="stop",
+            button_style="warning",
+            tooltip="Stop this turn",
+            layout=W.Layout(width="auto"),
+        )
         self._w["stop"].on_click(lambda _b: self.stop())
         self._w["notices"] = W.HTML(value="")
         self._w["transcript"] = W.VBox([])
@@ -307,18 +316,32 @@ class TurnView:
         self._w["gauges"] = W.HTML(value="")
         head = W.HBox([self._w["stop"], self._w["head"]], layout=W.Layout(align_items="center"))
         css = W.HTML(value=_CSS)
-        self._root = W.VBox([css, head, self._w["notices"], self._w["transcript"], self._w["status"],
-                             self._w["errors"], self._w["footer"], self._w["gauges"]])
+        self._root = W.VBox(
+            [
+                css,
+                head,
+                self._w["notices"],
+                self._w["transcript"],
+                self._w["status"],
+                self._w["errors"],
+                self._w["footer"],
+                self._w["gauges"],
+            ]
+        )
         self._root.add_class("jpa-turn")
         self._root.add_class("jupyter-agent-turn")
 
     def _push(self) -> None:
         s = self.state
         self._push_value("head", self._head_html())
-        self._push_value("notices", "".join(
-            f'<div class="jpa-{"warn" if n.level == "warning" else "info"}">'
-            f'{"⚠ <b>Warning:</b> " if n.level == "warning" else "ℹ "}{html.escape(n.message)}</div>'
-            for n in s.notices))
+        self._push_value(
+            "notices",
+            "".join(
+                f'<div class="jpa-{"warn" if n.level == "warning" else "info"}">'
+                f"{'⚠ <b>Warning:</b> ' if n.level == 'warning' else 'ℹ '}{html.escape(n.message)}</div>"
+                for n in s.notices
+            ),
+        )
         if s.structure_version != self._structure_pushed:
             self._sync_structure()
         for key, (block, widget, pushed) in list(self._block_widgets.items()):
@@ -326,7 +349,10 @@ class TurnView:
                 self._render_block(block, widget)
                 self._block_widgets[key] = (block, widget, block.version)
         self._push_value("status", f'<div class="jpa-status">{html.escape(s.status)}</div>' if s.status else "")
-        self._push_value("errors", "".join(f'<div class="jpa-error"><b>Error:</b> {html.escape(e)}</div>' for e in s.error_messages()))
+        self._push_value(
+            "errors",
+            "".join(f'<div class="jpa-error"><b>Error:</b> {html.escape(e)}</div>' for e in s.error_messages()),
+        )
         footer = []
         if s.usage is not None:
             footer.append(html.escape(usage_text(s.usage)))
@@ -352,7 +378,11 @@ class TurnView:
         if model:
             bits.append(f"model <code>{html.escape(model)}</code>")
         if s.done:
-            bits.append({"completed": "done", "failed": "failed", "interrupted": "interrupted"}.get(s.done_status, s.done_status))
+            bits.append(
+                {"completed": "done", "failed": "failed", "interrupted": "interrupted"}.get(
+                    s.done_status, s.done_status
+                )
+            )
         elif self._stopping:
             bits.append("stopping...")
         else:
@@ -382,15 +412,21 @@ class TurnView:
             return W.HTML(value="")
         if isinstance(block, ReasoningBlock):
             out = W.Output()
-            acc = W.Accordion(children=[out], titles=("Reasoning summary" if block.kind == "summary" else "Reasoning",),
-                              selected_index=None)
+            acc = W.Accordion(
+                children=[out],
+                titles=("Reasoning summary" if block.kind == "summary" else "Reasoning",),
+                selected_index=None,
+            )
             acc._jpa_out = out  # type: ignore[attr-defined]
             return acc
         if isinstance(block, ToolBlock):
             out = W.Output()
             buttons = []
-            for decision, label, style in (("approve", "Approve", "success"), ("approve_always", "Approve always", "info"),
-                                           ("deny", "Deny", "danger")):
+            for decision, label, style in (
+                ("approve", "Approve", "success"),
+                ("approve_always", "Approve always", "info"),
+                ("deny", "Deny", "danger"),
+            ):
                 b = W.Button(description=label, button_style=style, layout=W.Layout(width="auto"))
                 b.on_click(lambda _b, d=decision, c=block.call_id: self.approve(c, d))
                 buttons.append(b)
@@ -405,8 +441,12 @@ class TurnView:
 
     def _render_block(self, block: Block, widget: Any) -> None:
         if isinstance(block, SearchBlock):
-            self._set(widget, "value", f'<div class="jpa-search" data-status="{html.escape(block.event.status)}">'
-                                       f"• {html.escape(block.text, quote=False)}</div>")
+            self._set(
+                widget,
+                "value",
+                f'<div class="jpa-search" data-status="{html.escape(block.event.status)}">'
+                f"• {html.escape(block.text, quote=False)}</div>",
+            )
             return
         md = block_markdown(block)
         if isinstance(block, ReasoningBlock):

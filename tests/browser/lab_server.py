@@ -32,8 +32,16 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 #: What the probe measured on these machines: without the background-networking flags Chromium's
 #: connections are refused by the closed network, many at a time.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 CANARY_ENV = "JUPYTER_AGENT_TEST_CANARY_KEY"
 CANARY = f"sk-canary-browser-{secrets.token_hex(12)}"
 PROVIDER_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT")
@@ -77,21 +85,29 @@ def free_port() -> int:
 
 
 @contextmanager
-def jupyter_server(root: Path, *, token: str, app: str = "lab", env: dict[str, str] | None = None) -> Iterator[JupyterServer]:
+def jupyter_server(
+    root: Path, *, token: str, app: str = "lab", env: dict[str, str] | None = None
+) -> Iterator[JupyterServer]:
     """Run a Jupyter server rooted at ``root`` until the block ends; then check it leaked no key."""
     require_browser()
     settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"checkForUpdates": False, "fetchNews": "false"}))
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"checkForUpdates": False, "fetchNews": "false"})
+    )
     full_env = {k: v for k, v in os.environ.items() if k not in PROVIDER_ENV}
     full_env.update(JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"), JUPYTERLAB_WORKSPACES_DIR=str(root / ".ws"))
     full_env[CANARY_ENV] = CANARY
     full_env.update(env or {})
     bin_dir = Path(sys.executable).parent
     if app == "lab":
-        cmd = [str(bin_dir / "jupyter-lab"), "--LabApp.news_url=None",
-               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly",
-               "--LabApp.expose_app_in_browser=True"]
+        cmd = [
+            str(bin_dir / "jupyter-lab"),
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly",
+            "--LabApp.expose_app_in_browser=True",
+        ]
     elif app == "notebook":
         cmd = [str(bin_dir / "jupyter-notebook")]
     else:
@@ -102,9 +118,21 @@ def jupyter_server(root: Path, *, token: str, app: str = "lab", env: dict[str, s
     log_path = root / f"{app}.log"
     log = open(log_path, "wb")
     proc = subprocess.Popen(
-        [*cmd, "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
-        stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=root, start_new_session=True,
+        [
+            *cmd,
+            "--no-browser",
+            "--allow-root",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=full_env,
+        cwd=root,
+        start_new_session=True,
     )
     server = JupyterServer(f"http://127.0.0.1:{port}", token, root, log_path)
     try:

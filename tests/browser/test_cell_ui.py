@@ -12,13 +12,23 @@ from pathlib import Path
 
 import pytest
 
-from .lab_server import ARTIFACTS, CANARY_ENV, CHROMIUM, CHROMIUM_ARGS as ARGS, assert_no_canary, jupyter_server, write_notebook
+from .lab_server import (
+    ARTIFACTS,
+    CANARY_ENV,
+    CHROMIUM,
+    assert_no_canary,
+    jupyter_server,
+    write_notebook,
+)
+from .lab_server import (
+    CHROMIUM_ARGS as ARGS,
+)
 
 pytestmark = pytest.mark.browser
 
 TOKEN = "cell-ui-token"
 
-SETUP = r'''
+SETUP = r"""
 import time
 from jupyter_agent.testing import ScriptedServer, Reply, Ev
 from jupyter_agent.testing.replies import _message_events, _number, created_event, completed_event
@@ -52,7 +62,7 @@ server = ScriptedServer().start()
 server.add_response(scripted_reply())
 %load_ext jupyter_agent
 %agent connect --base-url {server.base_url} --provider compatible --model gpt-5.3-codex --transport sse --api-key-env CANARY_ENV_NAME
-'''
+"""
 
 
 def _notebook(path: Path) -> None:
@@ -104,10 +114,24 @@ def test_agent_cell_renders_phases_search_gauges_and_warning(lab):
             expect(final).to_have_count(1)
             expect(final).to_contain_text("Final answer")
             text = final.inner_text()
-            for needle in ("Commentary (interim)", "Let me look that up on the web first.", "Final answer",
-                           "It is sunny in Seattle today", "Searched weather seattle", "Warning",
-                           "gpt-5.3-codex", "gpt-5.2", "5h limit", "Weekly limit", "Requests limit", "Tokens limit",
-                           "25% left", "7% left", "4,999/5,000 left", "Tokens:"):
+            for needle in (
+                "Commentary (interim)",
+                "Let me look that up on the web first.",
+                "Final answer",
+                "It is sunny in Seattle today",
+                "Searched weather seattle",
+                "Warning",
+                "gpt-5.3-codex",
+                "gpt-5.2",
+                "5h limit",
+                "Weekly limit",
+                "Requests limit",
+                "Tokens limit",
+                "25% left",
+                "7% left",
+                "4,999/5,000 left",
+                "Tokens:",
+            ):
                 assert needle in text, (needle, text)
             assert text.count("Searched weather seattle") == 1
             assert "Reasoning summary" not in text  # no reasoning in this reply

@@ -14,14 +14,24 @@ from pathlib import Path
 
 import pytest
 
-from .lab_server import ARTIFACTS, CANARY_ENV, CHROMIUM, CHROMIUM_ARGS as ARGS, assert_no_canary, jupyter_server, write_notebook
+from .lab_server import (
+    ARTIFACTS,
+    CANARY_ENV,
+    CHROMIUM,
+    assert_no_canary,
+    jupyter_server,
+    write_notebook,
+)
+from .lab_server import (
+    CHROMIUM_ARGS as ARGS,
+)
 
 pytestmark = pytest.mark.browser
 
 TOKEN = "notebook7-token"
 NOTEBOOK = "nb7_agent.ipynb"
 
-SETUP = r'''
+SETUP = r"""
 import time
 from jupyter_agent.testing import ScriptedServer, Reply, Ev
 from jupyter_agent.testing.replies import _message_events, _number, created_event, completed_event
@@ -60,12 +70,16 @@ server = ScriptedServer().start()
 server.add_response(scripted_reply())
 %load_ext jupyter_agent
 %agent connect --base-url $server.base_url --provider compatible --model gpt-5.3-codex --transport sse --api-key-env CANARY_ENV_NAME
-'''
+"""
 
 
 def _notebook(path: Path) -> None:
-    write_notebook(path, SETUP.replace("CANARY_ENV_NAME", CANARY_ENV).strip(), "limits = %agent limits\nlimits",
-                   "%%agent\nWill it rain in Seattle today?")
+    write_notebook(
+        path,
+        SETUP.replace("CANARY_ENV_NAME", CANARY_ENV).strip(),
+        "limits = %agent limits\nlimits",
+        "%%agent\nWill it rain in Seattle today?",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +108,9 @@ def test_agent_cell_live_view_in_notebook7(notebook7):
             # Notebook 7's own toolbar: kernel logo, and an execution indicator that says when the kernel is
             # idle (it must be before running: a run sent earlier is lost).
             expect(page.locator(".jp-NotebookKernelLogo")).to_be_attached()
-            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', state="attached", timeout=60_000)
+            page.wait_for_selector(
+                '.jp-Notebook-ExecutionIndicator[data-status="idle"]', state="attached", timeout=60_000
+            )
             page.wait_for_timeout(500)
             cells = page.locator(".jp-Notebook .jp-CodeCell")
             pinned = cells.nth(1).locator(".jp-OutputArea")
@@ -137,10 +153,21 @@ def test_agent_cell_live_view_in_notebook7(notebook7):
             final = out.locator(".jp-RenderedMarkdown")
             expect(final).to_have_count(1)
             text = final.inner_text()
-            for needle in ("Commentary (interim)", "Let me check the web first.", "Final answer",
-                           "No rain is expected in Seattle today.", "Searched 'rain' in https://example.com/forecast",
-                           "Warning", "gpt-5.3-codex", "gpt-5.2", "5h limit", "Weekly limit", "28% left", "9% left",
-                           "Tokens:"):
+            for needle in (
+                "Commentary (interim)",
+                "Let me check the web first.",
+                "Final answer",
+                "No rain is expected in Seattle today.",
+                "Searched 'rain' in https://example.com/forecast",
+                "Warning",
+                "gpt-5.3-codex",
+                "gpt-5.2",
+                "5h limit",
+                "Weekly limit",
+                "28% left",
+                "9% left",
+                "Tokens:",
+            ):
                 assert needle in text, (needle, text)
             assert "Agent turn (live view)" not in out.inner_text()
             # Final rendering: the reasoning summary is a collapsed <details>; a click opens it.

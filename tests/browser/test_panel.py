@@ -19,7 +19,18 @@ import pytest
 from jupyter_agent.testing import Reply, ScriptedServer
 from jupyter_agent.testing.replies import _message_events, _number, completed_event, created_event, text_events
 
-from .lab_server import ARTIFACTS, CANARY, CANARY_ENV, CHROMIUM, CHROMIUM_ARGS as ARGS, ROOT, assert_no_canary, jupyter_server
+from .lab_server import (
+    ARTIFACTS,
+    CANARY,
+    CANARY_ENV,
+    CHROMIUM,
+    ROOT,
+    assert_no_canary,
+    jupyter_server,
+)
+from .lab_server import (
+    CHROMIUM_ARGS as ARGS,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -29,9 +40,15 @@ SERVED_MODEL = "gpt-5-mini"
 
 
 def notebook(*sources: str) -> dict[str, Any]:
-    cells = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src} for src in sources]
-    return {"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-            "nbformat": 4, "nbformat_minor": 5}
+    cells = [
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src} for src in sources
+    ]
+    return {
+        "cells": cells,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
 
 
 def rich_reply() -> Reply:
@@ -42,7 +59,8 @@ def rich_reply() -> Reply:
     ws_done = {**ws, "status": "completed", "action": {"type": "search", "query": "jupyter comm protocol"}}
     note, note_done = _message_events("Let me look that up.", "commentary", 1, 4)
     answer, answer_done = _message_events(
-        "Jupyter comms are bidirectional channels between a frontend and the kernel.", "final_answer", 2, 8)
+        "Jupyter comms are bidirectional channels between a frontend and the kernel.", "final_answer", 2, 8
+    )
     events = [
         created_event(rid, SERVED_MODEL),
         {"type": "response.output_item.added", "output_index": 0, "item": ws},
@@ -50,19 +68,26 @@ def rich_reply() -> Reply:
         {"type": "response.web_search_call.searching", "output_index": 0, "item_id": "ws_1"},
         {"type": "response.web_search_call.completed", "output_index": 0, "item_id": "ws_1"},
         {"type": "response.output_item.done", "output_index": 0, "item": ws_done},
-        *note, *answer,
+        *note,
+        *answer,
         completed_event(rid, SERVED_MODEL, [ws_done, note_done, answer_done]),
     ]
     headers = {
         "openai-model": SERVED_MODEL,
-        "x-codex-primary-used-percent": "42", "x-codex-primary-window-minutes": "300",
-        "x-codex-secondary-used-percent": "12", "x-codex-secondary-window-minutes": "10080",
+        "x-codex-primary-used-percent": "42",
+        "x-codex-primary-window-minutes": "300",
+        "x-codex-secondary-used-percent": "12",
+        "x-codex-secondary-window-minutes": "10080",
     }
     return Reply(headers=headers, events=_number(events), delay=0.12)
 
 
 def slow_reply(text: str, chunks: int, delay: float) -> Reply:
-    return Reply(headers={"openai-model": "gpt-5.2"}, events=text_events(text, model="gpt-5.2", phase="final_answer", chunks=chunks), delay=delay)
+    return Reply(
+        headers={"openai-model": "gpt-5.2"},
+        events=text_events(text, model="gpt-5.2", phase="final_answer", chunks=chunks),
+        delay=delay,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +100,10 @@ def server() -> Iterator[ScriptedServer]:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory, server: ScriptedServer) -> Iterator[str]:
     root = tmp_path_factory.mktemp("lab")
-    connect = (f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-5.2 --transport sse"
-               f" --api-key-env {CANARY_ENV}")
+    connect = (
+        f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-5.2 --transport sse"
+        f" --api-key-env {CANARY_ENV}"
+    )
     (root / "alpha.ipynb").write_text(json.dumps(notebook("%load_ext jupyter_agent", connect, "x = 41")))
     (root / "beta.ipynb").write_text(json.dumps(notebook(connect)))
     quickstart = ROOT / "notebooks" / "01-quickstart.ipynb"
@@ -101,7 +128,9 @@ def page(lab: str) -> Iterator[Any]:
         pg.on("pageerror", lambda e: errors.append(str(e)))
         pg.goto(f"{lab}/lab/tree/alpha.ipynb?token={TOKEN}&reset")
         pg.wait_for_selector("#jupyterlab-splash", state="detached")
-        pg.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext")
+        pg.wait_for_function(
+            "window.jupyterapp && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext"
+        )
         yield pg
         shot(pg, "panel-final")
         assert_no_canary(pg)
@@ -267,7 +296,9 @@ def test_kernel_restart_reconnects(page: Any, server: ScriptedServer) -> None:
     # The panel asked the new kernel to continue the notebook's saved conversation.
     chat = [m for m in transcript if m["role"] in ("user", "assistant")]
     assert len(chat) >= 2, transcript
-    page.wait_for_function(f"document.querySelectorAll('{PANEL} .jp-AgentPanel-user, {PANEL} .jp-AgentPanel-assistant').length >= {len(chat)}")
+    page.wait_for_function(
+        f"document.querySelectorAll('{PANEL} .jp-AgentPanel-user, {PANEL} .jp-AgentPanel-assistant').length >= {len(chat)}"
+    )
     shown = page.locator(f"{PANEL} .jp-AgentPanel-user, {PANEL} .jp-AgentPanel-assistant").all_inner_texts()
     assert len(shown) == len(chat)
     transcript = [m["text"] for m in chat]
@@ -326,7 +357,9 @@ def test_quickstart_kernel_chats_on_the_embedded_model(page: Any, lab: str) -> N
 
 
 def test_settings_are_in_the_registry(page: Any, lab: str) -> None:
-    settings = json.loads(urllib.request.urlopen(f"{lab}/lab/api/settings/jupyter-agent:plugin?token={TOKEN}", timeout=10).read())
+    settings = json.loads(
+        urllib.request.urlopen(f"{lab}/lab/api/settings/jupyter-agent:plugin?token={TOKEN}", timeout=10).read()
+    )
     props = settings["schema"]["properties"]
     assert props["position"]["default"] == "right" and props["position"]["enum"] == ["right", "left"]
     assert props["showReasoning"]["default"] is True

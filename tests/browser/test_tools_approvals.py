@@ -15,7 +15,18 @@ import pytest
 from jupyter_agent.testing import ScriptedServer
 from jupyter_agent.testing.replies import function_call_reply, text_reply
 
-from .lab_server import ARTIFACTS, CANARY, CANARY_ENV, CHROMIUM, CHROMIUM_ARGS as ARGS, assert_no_canary, jupyter_server, write_notebook
+from .lab_server import (
+    ARTIFACTS,
+    CANARY,
+    CANARY_ENV,
+    CHROMIUM,
+    assert_no_canary,
+    jupyter_server,
+    write_notebook,
+)
+from .lab_server import (
+    CHROMIUM_ARGS as ARGS,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -23,11 +34,18 @@ TOKEN = "tools-ui-token"
 
 
 def _notebook(path: Path, base_url: str) -> None:
-    connect = (f"%load_ext jupyter_agent\n%agent connect --base-url {base_url} --provider compatible --model gpt-5.2"
-               f" --transport sse --api-key-env {CANARY_ENV}")
-    write_notebook(path, connect, "import pandas as pd\ndf = pd.DataFrame({'x': [1.0, 2.0, 6.0]})",
-                   "%%agent\nWhat is the mean of column x in df?", connect + "\n%agent resume",
-                   "%%agent\nAnd what did you run?")
+    connect = (
+        f"%load_ext jupyter_agent\n%agent connect --base-url {base_url} --provider compatible --model gpt-5.2"
+        f" --transport sse --api-key-env {CANARY_ENV}"
+    )
+    write_notebook(
+        path,
+        connect,
+        "import pandas as pd\ndf = pd.DataFrame({'x': [1.0, 2.0, 6.0]})",
+        "%%agent\nWhat is the mean of column x in df?",
+        connect + "\n%agent resume",
+        "%%agent\nAnd what did you run?",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +67,11 @@ def test_mean_of_x_with_approval_survives_a_kernel_restart(lab, server):
     from playwright.sync_api import expect, sync_playwright
 
     base, root = lab
-    server.add_response(function_call_reply("describe_variable", '{"name": "df"}', call_id="call_1",
-                                            preamble="Let me look at df first."))
+    server.add_response(
+        function_call_reply(
+            "describe_variable", '{"name": "df"}', call_id="call_1", preamble="Let me look at df first."
+        )
+    )
     server.add_response(function_call_reply("run_python", '{"code": "df[\\"x\\"].mean()"}', call_id="call_2"))
     server.add_response(text_reply("The mean of column x is 3.0.", phase="final_answer"))
     ARTIFACTS.mkdir(exist_ok=True)
@@ -88,8 +109,10 @@ def test_mean_of_x_with_approval_survives_a_kernel_restart(lab, server):
             expect(out).to_contain_text("run_python")
             expect(out).to_contain_text('df["x"].mean()')
             assert len(server.requests) == 2  # the code has not run: the model waits for it
-            assert 'x    float64' in [i for i in server.requests[1].json["input"]
-                                      if i.get("type") == "function_call_output"][0]["output"]
+            assert (
+                "x    float64"
+                in [i for i in server.requests[1].json["input"] if i.get("type") == "function_call_output"][0]["output"]
+            )
             page.screenshot(path=str(ARTIFACTS / "tools_approval_pending.png"))
             approve.click()
             final = final_of(2)
@@ -106,7 +129,7 @@ def test_mean_of_x_with_approval_survives_a_kernel_restart(lab, server):
             resumed = cells.nth(3).locator(".jp-Cell-outputArea")
             expect(resumed).to_contain_text("Resumed the conversation started", timeout=30_000)
             expect(resumed).to_contain_text("Last answer: The mean of column x is 3.0.")
-            server.add_response(text_reply("I ran df[\"x\"].mean().", phase="final_answer"))
+            server.add_response(text_reply('I ran df["x"].mean().', phase="final_answer"))
             run(4)
             expect(final_of(4)).to_contain_text('I ran df["x"].mean().')
             page.screenshot(path=str(ARTIFACTS / "tools_approval_resumed.png"))

@@ -27,8 +27,12 @@ pytestmark = pytest.mark.browser
 
 FIXTURE = ROOT / "tests" / "fixtures" / "audio" / "hello_24k.wav"
 PHRASE = "Hello from the jupyter agent test fixture."
-ARGS = [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        "--autoplay-policy=no-user-gesture-required"]
+ARGS = [
+    *CHROMIUM_ARGS,
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
 SAMPLE_RATE = 24000
 
 
@@ -40,10 +44,30 @@ def speech_wav() -> Path:
         pytest.skip("espeak-ng and sox are needed to make the fake-microphone WAV")
     FIXTURE.parent.mkdir(parents=True, exist_ok=True)
     tmp = FIXTURE.with_suffix(".tmp.wav")
-    speech = subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "--stdout", PHRASE],
-                            check=True, capture_output=True).stdout
-    subprocess.run(["sox", "-D", "-t", "wav", "-", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
-                    "-e", "signed-integer", str(tmp)], input=speech, check=True, capture_output=True)
+    speech = subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-s", "160", "--stdout", PHRASE], check=True, capture_output=True
+    ).stdout
+    subprocess.run(
+        [
+            "sox",
+            "-D",
+            "-t",
+            "wav",
+            "-",
+            "-r",
+            str(SAMPLE_RATE),
+            "-c",
+            "1",
+            "-b",
+            "16",
+            "-e",
+            "signed-integer",
+            str(tmp),
+        ],
+        input=speech,
+        check=True,
+        capture_output=True,
+    )
     tmp.replace(FIXTURE)
     return FIXTURE
 
@@ -56,18 +80,25 @@ def wav_seconds(path: Path) -> float:
 def notebook(url: str, *, magic: bool = False) -> dict:
     """One cell that shows the voice widget: through ``%agent voice`` (as a user does) or ``show_voice``."""
     if magic:
-        src = ("%load_ext jupyter_agent\n"
-               f"%config Agent.realtime_url = {url!r}\n"
-               "%config Agent.realtime_dialect = 'backend'\n"
-               "%config Agent.instructions = 'browser test'\n"
-               "%agent voice")
+        src = (
+            "%load_ext jupyter_agent\n"
+            f"%config Agent.realtime_url = {url!r}\n"
+            "%config Agent.realtime_dialect = 'backend'\n"
+            "%config Agent.instructions = 'browser test'\n"
+            "%agent voice"
+        )
     else:
-        src = ("from jupyter_agent.realtime import show_voice\n"
-               f"w = show_voice({{'url': {url!r}, 'dialect': 'backend', 'prompt': 'browser test'}})\n"
-               "w")
-    return {"cells": [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}],
-            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-            "nbformat": 4, "nbformat_minor": 5}
+        src = (
+            "from jupyter_agent.realtime import show_voice\n"
+            f"w = show_voice({{'url': {url!r}, 'dialect': 'backend', 'prompt': 'browser test'}})\n"
+            "w"
+        )
+    return {
+        "cells": [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +115,9 @@ def open_and_run(page: object, base: str, token: str, name: str) -> object:
     page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=30000)  # type: ignore[attr-defined]
     page.wait_for_function(  # type: ignore[attr-defined]
         "() => /\\|\\s*Idle/.test(document.querySelector('.jp-StatusBar-Widget, #jp-main-statusbar')"
-        "?.textContent || '')", timeout=30000)
+        "?.textContent || '')",
+        timeout=30000,
+    )
     page.click(".jp-Notebook .jp-Cell .cm-content")  # type: ignore[attr-defined]
     page.keyboard.press("Shift+Enter")  # type: ignore[attr-defined]
     try:
@@ -111,8 +144,9 @@ def test_microphone_permission_denied_shows_message(lab: tuple[str, Path]) -> No
                 page.context.clear_permissions()
                 mic = open_and_run(page, base, token, "denied.ipynb")
                 mic.click()
-                page.wait_for_function("() => (document.querySelector('.ja-voice').dataset.error || '') !== ''",
-                                       timeout=15000)
+                page.wait_for_function(
+                    "() => (document.querySelector('.ja-voice').dataset.error || '') !== ''", timeout=15000
+                )
                 page.screenshot(path=str(ARTIFACTS / "voice-widget-denied.png"))
                 text = page.locator(".ja-voice-error").inner_text()
                 assert page.locator(".ja-voice").get_attribute("data-mic") != "on"
@@ -131,12 +165,14 @@ def test_fake_microphone_round_trip(lab: tuple[str, Path]) -> None:
     base, token = base_token.split("|")
     back = tone(0.6, 330.0)
     ARTIFACTS.mkdir(exist_ok=True)
-    with RealtimeServer(RealtimeConn([RtSend(session_created("sess_browser"))],
-                                     reactions=[reply_to_audio(back, after=25)])) as rs:
+    with RealtimeServer(
+        RealtimeConn([RtSend(session_created("sess_browser"))], reactions=[reply_to_audio(back, after=25)])
+    ) as rs:
         (root / "voice.ipynb").write_text(json.dumps(notebook(rs.http_url, magic=True)))
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                        args=[*ARGS, f"--use-file-for-fake-audio-capture={wav}%noloop"])
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=[*ARGS, f"--use-file-for-fake-audio-capture={wav}%noloop"]
+            )
             try:
                 page = browser.new_page(viewport={"width": 1300, "height": 850})
                 mic = open_and_run(page, base, token, "voice.ipynb")
@@ -147,7 +183,9 @@ def test_fake_microphone_round_trip(lab: tuple[str, Path]) -> None:
                 # the server answers after 25 frames; wait for the playback queue to get all of it
                 page.wait_for_function(
                     "n => Number(document.querySelector('.ja-voice').dataset.playbackSamplesQueued || 0) >= n",
-                    arg=len(back) // 2, timeout=20000)
+                    arg=len(back) // 2,
+                    timeout=20000,
+                )
                 # speak the whole file, then stop the microphone
                 rec = rs.wait_for_connections(1, timeout=10)[0]
                 t_end = time.monotonic() + expected + 6
@@ -159,7 +197,8 @@ def test_fake_microphone_round_trip(lab: tuple[str, Path]) -> None:
                 # the reply's transcript is shown in the cell
                 page.wait_for_function(
                     "() => (document.querySelector('.ja-voice-transcript')?.textContent || '').includes('I hear you.')",
-                    timeout=10000)
+                    timeout=10000,
+                )
                 transcript_text = page.locator(".ja-voice-transcript").inner_text()
                 page.screenshot(path=str(ARTIFACTS / "voice-widget-after.png"))
                 sent_frames = int(root_el.get_attribute("data-frames-sent") or 0)
@@ -176,16 +215,26 @@ def test_fake_microphone_round_trip(lab: tuple[str, Path]) -> None:
     total = len(pcm) / 2 / SAMPLE_RATE
     expected_voiced = voiced_seconds(wav_pcm(wav))
     envelope_r = envelope_correlation(wav_pcm(wav), pcm)
-    report = {"envelope_correlation": round(envelope_r, 3), "wav_seconds": round(expected, 3), "wav_voiced_seconds": round(expected_voiced, 3),
-              "received_seconds": round(total, 3), "received_voiced_seconds": round(voiced, 3),
-              "frames": len(frames), "browser_frames_sent": sent_frames,
-              "frame_samples": sorted({len(f) // 2 for f in frames}), "playback_chunks": chunks,
-              "playback_samples_queued": queued, "error": error}
+    report = {
+        "envelope_correlation": round(envelope_r, 3),
+        "wav_seconds": round(expected, 3),
+        "wav_voiced_seconds": round(expected_voiced, 3),
+        "received_seconds": round(total, 3),
+        "received_voiced_seconds": round(voiced, 3),
+        "frames": len(frames),
+        "browser_frames_sent": sent_frames,
+        "frame_samples": sorted({len(f) // 2 for f in frames}),
+        "playback_chunks": chunks,
+        "playback_samples_queued": queued,
+        "error": error,
+    }
     (ARTIFACTS / "voice-widget-figures.json").write_text(json.dumps(report, indent=2))
     print(report)
     assert not error
-    assert rec.frames[0] == {"type": "session.create", "session": {"backend_prompt": "browser test",
-                                                                    "conversation_id": rec.frames[0]["session"]["conversation_id"]}}
+    assert rec.frames[0] == {
+        "type": "session.create",
+        "session": {"backend_prompt": "browser test", "conversation_id": rec.frames[0]["session"]["conversation_id"]},
+    }
     assert len(frames) == sent_frames
     assert all(len(f) == 960 for f in frames)  # 480 samples = 20 ms at 24 kHz
     assert all(f["sample_rate"] == 24000 and f["num_channels"] == 1 for f in rec.of_type("response.input_audio.delta"))
@@ -227,12 +276,12 @@ def _samples(pcm: bytes) -> list[int]:
 def envelope_correlation(ref: bytes, got: bytes, window: int = 1200, threshold: int = 500) -> float:
     """Pearson correlation of 50 ms RMS envelopes, aligned at the first loud sample of each."""
     a, b = _samples(ref), _samples(got)
-    a = a[next(i for i, v in enumerate(a) if abs(v) > threshold):]
-    b = b[next(i for i, v in enumerate(b) if abs(v) > threshold):]
+    a = a[next(i for i, v in enumerate(a) if abs(v) > threshold) :]
+    b = b[next(i for i, v in enumerate(b) if abs(v) > threshold) :]
     n = min(len(a), len(b)) // window
 
     def env(x: list[int]) -> list[float]:
-        return [(sum(v * v for v in x[k * window:(k + 1) * window]) / window) ** 0.5 for k in range(n)]
+        return [(sum(v * v for v in x[k * window : (k + 1) * window]) / window) ** 0.5 for k in range(n)]
 
     ea, eb = env(a), env(b)
     ma, mb = sum(ea) / n, sum(eb) / n
