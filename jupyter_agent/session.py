@@ -18,9 +18,9 @@ from typing import Any, AsyncIterator
 import httpx
 
 from .config import ORIGINATOR, USER_AGENT, Provider
-from .events import RateLimitSnapshot
 from .protocol import errors as E
 from .protocol.ratelimits import merge_snapshot
+from .protocol.types import RateLimitSnapshot
 from .telemetry import TurnMetrics
 from .transport.base import ResponseHeaders, Transport
 from .transport.sse import SseTransport

@@ -11,6 +11,8 @@ import datetime as _dt
 import re
 from typing import Any, Mapping
 
+from .ratelimits import parse_all_rate_limits
+
 _RETRY_AFTER_RE = re.compile(r"try again in\s*(\d+(?:\.\d+)?)\s*(s|ms|seconds?)", re.IGNORECASE)
 
 #: Server-suggested delays above this are not waited for (the error is surfaced instead).
@@ -253,8 +255,6 @@ def from_http_status(
     url: str = "",
 ) -> AgentError:
     """Map an HTTP error status (or a WebSocket wrapped error) to an error (spec §3.5)."""
-    from .ratelimits import parse_all_rate_limits  # local import: ratelimits imports events
-
     error, text = _error_body(body)
     etype = (error or {}).get("type")
     ecode = (error or {}).get("code")

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Mapping
 
-from ..events import RateLimitSnapshot
 from ..protocol import errors as E
 from ..protocol.ratelimits import parse_all_rate_limits, parse_platform_rate_limits
 from ..protocol.responses import (
@@ -25,6 +24,7 @@ from ..protocol.responses import (
     ResponseIncomplete,
     event_server_model,
 )
+from ..protocol.types import RateLimitSnapshot
 
 
 @dataclass(slots=True)
