@@ -17,6 +17,7 @@ import pytest
 
 from jupyter_agent import events as ev
 from jupyter_agent.agent import Agent
+from jupyter_agent.session.websocket import TIMING_ENV, WebSocketSession
 from jupyter_agent.testing import (
     Ev,
     Hang,
@@ -31,7 +32,6 @@ from jupyter_agent.testing import (
     usage,
 )
 from jupyter_agent.ui.transcript import TurnState
-from jupyter_agent.ws_session import TIMING_ENV, WebSocketSession
 
 MODEL = "gpt-5-scripted"
 V2 = "responses_websockets=2026-02-06"

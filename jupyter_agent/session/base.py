@@ -2,8 +2,8 @@
 
 The session owns the HTTP client and transports, builds request headers, keeps the sticky
 ``x-codex-turn-state`` per turn (spec §6), the latest rate-limit snapshot per bucket (§5), and
-runs the retry loop (§3.5-3.7, §2.7). It yields transport events plus ``SessionRetry``
-markers; it knows nothing of Jupyter.
+runs the retry loop (§3.5-3.7, §2.7). It yields the typed session stream of ``session.stream``
+(wire events, header facts, retry and notice markers); it knows nothing of Jupyter.
 """
 
 from __future__ import annotations
@@ -17,13 +17,24 @@ from typing import Any, AsyncIterator
 
 import httpx
 
-from .config import ORIGINATOR, USER_AGENT, Provider
-from .protocol import errors as E
-from .protocol.ratelimits import merge_snapshot
-from .protocol.types import RateLimitSnapshot
-from .telemetry import TurnMetrics
-from .transport.base import ResponseHeaders, Transport
-from .transport.sse import SseTransport
+from ..config import ORIGINATOR, USER_AGENT, Provider
+from ..protocol import errors as E
+from ..protocol.ratelimits import merge_snapshot, snapshot_from_codex_event
+from ..protocol.responses import CodexRateLimitsEvent
+from ..protocol.types import RateLimitSnapshot
+from ..telemetry import TurnMetrics
+from ..transport.base import EventServerModel, ResponseHeaders, Transport
+from ..transport.sse import SseTransport
+from .stream import (
+    HeaderFact,
+    ModelsEtagSeen,
+    RateLimitsUpdated,
+    ReasoningIncluded,
+    ServerModelSeen,
+    SessionEvent,
+    SessionRetry,
+    TurnStateCaptured,
+)
 
 
 @dataclass
@@ -40,31 +51,20 @@ class TurnContext:
     requests_sent: int = 0
     metrics: TurnMetrics = field(default_factory=TurnMetrics)
 
-    def capture_turn_state(self, value: str | None) -> None:
+    def capture_turn_state(self, value: str | None) -> bool:
+        """Keep the first turn state of the turn; True when ``value`` became it."""
         if value and self.turn_state is None:
             self.turn_state = value
+            return True
+        return False
 
     @property
     def metadata(self) -> str:
         return json.dumps({"turn_id": self.turn_id}, separators=(",", ":"))
 
 
-@dataclass(frozen=True, slots=True)
-class SessionRetry:
-    """A retryable failure; the events of the failed attempt are void."""
-
-    attempt: int
-    max_attempts: int
-    delay: float
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class SessionNotice:
-    """Something the user should see about the session (e.g. the WebSocket→HTTP fallback)."""
-
-    level: str
-    message: str
+#: Transport events that carry session facts rather than output (see ``header_facts``).
+HEADER_KINDS = frozenset({ResponseHeaders, EventServerModel, CodexRateLimitsEvent})
 
 
 @dataclass
@@ -154,7 +154,38 @@ class ModelSession:
         base = self.options.backoff_base * (2 ** (attempt - 1))
         return min(self.options.max_backoff, base * random.uniform(0.9, 1.1))
 
-    async def stream(self, body: dict[str, Any], turn: TurnContext) -> AsyncIterator[Any]:
+    def header_facts(self, event: Any, turn: TurnContext) -> list[HeaderFact]:
+        """Session state from a header-carrying transport event, as the facts of the typed stream.
+
+        ``event`` is one of ``HEADER_KINDS`` (transport headers, an event naming the server model,
+        a ``codex.rate_limits`` event). The server model comes before rate limits (spec §3.2).
+        """
+        facts: list[HeaderFact] = []
+        if isinstance(event, ResponseHeaders):
+            if turn.capture_turn_state(event.turn_state) and turn.turn_state:
+                facts.append(TurnStateCaptured(turn.turn_state))
+            if event.models_etag:
+                self.models_etag = event.models_etag
+                facts.append(ModelsEtagSeen(event.models_etag))
+            if event.reasoning_included:
+                self.reasoning_included = True
+                facts.append(ReasoningIncluded())
+            if event.server_model:
+                self.server_model = event.server_model
+                facts.append(ServerModelSeen(event.server_model))
+            for snap in event.rate_limits:
+                if snap.primary or snap.secondary or snap.credits:
+                    facts.append(RateLimitsUpdated(self.update_rate_limits(snap)))
+        elif isinstance(event, EventServerModel):
+            self.server_model = event.model
+            facts.append(ServerModelSeen(event.model))
+        elif isinstance(event, CodexRateLimitsEvent):
+            snap = snapshot_from_codex_event(event)
+            if snap is not None:
+                facts.append(RateLimitsUpdated(self.update_rate_limits(snap)))
+        return facts
+
+    async def stream(self, body: dict[str, Any], turn: TurnContext) -> AsyncIterator[SessionEvent]:
         """Stream one response, retrying retryable failures; yields ``SessionRetry`` between tries."""
         await self.prepare()
         body = self.adapt(body)
@@ -165,13 +196,11 @@ class ModelSession:
                 async for event in self.transport(turn.metrics).stream(
                     body, self.request_headers(turn), idle_timeout=self.options.idle_timeout
                 ):
-                    if isinstance(event, ResponseHeaders):
-                        turn.capture_turn_state(event.turn_state)
-                        if event.models_etag:
-                            self.models_etag = event.models_etag
-                        if event.reasoning_included:
-                            self.reasoning_included = True
-                    yield event
+                    if type(event) in HEADER_KINDS:
+                        for fact in self.header_facts(event, turn):
+                            yield fact
+                    else:
+                        yield event
                 return
             except E.AgentError as error:
                 E.redact(error, self.provider.api_key.get() if self.provider.api_key else None)

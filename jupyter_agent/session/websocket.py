@@ -6,8 +6,8 @@ session starts (§1), sends incremental requests on it (§2.5), captures the tur
 handshakes (§6), retries with a fresh connection and a full request, and falls back to HTTP for
 good on a 426-style handshake refusal or when the stream retries are exhausted (§2.7), telling
 the user once (``SessionNotice``). The first reconnect of a request that had shown nothing yet is
-silent (no ``SessionRetry``); later ones, and any after visible output, are announced. ``websocket_session_factory`` picks this class or plain
-``ModelSession`` per provider (``transport="auto"``: only providers that support WebSockets).
+silent (no ``SessionRetry``); later ones, and any after visible output, are announced.
+``session.make_session`` picks this class or plain ``ModelSession`` per provider.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator
 
-from .config import Provider
-from .protocol import errors as E
-from .protocol.responses import (
+from ..config import Provider
+from ..protocol import errors as E
+from ..protocol.responses import (
     OutputItemAdded,
     OutputItemDone,
     OutputTextDelta,
@@ -29,11 +29,12 @@ from .protocol.responses import (
     ResponseCompleted,
     ResponseDone,
 )
-from .session import ModelSession, SessionNotice, SessionOptions, SessionRetry, TurnContext
-from .telemetry import TurnMetrics
-from .transport.base import ResponseHeaders, Transport
-from .transport.sse import SseTransport
-from .transport.websocket import WsConnection, handshake_headers, websocket_url
+from ..telemetry import TurnMetrics
+from ..transport.base import Transport
+from ..transport.sse import SseTransport
+from ..transport.websocket import WsConnection, handshake_headers, websocket_url
+from .base import HEADER_KINDS, ModelSession, SessionOptions, TurnContext
+from .stream import SessionEvent, SessionNotice, SessionRetry
 
 log = logging.getLogger("jupyter_agent")
 
@@ -222,7 +223,7 @@ class WebSocketSession(ModelSession):
 
     # -- requests -------------------------------------------------------------------------
 
-    async def stream(self, body: dict[str, Any], turn: TurnContext) -> AsyncIterator[Any]:
+    async def stream(self, body: dict[str, Any], turn: TurnContext) -> AsyncIterator[SessionEvent]:
         """Stream one response over the WebSocket (retrying on new connections), else over HTTP."""
         await self.prepare()
         self._sse_metrics = turn.metrics
@@ -239,7 +240,7 @@ class WebSocketSession(ModelSession):
         async for event in super().stream(body, turn):
             yield event
 
-    async def _stream_ws(self, body: dict[str, Any], turn: TurnContext) -> AsyncIterator[Any]:
+    async def _stream_ws(self, body: dict[str, Any], turn: TurnContext) -> AsyncIterator[SessionEvent]:
         attempt = 0
         while True:
             turn.requests_sent += 1
@@ -251,12 +252,11 @@ class WebSocketSession(ModelSession):
                 async for event in conn.stream(
                     body, idle_timeout=self.options.idle_timeout, extra=self._extra(turn), metrics=turn.metrics
                 ):
-                    if isinstance(event, ResponseHeaders):
-                        if event.models_etag:
-                            self.models_etag = event.models_etag
-                        if event.reasoning_included:
-                            self.reasoning_included = True
-                    elif isinstance(event, _VISIBLE_EVENTS):
+                    if type(event) in HEADER_KINDS:
+                        for fact in self.header_facts(event, turn):
+                            yield fact
+                        continue
+                    if isinstance(event, _VISIBLE_EVENTS):
                         streamed = True
                     yield event
                 if one_off:
@@ -312,18 +312,3 @@ class WebSocketSession(ModelSession):
         if conn is not None:
             await conn.close()
         await super().aclose()
-
-
-def websocket_session_factory(mode: str) -> Callable[..., ModelSession]:
-    """Session factory for ``transport="websocket"`` or ``"auto"``.
-
-    The embedded local model never gets a WebSocket session; ``auto`` uses one only where the
-    provider supports the Responses WebSocket (OpenAI, Azure, a server declared as ``openai``).
-    """
-
-    def factory(provider: Provider, *, options: SessionOptions | None = None, **kwargs: Any) -> ModelSession:
-        if provider.name == "local" or (mode == "auto" and not provider.supports_websockets):
-            return ModelSession(provider, options=options, **kwargs)
-        return WebSocketSession(provider, options=options, transport=mode, **kwargs)
-
-    return factory

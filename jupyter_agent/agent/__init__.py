@@ -19,30 +19,14 @@ from typing import Any, Callable, Iterable
 from traitlets import Bool, Dict, Enum, Float, Int, Unicode, observe
 from traitlets.config import Configurable
 
-from . import events as ev
-from .config import Provider, Secret, resolve_provider
-from .loop import AgentLoop, get_agent_loop
-from .protocol import errors as E
-from .protocol.ratelimits import snapshot_from_codex_event
-from .protocol.responses import (
-    CodexRateLimitsEvent,
-    FunctionCallItem,
-    MessageItem,
-    OutputItemAdded,
-    OutputItemDone,
-    OutputTextDelta,
-    ReasoningItem,
-    ReasoningSummaryTextDelta,
-    ReasoningTextDelta,
-    RefusalDelta,
-    ResponseCompleted,
-    ResponseDone,
-    TimingEvent,
-    WebSearchCallItem,
-)
-from .session import ModelSession, SessionNotice, SessionOptions, SessionRetry, TurnContext
-from .tools.base import FunctionTool, as_tool
-from .transport.base import EventServerModel, ResponseHeaders
+from .. import events as ev
+from ..config import Provider, Secret, resolve_provider
+from ..loop import AgentLoop, get_agent_loop
+from ..protocol import errors as E
+from ..protocol.responses import FunctionCallItem, MessageItem, ReasoningItem, WebSearchCallItem
+from ..session import ModelSession, SessionOptions, TurnContext, make_session
+from ..tools.base import FunctionTool, as_tool
+from .accumulator import Sampling, TurnAccumulator
 
 log = logging.getLogger("jupyter_agent")
 
@@ -81,25 +65,6 @@ class TurnHandle:
 
     def result(self, timeout: float | None = None) -> Turn:
         return self.future.result(timeout)
-
-
-@dataclass
-class _Sampling:
-    """What one model request produced."""
-
-    items: list[Any] = field(default_factory=list)
-    usage: ev.Usage | None = None
-    response_id: str | None = None
-    #: Streamed text pieces per message item (joined once: no quadratic concatenation).
-    partial_text: dict[str, list[str]] = field(default_factory=dict)
-    phases: dict[str, str | None] = field(default_factory=dict)
-
-    def reset(self) -> None:
-        self.items.clear()
-        self.partial_text.clear()
-        self.phases.clear()
-        self.usage = None
-        self.response_id = None
 
 
 class Agent(Configurable):
@@ -273,8 +238,7 @@ class Agent(Configurable):
             return self._session
 
     def _make_session(self, provider: Provider, options: SessionOptions) -> ModelSession:
-        factory = _session_factory(self.transport)
-        session = factory(provider, options=options)
+        session = make_session(provider, self.transport, options=options)
         session.conversation_id = self.conversation_id
         return session
 
@@ -358,6 +322,12 @@ class Agent(Configurable):
     def agent_loop(self) -> AgentLoop:
         return self._loop
 
+    def _emit_turn_event(self, turn: Turn, sink: EventCallback | None, event: ev.AgentEvent) -> None:
+        """``_emit`` for the accumulator's events; a reroute warning also goes into history (spec §4)."""
+        self._emit(turn, sink, event)
+        if type(event) is ev.RerouteWarning:
+            self._append_history(_user_message(f"Warning: {event.message}"))
+
     def _emit(self, turn: Turn, sink: EventCallback | None, event: ev.AgentEvent) -> None:
         turn.events.append(event)
         for callback in (sink, *self._subscribers):
@@ -425,7 +395,7 @@ class Agent(Configurable):
         Function calls without an output (the kernel died while a tool ran) get one, so the next
         request is valid; those outputs are saved too.
         """
-        from .store import dangling_calls
+        from ..store import dangling_calls
 
         self._replace_history(items, conversation_id or str(uuid.uuid4()))
         for call_id in dangling_calls(self.history):
@@ -537,19 +507,24 @@ class Agent(Configurable):
                 )
             )
         self._web_search_notices(provider, emit, turn_id)
-        started = time.perf_counter()
-        last: _Sampling | None = None
+        acc = TurnAccumulator(
+            turn_id,
+            lambda e: self._emit_turn_event(turn, sink, e),
+            requested_model=ctx.requested_model,
+            last_server_model=self._last_server_model,
+            metrics=ctx.metrics,
+        )
         pending_calls: list[FunctionCallItem] = []
         try:
             for _round in range(self.max_tool_rounds + 1):
-                last = _Sampling()
-                await self._sample_with_fallback(provider, ctx, turn, emit, started, last)
+                sampling = await self._sample_with_fallback(provider, ctx, acc)
+                turn.usage = acc.usage
                 keep_ids = provider.is_azure
-                for item in last.items:
+                for item in sampling.items:
                     replay = _replay_item(item, keep_ids)
                     if replay is not None:
                         self._append_history(replay)
-                calls = [i for i in last.items if isinstance(i, FunctionCallItem)]
+                calls = [i for i in sampling.items if isinstance(i, FunctionCallItem)]
                 if not calls:
                     break
                 pending_calls = calls
@@ -558,11 +533,12 @@ class Agent(Configurable):
             else:
                 raise E.AgentError(f"Stopped after {self.max_tool_rounds} tool rounds without a final answer.")
             turn.status = "completed"
-            turn.text = _final_text(last.items if last else [])
+            turn.text = _final_text(acc.sampling.items)
         except asyncio.CancelledError:
             turn.status = "interrupted"
             self._close_dangling(pending_calls, "Cancelled by the user before the tool ran.")
-            partial = _partial_answer(last)
+            turn.usage = acc.usage
+            partial = acc.sampling.partial_answer()
             if partial:
                 self._append_history(_assistant_message(f"{partial}\n\n{INTERRUPTED_MARK}"))
             turn.text = partial
@@ -570,6 +546,7 @@ class Agent(Configurable):
             emit(ev.TurnDone(status="interrupted", text=turn.text, turn_id=turn_id))
             raise
         except E.AgentError as error:
+            turn.usage = acc.usage
             turn.status = "failed"
             turn.error = error.message
             self._close_dangling(pending_calls, f"Tool not run: the turn failed ({error.message}).")
@@ -582,6 +559,7 @@ class Agent(Configurable):
                 self.set_api_key(None)
         except Exception as error:  # noqa: BLE001 - never crash the kernel on a bug or bad data
             log.exception("turn failed")
+            turn.usage = acc.usage
             turn.status = "failed"
             turn.error = f"{type(error).__name__}: {error}"
             self._close_dangling(pending_calls, "Tool not run: internal error.")
@@ -649,18 +627,16 @@ class Agent(Configurable):
                 )
             )
 
-    async def _sample_with_fallback(
-        self, provider: Provider, ctx: TurnContext, turn: Turn, emit: EventCallback, started: float, result: _Sampling
-    ) -> None:
+    async def _sample_with_fallback(self, provider: Provider, ctx: TurnContext, acc: TurnAccumulator) -> Sampling:
         """``_sample``; when the provider rejects the hosted web_search tool, say so and retry without it."""
         body = self._build_body(provider)
         try:
-            await self._sample(body, ctx, turn, emit, started, result)
+            return await self._sample(body, ctx, acc)
         except E.AgentError as error:
             if not _rejects_web_search(error, body):
                 raise
             self._web_search_rejected = True
-            emit(
+            acc.emit(
                 ev.Notice(
                     level="warning",
                     message=(
@@ -671,8 +647,7 @@ class Agent(Configurable):
                     turn_id=ctx.turn_id,
                 )
             )
-            result.reset()
-            await self._sample(self._build_body(provider), ctx, turn, emit, started, result)
+            return await self._sample(self._build_body(provider), ctx, acc)
 
     def _build_body(self, provider: Provider) -> dict[str, Any]:
         """The request body, keys in the order of spec "Common data shapes"."""
@@ -699,129 +674,17 @@ class Agent(Configurable):
             body["max_output_tokens"] = self.max_output_tokens
         return body
 
-    async def _sample(
-        self, body: dict[str, Any], ctx: TurnContext, turn: Turn, emit: EventCallback, started: float, result: _Sampling
-    ) -> None:
-        """One model request (with its retries) turned into agent events, collected in ``result``."""
-        session = self.session
-        tid = ctx.turn_id
-        async for event in session.stream(body, ctx):
-            if isinstance(event, OutputTextDelta):
-                if ctx.metrics.ttft_ms is None:
-                    ctx.metrics.ttft_ms = (time.perf_counter() - started) * 1000.0
-                item_id = event.item_id or ""
-                result.partial_text.setdefault(item_id, []).append(event.delta)
-                emit(ev.TextDelta(delta=event.delta, item_id=item_id, phase=result.phases.get(item_id), turn_id=tid))
-            elif isinstance(event, ReasoningSummaryTextDelta):
-                emit(
-                    ev.ReasoningDelta(
-                        delta=event.delta,
-                        item_id=event.item_id or "",
-                        kind="summary",
-                        index=event.summary_index,
-                        turn_id=tid,
-                    )
-                )
-            elif isinstance(event, ReasoningTextDelta):
-                emit(
-                    ev.ReasoningDelta(
-                        delta=event.delta,
-                        item_id=event.item_id or "",
-                        kind="content",
-                        index=event.content_index,
-                        turn_id=tid,
-                    )
-                )
-            elif isinstance(event, RefusalDelta):
-                emit(ev.TextDelta(delta=event.delta, item_id=event.item_id or "", turn_id=tid))
-            elif isinstance(event, OutputItemAdded):
-                item = event.item
-                if isinstance(item, MessageItem):
-                    result.phases[item.id or ""] = item.phase
-                elif isinstance(item, WebSearchCallItem):
-                    emit(ev.WebSearch(item_id=item.id or "", status=item.status or "in_progress", turn_id=tid))
-            elif isinstance(event, OutputItemDone):
-                item = event.item
-                result.items.append(item)
-                if isinstance(item, MessageItem):
-                    emit(ev.MessageDone(text=item.text, item_id=item.id or "", phase=item.phase, turn_id=tid))
-                elif isinstance(item, WebSearchCallItem):
-                    action, detail, fields = item.display_detail() if item.action else ("other", "", {})
-                    emit(
-                        ev.WebSearch(
-                            item_id=item.id or "",
-                            status="completed" if item.status in (None, "completed") else item.status,
-                            action=action,
-                            detail=detail,
-                            turn_id=tid,
-                            **fields,
-                        )
-                    )
-            elif isinstance(event, (ResponseCompleted, ResponseDone)):
-                response = event.response
-                result.response_id = response.id if response else None
-                if response is not None and response.usage is not None:
-                    u = response.usage
-                    result.usage = ev.Usage(
-                        input_tokens=u.input_tokens,
-                        cached_input_tokens=(u.input_tokens_details.cached_tokens or 0)
-                        if u.input_tokens_details
-                        else 0,
-                        output_tokens=u.output_tokens,
-                        reasoning_output_tokens=(u.output_tokens_details.reasoning_tokens or 0)
-                        if u.output_tokens_details
-                        else 0,
-                        total_tokens=u.total_tokens,
-                    )
-                    turn.usage = _add_usage(turn.usage, result.usage)
-                    emit(ev.UsageEvent(usage=result.usage, turn_id=tid))
-            elif isinstance(event, ResponseHeaders):
-                if event.server_model:  # spec §3.2: ServerModel first, then rate limits
-                    self._server_model(event.server_model, ctx, emit)
-                for snap in event.rate_limits:
-                    if snap.primary or snap.secondary or snap.credits:
-                        emit(ev.RateLimits(snapshot=session.update_rate_limits(snap), turn_id=tid))
-            elif isinstance(event, EventServerModel):
-                self._server_model(event.model, ctx, emit)
-            elif isinstance(event, CodexRateLimitsEvent):
-                snap = snapshot_from_codex_event(event)
-                if snap is not None:
-                    emit(ev.RateLimits(snapshot=session.update_rate_limits(snap), turn_id=tid))
-            elif isinstance(event, TimingEvent):
-                ctx.metrics.record_timing(event.timing_metrics)
-            elif isinstance(event, SessionRetry):
-                result.reset()  # the failed attempt's output is void
-                emit(
-                    ev.Retry(
-                        attempt=event.attempt,
-                        max_attempts=event.max_attempts,
-                        delay=event.delay,
-                        reason=event.reason,
-                        turn_id=tid,
-                    )
-                )
-            elif isinstance(event, SessionNotice):
-                emit(
-                    ev.Notice(
-                        level="warning" if event.level == "warning" else "info", message=event.message, turn_id=tid
-                    )
-                )
-
-    def _server_model(self, model: str, ctx: TurnContext, emit: EventCallback) -> None:
-        if model != self._last_server_model:
-            self._last_server_model = model
-            if self._session is not None:
-                self._session.server_model = model
-            emit(ev.ServerModel(model=model, turn_id=ctx.turn_id))
-        requested = ctx.requested_model
-        if not ctx.reroute_warned and requested and model.lower() != requested.lower():
-            ctx.reroute_warned = True
-            message = (
-                f"The server answered with model {model} instead of the requested {requested}. "
-                f"Answers in this turn come from {model}."
-            )
-            emit(ev.RerouteWarning(from_model=requested, to_model=model, message=message, turn_id=ctx.turn_id))
-            self._append_history(_user_message(f"Warning: {message}"))
+    async def _sample(self, body: dict[str, Any], ctx: TurnContext, acc: TurnAccumulator) -> Sampling:
+        """One model request (with its retries), folded into agent events by the accumulator."""
+        sampling = acc.new_request()
+        handle = acc.handle
+        try:
+            async for event in self.session.stream(body, ctx):
+                handle(event)
+        finally:
+            self._last_server_model = acc.last_server_model
+            ctx.reroute_warned = acc.reroute_warned
+        return sampling
 
     # -- tools ----------------------------------------------------------------------------
 
@@ -899,27 +762,6 @@ class Agent(Configurable):
 
 # --- helpers ------------------------------------------------------------------------------
 
-_SESSION_FACTORIES: dict[str, Callable[..., ModelSession]] = {}
-
-
-def register_session_factory(transport: str, factory: Callable[..., ModelSession]) -> None:
-    """Let transports other than SSE (e.g. WebSocket) provide their own session class."""
-    _SESSION_FACTORIES[transport] = factory
-
-
-def _session_factory(transport: str) -> Callable[..., ModelSession]:
-    return _SESSION_FACTORIES.get(transport, ModelSession)
-
-
-def _register_websocket_sessions() -> None:
-    from .ws_session import websocket_session_factory
-
-    for mode in ("websocket", "auto"):
-        _SESSION_FACTORIES.setdefault(mode, websocket_session_factory(mode))
-
-
-_register_websocket_sessions()
-
 
 def _rejects_web_search(error: E.AgentError, body: dict[str, Any]) -> bool:
     """A non-retryable request error that names the hosted web_search tool we sent."""
@@ -964,22 +806,3 @@ def _final_text(items: list[Any]) -> str:
     finals = [m for m in messages if m.phase == "final_answer"]
     chosen = finals or [m for m in messages if m.phase != "commentary"] or messages
     return "\n\n".join(m.text for m in chosen if m.text)
-
-
-def _partial_answer(sampling: _Sampling | None) -> str:
-    if sampling is None:
-        return ""
-    done_ids = {i.id for i in sampling.items if isinstance(i, MessageItem)}
-    return "".join("".join(t) for k, t in sampling.partial_text.items() if k not in done_ids)
-
-
-def _add_usage(a: ev.Usage | None, b: ev.Usage) -> ev.Usage:
-    if a is None:
-        return b
-    return ev.Usage(
-        input_tokens=a.input_tokens + b.input_tokens,
-        cached_input_tokens=a.cached_input_tokens + b.cached_input_tokens,
-        output_tokens=a.output_tokens + b.output_tokens,
-        reasoning_output_tokens=a.reasoning_output_tokens + b.reasoning_output_tokens,
-        total_tokens=a.total_tokens + b.total_tokens,
-    )
