@@ -115,35 +115,10 @@ def _prompt(opts: argparse.Namespace, body: str) -> str:
     return f"{head}\n{body}".strip() if head and body.strip() else (head or body).strip()
 
 
-class _Overrides:
-    """Per-cell option overrides, restored when the cell ends."""
-
-    def __init__(self, agent: Agent, opts: argparse.Namespace) -> None:
-        self.agent = agent
-        self.changes = {
-            k: v
-            for k, v in (("model", opts.model), ("transport", opts.transport), ("reasoning_effort", opts.reasoning))
-            if v
-        }
-        self.saved: dict[str, Any] = {}
-
-    def __enter__(self) -> "_Overrides":
-        self.agent.prewarm_paused = True
-        try:
-            for name, value in self.changes.items():
-                self.saved[name] = getattr(self.agent, name)
-                setattr(self.agent, name, value)
-        finally:
-            self.agent.prewarm_paused = False
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.agent.prewarm_paused = True
-        try:
-            for name, value in self.saved.items():
-                setattr(self.agent, name, value)
-        finally:
-            self.agent.prewarm_paused = False
+def _cell_options(opts: argparse.Namespace) -> dict[str, Any]:
+    """Per-cell option overrides (``--model``, ``--transport``, ``--reasoning``), restored when the cell ends."""
+    pairs = (("model", opts.model), ("transport", opts.transport), ("reasoning_effort", opts.reasoning))
+    return {k: v for k, v in pairs if v}
 
 
 def _make_view(agent: Agent) -> Any:
@@ -171,7 +146,7 @@ async def run_agent_cell(line: str, body: str, *, agent: Agent | None = None) ->
         return
     agent = agent or get_agent()
     bridge: EventBridge[ev.AgentEvent] = EventBridge()
-    with _Overrides(agent, opts):
+    with agent.temporary_options(**_cell_options(opts)):
         view = _make_view(agent)
         view.display()
         handle = agent.start(prompt, source="cell", sink=bridge.put, interactive=True)
@@ -218,7 +193,7 @@ def _nullcontext() -> Any:
 
 
 def run_agent_cell_blocking(line: str, body: str) -> None:
-    """Fallback without autoawait: run the cell's coroutine to completion on a private loop."""
+    """Without autoawait: run the cell's coroutine to completion on a private loop."""
     result: dict[str, BaseException] = {}
 
     def runner() -> None:

@@ -133,7 +133,7 @@ class TurnMetrics:
         self._add("codex.websocket.event", tags, 1)
         self._add("codex.websocket.event.duration_ms", tags, seconds * 1000.0)
 
-    def record_fallback(self) -> None:
+    def record_http_fallback(self) -> None:
         self.metric("codex.transport.fallback_to_http", 1, from_wire_api="responses_websocket")
 
     def merge(self, other: "TurnMetrics") -> None:

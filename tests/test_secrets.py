@@ -32,7 +32,7 @@ from jupyter_agent.comm import PanelBridge
 from jupyter_agent.config import resolve_provider
 from jupyter_agent.loop import AgentLoop
 from jupyter_agent.testing import RecordedRequest, Reply, ScriptedServer, WsConn, text_reply
-from jupyter_agent.ui.transcript import TurnState
+from jupyter_agent.ui.transcript import TurnViewState
 
 ROOT = Path(__file__).resolve().parent.parent
 CANARY = "sk-canary-" + secrets.token_hex(12)
@@ -116,7 +116,7 @@ def everything_visible(agent: Agent, turns: list[Any], extra: list[Any] = ()) ->
     for turn in turns:
         parts += [str(turn.error), turn.text, json.dumps(turn.telemetry, default=str), repr(turn)]
         parts += [json.dumps(e.to_dict(), default=str) for e in turn.events]
-        state = TurnState()
+        state = TurnViewState()
         for e in turn.events:
             state.handle(e)
         parts += [state.markdown(), state.plain_text(), repr(state)]

@@ -1,4 +1,4 @@
-"""TurnView / TurnState: renderings from event sequences, retry rollback, throttling, controls."""
+"""TurnView / TurnViewState: renderings from event sequences, retry rollback, throttling, controls."""
 
 from __future__ import annotations
 

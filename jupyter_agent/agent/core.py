@@ -8,10 +8,11 @@ approvals (``tools.py``), history (``history.py``), request building and the web
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from traitlets import Bool, Dict, Enum, Float, Int, Unicode, observe
@@ -142,25 +143,47 @@ class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable): 
         #: Hook called with each history item as it is appended (persistence).
         self.on_history_append: Callable[[dict[str, Any]], None] | None = None
         self._prewarm = prewarm
-        #: Set while per-cell options are applied and restored: those switches do not warm up.
-        self.prewarm_paused = False
+        #: False while ``temporary_options`` applies or restores a cell's options: no warm-up then.
+        self._warm_on_change = True
         if prewarm:
-            self._loop.call_soon(self._maybe_prewarm)
+            self.prewarm()
 
-    def _maybe_prewarm(self) -> None:
-        """Let a session that supports it (WebSocket) warm up before the first turn (spec §1)."""
+    def prewarm(self) -> None:
+        """Warm the session's connection up before the next turn (spec §1); thread-safe, no-op over HTTP."""
+        self._loop.call_soon(self._prewarm_now)
+
+    def _prewarm_now(self) -> None:
         try:
             provider = self.resolved_provider()
-            if provider.name == "local":
-                return
             session = self.session
-            start = getattr(session, "start_prewarm", None)
-            if start is not None:
-                body = self._build_body(provider)
-                body["input"] = []
-                start(body)
+            if session.supports_prewarm:
+                session.start_prewarm(self._prewarm_body(provider))
         except Exception:  # noqa: BLE001 - a failed warm-up costs nothing but the warm-up
             log.debug("prewarm skipped", exc_info=True)
+
+    @contextlib.contextmanager
+    def temporary_options(self, **changes: Any) -> Iterator[None]:
+        """Apply option values (e.g. one cell's ``--model``/``--transport``) and restore them after.
+
+        A session replaced here is not warmed up: a one-cell switch is not worth a connection.
+        """
+        saved: dict[str, Any] = {}
+        self._warm_on_change = False
+        try:
+            for name, value in changes.items():
+                saved[name] = getattr(self, name)
+                setattr(self, name, value)
+        finally:
+            self._warm_on_change = True
+        try:
+            yield
+        finally:
+            self._warm_on_change = False
+            try:
+                for name, value in saved.items():
+                    setattr(self, name, value)
+            finally:
+                self._warm_on_change = True
 
     @observe("base_url", "provider", "transport", "max_retries", "idle_timeout")
     def _connection_changed(self, change: dict[str, Any]) -> None:
@@ -173,9 +196,9 @@ class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable): 
             old, self._session = self._session, None
         if old is not None:
             self._loop.submit(old.aclose())
-        if getattr(self, "_prewarm", False) and not getattr(self, "prewarm_paused", False) and not self._tasks:
+        if self._prewarm and self._warm_on_change and not self._tasks:
             # A new connection (``%agent connect``, ``%agent transport``) warms up like the first.
-            self._loop.call_soon(self._maybe_prewarm)
+            self.prewarm()
 
     def resolved_provider(self) -> Provider:
         with self._provider_lock:

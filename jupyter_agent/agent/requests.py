@@ -76,7 +76,9 @@ class RequestsMixin:
                 )
             )
 
-    async def _sample_with_fallback(self, provider: Provider, ctx: TurnContext, acc: TurnAccumulator) -> Sampling:
+    async def _sample_dropping_rejected_web_search(
+        self, provider: Provider, ctx: TurnContext, acc: TurnAccumulator
+    ) -> Sampling:
         """``_sample``; when the provider rejects the hosted web_search tool, say so and retry without it."""
         body = self._build_body(provider)
         try:
@@ -121,6 +123,12 @@ class RequestsMixin:
         body["prompt_cache_key"] = self.session.conversation_id
         if self.max_output_tokens:
             body["max_output_tokens"] = self.max_output_tokens
+        return body
+
+    def _prewarm_body(self, provider: Provider) -> dict[str, Any]:
+        """The warm-up request (spec §1): this conversation's settings, no input."""
+        body = self._build_body(provider)
+        body["input"] = []
         return body
 
     async def _sample(self, body: dict[str, Any], ctx: TurnContext, acc: TurnAccumulator) -> Sampling:

@@ -84,7 +84,7 @@ class TurnsMixin:
     _reject_approvals: Callable[[TurnContext], None]
     _web_search_notices: Callable[[Provider, EventCallback, str], None]
     _run_tools: Callable[..., Any]
-    _sample_with_fallback: Callable[..., Any]
+    _sample_dropping_rejected_web_search: Callable[..., Any]
 
     async def _turn_entry(
         self, turn_id: str, prompt: str, source: str, sink: EventCallback | None, interactive: bool
@@ -136,7 +136,7 @@ class TurnsMixin:
         pending_calls: list[FunctionCallItem] = []
         try:
             for _round in range(self.max_tool_rounds + 1):
-                sampling = await self._sample_with_fallback(provider, ctx, acc)
+                sampling = await self._sample_dropping_rejected_web_search(provider, ctx, acc)
                 turn.usage = acc.usage
                 keep_ids = provider.is_azure
                 for item in sampling.items:

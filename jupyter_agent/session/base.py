@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
@@ -21,6 +20,7 @@ from ..config import ORIGINATOR, USER_AGENT, Provider
 from ..protocol import errors as E
 from ..protocol.ratelimits import merge_snapshot, snapshot_from_codex_event
 from ..protocol.responses import CodexRateLimitsEvent
+from ..protocol.retry import RetryBudget, backoff_delay
 from ..protocol.types import RateLimitSnapshot
 from ..telemetry import TurnMetrics
 from ..transport.base import EventServerModel, ResponseHeaders, Transport
@@ -39,11 +39,16 @@ from .stream import (
 
 @dataclass
 class TurnContext:
-    """State that lives for one user turn (all its requests, retries and tool follow-ups)."""
+    """Session state of one user turn (all its requests, retries and tool follow-ups).
+
+    Turn scope, apart from the session scope (``ModelSession``), like codex's ``core/src/client.rs``.
+    Not the display state of a turn (that is ``ui.TurnViewState``, built from agent events).
+    """
 
     turn_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     requested_model: str = ""
-    #: Write-once sticky routing token (spec §6): first value wins.
+    #: ``x-codex-turn-state`` (spec §6): write-once, first value wins; sent on every later request of
+    #: this turn and never across turns (a new ``TurnContext`` starts empty).
     turn_state: str | None = None
     reroute_warned: bool = False
     #: A frontend that can ask the user for approvals is attached.
@@ -126,6 +131,15 @@ class ModelSession:
             self._client = None
             self._sse = None
 
+    # -- prewarm (spec §1) ----------------------------------------------------------------
+
+    #: Whether ``start_prewarm`` does anything (the WebSocket session; HTTP has nothing to warm).
+    supports_prewarm = False
+
+    def start_prewarm(self, body: dict[str, Any]) -> None:
+        """Warm up before the first turn with ``body`` (call on the agent loop); no-op here."""
+        return None
+
     # -- requests -------------------------------------------------------------------------
 
     def request_headers(self, turn: TurnContext) -> dict[str, str]:
@@ -151,8 +165,14 @@ class ModelSession:
         return merged
 
     def backoff(self, attempt: int) -> float:
-        base = self.options.backoff_base * (2 ** (attempt - 1))
-        return min(self.options.max_backoff, base * random.uniform(0.9, 1.1))
+        return backoff_delay(attempt, self.options.backoff_base, self.options.max_backoff)
+
+    def retry_budget(self, reconnect_codes: frozenset[str] = frozenset()) -> RetryBudget:
+        """The retry budget of one request, from the options as they are now."""
+        o = self.options
+        return RetryBudget(
+            o.max_retries, backoff_base=o.backoff_base, max_backoff=o.max_backoff, reconnect_codes=reconnect_codes
+        )
 
     def header_facts(self, event: Any, turn: TurnContext) -> list[HeaderFact]:
         """Session state from a header-carrying transport event, as the facts of the typed stream.
@@ -189,7 +209,7 @@ class ModelSession:
         """Stream one response, retrying retryable failures; yields ``SessionRetry`` between tries."""
         await self.prepare()
         body = self.adapt(body)
-        attempt = 0
+        budget = self.retry_budget()
         while True:
             turn.requests_sent += 1
             try:
@@ -205,11 +225,10 @@ class ModelSession:
             except E.AgentError as error:
                 E.redact(error, self.provider.api_key.get() if self.provider.api_key else None)
                 turn.metrics.failures += 1
-                if not error.retryable or attempt >= self.options.max_retries:
+                delay = budget.next_delay(error)
+                if delay is None:
                     if error.retryable and error.status == 429:
                         raise E.retry_limit_exceeded(error) from None
                     raise
-                attempt += 1
-                delay = error.delay if error.delay is not None else self.backoff(attempt)
-                yield SessionRetry(attempt, self.options.max_retries, delay, error.message)
+                yield SessionRetry(budget.attempt, budget.max_retries, delay, error.message)
                 await asyncio.sleep(delay)

@@ -29,6 +29,7 @@ from ..protocol.responses import (
     ResponseCompleted,
     ResponseDone,
 )
+from ..protocol.retry import RECONNECT_CODES
 from ..telemetry import TurnMetrics
 from ..transport.base import Transport
 from ..transport.sse import SseTransport
@@ -38,9 +39,7 @@ from .stream import SessionEvent, SessionNotice, SessionRetry
 
 log = logging.getLogger("jupyter_agent")
 
-FALLBACK_MESSAGE = "Falling back from WebSockets to HTTPS transport."
-#: The server forgot the chain or retired the connection: reconnect at once with a full request.
-RECONNECT_CODES = frozenset({"previous_response_not_found", "websocket_connection_limit_reached"})
+HTTP_FALLBACK_MESSAGE = "Falling back from WebSockets to HTTPS transport."
 #: Servers end connections after 60 minutes (§2.6); rotate before that instead of failing a request.
 MAX_CONNECTION_AGE = 55 * 60.0
 #: How long the first turn waits for a still-running prewarm handshake (the LATER bound of spec §1).
@@ -115,8 +114,8 @@ class WebSocketSession(ModelSession):
             return
         self.http_fallback = True
         self.fallback_reason = error.message
-        metrics.record_fallback()
-        self._notices.append(SessionNotice("warning", f"{FALLBACK_MESSAGE} {error.message}".strip()))
+        metrics.record_http_fallback()
+        self._notices.append(SessionNotice("warning", f"{HTTP_FALLBACK_MESSAGE} {error.message}".strip()))
         self._drop()
         log.info("websocket fallback to HTTP: %s", error.message)
 
@@ -170,6 +169,8 @@ class WebSocketSession(ModelSession):
         return {"client_metadata": {"x-codex-turn-metadata": turn.metadata}}
 
     # -- prewarm (spec §1) ----------------------------------------------------------------
+
+    supports_prewarm = True
 
     def start_prewarm(self, body: dict[str, Any]) -> None:
         """Warm a connection up in the background with ``generate: false`` (call on the agent loop)."""
@@ -241,7 +242,7 @@ class WebSocketSession(ModelSession):
             yield event
 
     async def _stream_ws(self, body: dict[str, Any], turn: TurnContext) -> AsyncIterator[SessionEvent]:
-        attempt = 0
+        budget = self.retry_budget(RECONNECT_CODES)
         while True:
             turn.requests_sent += 1
             conn: WsConnection | None = None
@@ -265,7 +266,7 @@ class WebSocketSession(ModelSession):
             except E.UpgradeRequired as error:
                 self._switch_to_http(error, turn.metrics)
                 if streamed:  # void what this attempt showed before the HTTP replay
-                    yield SessionRetry(max(1, attempt), self.options.max_retries, 0.0, FALLBACK_MESSAGE)
+                    yield SessionRetry(max(1, budget.attempt), budget.max_retries, 0.0, HTTP_FALLBACK_MESSAGE)
                 return
             except E.AgentError as error:
                 self._discard(conn)
@@ -280,20 +281,16 @@ class WebSocketSession(ModelSession):
                 turn.metrics.failures += 1
                 if not error.retryable:
                     raise
-                if attempt >= self.options.max_retries:
+                delay = budget.next_delay(error)
+                if delay is None:  # retries spent: HTTP+SSE for the rest of the session (spec §2.7)
                     self._switch_to_http(error, turn.metrics)
                     if streamed:
-                        yield SessionRetry(max(1, attempt), self.options.max_retries, 0.0, FALLBACK_MESSAGE)
+                        yield SessionRetry(max(1, budget.attempt), budget.max_retries, 0.0, HTTP_FALLBACK_MESSAGE)
                     return
-                attempt += 1
-                if error.code in RECONNECT_CODES:
-                    delay = 0.0
-                else:
-                    delay = error.delay if error.delay is not None else self.backoff(attempt)
-                if attempt > 1 or streamed:
+                if budget.attempt > 1 or streamed:
                     # The first reconnect of a request that showed nothing stays quiet (spec §2.7,
                     # #11548): a stale socket is routine on WebSockets.
-                    yield SessionRetry(attempt, self.options.max_retries, delay, error.message)
+                    yield SessionRetry(budget.attempt, budget.max_retries, delay, error.message)
                 if delay:
                     await asyncio.sleep(delay)
             except BaseException:

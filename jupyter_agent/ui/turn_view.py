@@ -5,7 +5,7 @@ Front-end scheme (checked with nbval strict mode and in JupyterLab):
 * ``display()`` shows ONE live widget (ipywidgets 8, so it also works in Notebook 7, VS Code
   and Colab) under a display id. It carries no ``text/plain``: exports (nbconvert, GitHub) and
   frontends without widgets skip it and show only the final rendering.
-* ``handle(event)`` only updates a ``TurnState`` (cheap, no front-end traffic).
+* ``handle(event)`` only updates a ``TurnViewState`` (cheap, no front-end traffic).
 * ``flush()`` pushes what changed to the widgets, at most once per ``min_interval``
   (1/30 s): one trait update per changed region, only the changed blocks.
 * ``finish()`` pushes the last state, emits a NEW ``display_data`` with the stable
@@ -37,7 +37,7 @@ from .transcript import (
     SearchBlock,
     TextBlock,
     ToolBlock,
-    TurnState,
+    TurnViewState,
     block_markdown,
     usage_text,
 )
@@ -155,7 +155,7 @@ class TurnView:
         clock: Callable[[], float] = time.monotonic,
         widgets: bool | None = None,
     ) -> None:
-        self.state = TurnState(requested_model=requested_model)
+        self.state = TurnViewState(requested_model=requested_model)
         if rate_limits:
             self.state.rate_limits.update(rate_limits)
         self.on_stop = on_stop
