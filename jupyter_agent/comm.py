@@ -314,7 +314,7 @@ class PanelBridge:
             "provider": provider,
             "transport": str(agent.transport),
             "rate_limits": limits,
-            "busy": self.busy or (not self._seen_turn and _agent_busy(agent)),
+            "busy": self.busy or (not self._seen_turn and agent.busy),
         }
 
     def send_state(self) -> None:
@@ -396,15 +396,10 @@ class PanelBridge:
             self.send_error(f"{msg.type} failed: {exc}", msg.type)
 
 
-def _agent_busy(agent: Any) -> bool:
-    tasks = getattr(agent, "_tasks", None)
-    return bool(tasks)
-
-
 def _snapshot_dict(snapshot: Any) -> dict[str, Any]:
     if isinstance(snapshot, dict):
         return snapshot
-    return ev._jsonable(snapshot)
+    return ev.jsonable(snapshot)
 
 
 #: Open bridges in this kernel (tests and diagnostics).

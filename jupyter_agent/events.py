@@ -35,17 +35,18 @@ class AgentEvent:
     def to_dict(self) -> dict[str, Any]:
         data = {"type": self.type}
         for f in dataclasses.fields(self):
-            data[f.name] = _jsonable(getattr(self, f.name))
+            data[f.name] = jsonable(getattr(self, f.name))
         return data
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` with dataclasses (events, snapshots) as dicts and tuples as lists: JSON-safe."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     return value
 
 

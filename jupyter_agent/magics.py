@@ -20,6 +20,8 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from . import events as ev
 from .agent import Agent
 from .loop import EventBridge
+from .ui.gauges import gauges_text
+from .ui.text import TextOutput
 
 FRAME_INTERVAL = 1 / 30
 _default_agent: Agent | None = None
@@ -259,23 +261,6 @@ environment variables OPENAI_API_KEY / OPENAI_BASE_URL / AZURE_OPENAI_API_KEY /
 AZURE_OPENAI_ENDPOINT (a .env file in the working directory is read too)."""
 
 
-class _Output:
-    """A line command's rich result: text/plain and text/markdown."""
-
-    def __init__(self, text: str, markdown: str | None = None) -> None:
-        self.text = text
-        self.md = markdown
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        bundle = {"text/plain": self.text}
-        if self.md:
-            bundle["text/markdown"] = self.md
-        return bundle
-
-    def __repr__(self) -> str:
-        return self.text
-
-
 def status_text(agent: Agent) -> str:
     provider = agent.resolved_provider()
     lines = [
@@ -283,32 +268,20 @@ def status_text(agent: Agent) -> str:
         f"Model:      {agent.model_name}",
         f"Transport:  {agent.transport}",
     ]
-    session = agent._session
-    if session is not None:
-        active = getattr(session, "active_transport", "sse")
-        reason = getattr(session, "fallback_reason", None)
+    info = agent.session_info()
+    if info is not None:
+        active, reason = info.transport, info.http_fallback_reason
         if active != agent.transport or reason:
             lines[-1] += f" (in use: {'HTTP+SSE' if active == 'sse' else 'WebSocket'}"
             lines[-1] += f"; fell back from WebSocket: {reason})" if reason else ")"
-        lines.append(f"Session:    {session.conversation_id}")
-        if session.server_model:
-            lines.append(f"Server model: {session.server_model}")
+        lines.append(f"Session:    {info.conversation_id}")
+        if info.server_model:
+            lines.append(f"Server model: {info.server_model}")
     lines.append(f"Turns:      {len(agent.turns)}; history items: {len(agent.history)}")
     lines.append(f"Web search: {agent.web_search_mode(provider)}")
     lines.append("")
-    lines.append(_limits_text(agent.rate_limits))
+    lines.append(gauges_text(agent.rate_limits))
     return "\n".join(lines)
-
-
-def _limits_text(snapshots: dict[str, ev.RateLimitSnapshot]) -> str:
-    try:
-        from .ui.gauges import gauges_text
-
-        return gauges_text(snapshots)
-    except ImportError:
-        if not snapshots:
-            return "Rate limits: data not available yet"
-        return "\n".join(f"{s.label}: {s.primary.used_percent:.0f}% used" for s in snapshots.values() if s.primary)
 
 
 def pinned_gauges(agent: Agent) -> Any:
@@ -364,28 +337,28 @@ class AgentMagics(Magics):
         return handler(agent, args)
 
     def _cmd_help(self, agent: Agent, args: list[str]) -> Any:
-        return _Output(HELP)
+        return TextOutput(HELP)
 
     def _cmd_status(self, agent: Agent, args: list[str]) -> Any:
         text = status_text(agent)
-        return _Output(text, "```\n" + text + "\n```")
+        return TextOutput(text, "```\n" + text + "\n```")
 
     def _cmd_model(self, agent: Agent, args: list[str]) -> Any:
         if len(args) != 1:
             raise UsageError("usage: %agent model NAME")
         agent.model = args[0]
-        return _Output(f"Model set to {args[0]}")
+        return TextOutput(f"Model set to {args[0]}")
 
     def _cmd_transport(self, agent: Agent, args: list[str]) -> Any:
         if len(args) != 1 or args[0] not in ("auto", "sse", "websocket"):
             raise UsageError("usage: %agent transport auto|sse|websocket")
         agent.transport = args[0]
-        return _Output(f"Transport set to {args[0]}")
+        return TextOutput(f"Transport set to {args[0]}")
 
     def _cmd_reset(self, agent: Agent, args: list[str]) -> Any:
         agent.reset()
         agent.publish(ev.Notice(level="info", message="Started a new conversation."))
-        return _Output("Started a new conversation.")
+        return TextOutput("Started a new conversation.")
 
     def _cmd_resume(self, agent: Agent, args: list[str]) -> Any:
         from .store import resume_summary
@@ -397,23 +370,23 @@ class AgentMagics(Magics):
         except (RuntimeError, ValueError, FileNotFoundError) as exc:
             raise UsageError(f"cannot resume: {exc}") from None
         if conv is None:
-            return _Output("No saved conversation to resume for this notebook.")
+            return TextOutput("No saved conversation to resume for this notebook.")
         agent.publish(ev.Notice(level="info", message=f"Resumed a saved conversation ({len(conv.items)} items)."))
         text = resume_summary(conv)
-        return _Output(text)
+        return TextOutput(text)
 
     def _cmd_conversations(self, agent: Agent, args: list[str]) -> Any:
         from .store import read_conversation, resume_summary
 
         if agent.store is None:
-            return _Output("Conversations are not saved (Agent.persist is off).")
+            return TextOutput("Conversations are not saved (Agent.persist is off).")
         rows = []
         for path in agent.store.conversations()[:20]:
             conv = read_conversation(path)
             mark = " (current)" if conv.id == agent.conversation_id else ""
             first = resume_summary(conv).splitlines()
             rows.append(f"{conv.id}{mark}\n  " + "\n  ".join(first))
-        return _Output("\n".join(rows) or "No saved conversations for this notebook.")
+        return TextOutput("\n".join(rows) or "No saved conversations for this notebook.")
 
     def _cmd_tools(self, agent: Agent, args: list[str]) -> Any:
         rows = [
@@ -422,7 +395,7 @@ class AgentMagics(Magics):
         ]
         provider = agent.resolved_provider()
         rows.append(f"web_search: {agent.web_search_mode(provider)} (hosted by the provider)")
-        return _Output("\n".join(rows))
+        return TextOutput("\n".join(rows))
 
     def _cmd_approve(self, agent: Agent, args: list[str]) -> Any:
         if not args or args[0] not in ("ask", "auto", "never") or len(args) > 2:
@@ -432,16 +405,16 @@ class AgentMagics(Magics):
         except KeyError as exc:
             raise UsageError(str(exc.args[0])) from None
         names = [args[1]] if len(args) == 2 else sorted(agent.tool_approval)
-        return _Output(f"Approval policy {args[0]} for: {', '.join(names) or '(no tools)'}")
+        return TextOutput(f"Approval policy {args[0]} for: {', '.join(names) or '(no tools)'}")
 
     def _cmd_websearch(self, agent: Agent, args: list[str]) -> Any:
         if len(args) != 1 or args[0] not in ("live", "cached", "disabled", "default"):
             raise UsageError("usage: %agent websearch live|cached|disabled|default")
         agent.web_search = args[0]
-        return _Output(f"Web search: {agent.web_search_mode(agent.resolved_provider())}")
+        return TextOutput(f"Web search: {agent.web_search_mode(agent.resolved_provider())}")
 
     def _cmd_history(self, agent: Agent, args: list[str]) -> Any:
-        return _Output(history_text(agent))
+        return TextOutput(history_text(agent))
 
     def _cmd_connect(self, agent: Agent, args: list[str]) -> Any:
         import os
@@ -460,7 +433,7 @@ class AgentMagics(Magics):
             agent.model = opts.model
         if opts.transport:
             agent.transport = opts.transport
-        return _Output(f"Connected: {agent.resolved_provider().describe()}, model {agent.model_name}")
+        return TextOutput(f"Connected: {agent.resolved_provider().describe()}, model {agent.model_name}")
 
     def _cmd_limits(self, agent: Agent, args: list[str]) -> Any:
         return pinned_gauges(agent)

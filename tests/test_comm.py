@@ -73,7 +73,7 @@ class FakeAgent:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
         self.subscribers: list[Callable[[ev.AgentEvent], None]] = []
-        self._tasks: dict[str, Any] = {}
+        self.busy = False
         self.rate_limits = {
             "codex": ev.RateLimitSnapshot(
                 limit_id="codex", primary=ev.RateLimitWindow(used_percent=42.0, window_minutes=300)

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from jupyter_agent.agent import Agent
-from jupyter_agent.magics import _Output
 from jupyter_agent.testing import Raw, Reply, ScriptedServer
 from jupyter_agent.ui.gauges import RateLimitGauges
+from jupyter_agent.ui.text import TextOutput as _Output
 from jupyter_agent.usage import fetch_usage_sync, usage_url
 
 KEY = "sk-usage-" + "c0ffee" * 4

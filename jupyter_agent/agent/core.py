@@ -13,6 +13,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from traitlets import Bool, Dict, Enum, Float, Int, Unicode, observe
@@ -35,6 +36,17 @@ DEFAULT_INSTRUCTIONS = (
     "Use Markdown; put code in fenced blocks."
 )
 EventCallback = Callable[[ev.AgentEvent], None]
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """``Agent.session_info()``: the transport in use (``sse`` or ``websocket``), why it fell back
+    to HTTP (spec §2.7), the conversation id and the model the server last named (spec §4)."""
+
+    conversation_id: str
+    transport: str
+    http_fallback_reason: str | None
+    server_model: str | None
 
 
 class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable):  # type: ignore[misc]
@@ -243,6 +255,27 @@ class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable): 
     @property
     def rate_limits(self) -> dict[str, ev.RateLimitSnapshot]:
         return dict(self._session.rate_limits) if self._session else {}
+
+    def update_rate_limits(self, snapshot: ev.RateLimitSnapshot) -> ev.RateLimitSnapshot:
+        """Merge a snapshot from outside a turn (e.g. the usage endpoint) into the session's (spec §5.2)."""
+        return self.session.update_rate_limits(snapshot)
+
+    @property
+    def busy(self) -> bool:
+        """A turn is running or waiting for the one before it."""
+        return bool(self._tasks)
+
+    def session_info(self) -> SessionInfo | None:
+        """What the current session knows (None before the first use): for status lines."""
+        session = self._session
+        if session is None:
+            return None
+        return SessionInfo(
+            conversation_id=session.conversation_id,
+            transport=session.active_transport,
+            http_fallback_reason=session.fallback_reason,
+            server_model=session.server_model,
+        )
 
     def subscribe(self, callback: EventCallback) -> Callable[[], None]:
         """Call ``callback(event)`` for every event of every turn (on the agent thread)."""

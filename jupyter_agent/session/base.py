@@ -131,6 +131,14 @@ class ModelSession:
             self._client = None
             self._sse = None
 
+    #: Set by the WebSocket session when it fell back to HTTP (spec §2.7); never here.
+    fallback_reason: str | None = None
+
+    @property
+    def active_transport(self) -> str:
+        """The wire in use: ``sse`` here, ``websocket`` until a fallback in ``WebSocketSession``."""
+        return "sse"
+
     # -- prewarm (spec §1) ----------------------------------------------------------------
 
     #: Whether ``start_prewarm`` does anything (the WebSocket session; HTTP has nothing to warm).
