@@ -34,12 +34,9 @@ def get_agent(shell: Any | None = None) -> Agent:
     with _lock:
         if _default_agent is None:
             if shell is None:
-                try:
-                    from IPython import get_ipython
+                from IPython import get_ipython
 
-                    shell = get_ipython()
-                except ImportError:  # pragma: no cover
-                    shell = None
+                shell = get_ipython()
             _default_agent = Agent(parent=shell) if shell is not None else Agent()
             if shell is not None and _default_agent not in shell.configurables:
                 shell.configurables.append(_default_agent)
@@ -73,13 +70,6 @@ def _setup_kernel(agent: Agent, shell: Any) -> None:
                 import logging
 
                 logging.getLogger("jupyter_agent").exception("auto-resume failed")
-
-
-def set_agent(agent: Agent) -> None:
-    """Make ``agent`` the one ``%%agent`` cells and the side panel use."""
-    global _default_agent
-    with _lock:
-        _default_agent = agent
 
 
 class UsageError(Exception):

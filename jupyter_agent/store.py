@@ -36,13 +36,9 @@ def default_root() -> Path:
     env = os.environ.get("JUPYTER_AGENT_HISTORY_DIR")
     if env:
         return Path(env).expanduser()
-    try:
-        from jupyter_core.paths import jupyter_data_dir
+    from jupyter_core.paths import jupyter_data_dir  # a dependency of ipykernel
 
-        base = Path(jupyter_data_dir())
-    except ImportError:  # pragma: no cover - jupyter_core ships with ipykernel
-        base = Path.home() / ".local" / "share" / "jupyter"
-    return base / "agent" / "conversations"
+    return Path(jupyter_data_dir()) / "agent" / "conversations"
 
 
 def notebook_identity(user_ns: dict[str, Any] | None = None) -> str:

@@ -419,14 +419,6 @@ class ErrorEvent(_Event):
     def http_status(self) -> int | None:
         return self.status if self.status is not None else self.status_code
 
-    @property
-    def error_code(self) -> str | None:
-        return (self.error.code if self.error else None) or self.code
-
-    @property
-    def error_message(self) -> str | None:
-        return (self.error.message if self.error else None) or self.message
-
 
 class RateLimitWindowWire(BaseModel):
     used_percent: float

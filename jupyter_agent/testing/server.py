@@ -260,12 +260,6 @@ class ScriptedServer:
         with self._lock:
             return len(self._replies)
 
-    @property
-    def pending_ws_connections(self) -> int:
-        """WebSocket scripts still queued."""
-        with self._lock:
-            return len(self._ws_scripts)
-
     # ------------------------------------------------------------------ recording
 
     @property

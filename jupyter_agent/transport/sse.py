@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator
 
 import httpx
 
@@ -92,14 +92,6 @@ class SseDecoder:
         self._pending_cr = False
         self._data.clear()
         return out
-
-
-def iter_sse_events(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Convenience for tests and benchmarks: decode an iterable of byte chunks."""
-    decoder = SseDecoder()
-    for chunk in chunks:
-        yield from decoder.feed(chunk)
-    yield from decoder.flush()
 
 
 class SseTransport(Transport):

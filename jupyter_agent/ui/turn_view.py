@@ -62,10 +62,8 @@ class ViewStats:
 
 
 def _has_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover
-        return False
+    from IPython import get_ipython
+
     shell = get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
 
@@ -221,12 +219,9 @@ class TurnView:
         self._finished = True
         md, text = self.markdown(), self.plain_text()
         if not self.use_widgets:
-            try:
-                from IPython.display import display
+            from IPython.display import display
 
-                display({"text/plain": text.rstrip("\n"), "text/markdown": md}, raw=True)
-            except ImportError:  # pragma: no cover
-                print(text)
+            display({"text/plain": text.rstrip("\n"), "text/markdown": md}, raw=True)
             return
         from IPython.display import display, update_display
 
