@@ -11,7 +11,8 @@ import asyncio
 import collections
 import concurrent.futures
 import threading
-from typing import Any, Callable, Coroutine, Generic, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 

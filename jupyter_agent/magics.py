@@ -13,7 +13,8 @@ import argparse
 import asyncio
 import shlex
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
@@ -52,7 +53,7 @@ def _setup_kernel(agent: Agent, shell: Any) -> None:
 
     try:
         install_kernel_tools(agent, shell)
-    except Exception:  # noqa: BLE001 - the agent still answers without tools
+    except Exception:  # the agent still answers without tools
         import logging
 
         logging.getLogger("jupyter_agent").exception("kernel tools not installed")
@@ -66,7 +67,7 @@ def _setup_kernel(agent: Agent, shell: Any) -> None:
         if agent.auto_resume:
             try:
                 agent.resume()
-            except Exception:  # noqa: BLE001 - an unreadable store must not stop the extension loading
+            except Exception:  # an unreadable store must not stop the extension loading
                 import logging
 
                 logging.getLogger("jupyter_agent").exception("auto-resume failed")

@@ -19,9 +19,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 log = logging.getLogger("jupyter_agent.store")
 
@@ -178,7 +179,7 @@ class ConversationStore:
         self._close_locked()
         path = self.path_for(conversation_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(path, "ab")  # noqa: SIM115 - kept open across appends
+        fh = open(path, "ab")  # kept open across appends
         if fh.tell() == 0:
             meta = {
                 "type": "conversation",

@@ -40,7 +40,7 @@ def usage_url(base_url: str) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc, "/api/codex/usage", "", ""))
 
 
-async def fetch_usage(agent: "Agent", *, timeout: float = 15.0) -> list[RateLimitSnapshot]:
+async def fetch_usage(agent: Agent, *, timeout: float = 15.0) -> list[RateLimitSnapshot]:
     """Fetch the usage endpoint and merge the snapshots into the agent's rate-limit state."""
     provider = agent.resolved_provider()
     if provider.name == "local":
@@ -71,7 +71,7 @@ async def fetch_usage(agent: "Agent", *, timeout: float = 15.0) -> list[RateLimi
     return [agent.update_rate_limits(s) for s in snapshots]
 
 
-def fetch_usage_sync(agent: "Agent") -> Any:
+def fetch_usage_sync(agent: Agent) -> Any:
     """Run ``fetch_usage`` on the agent loop and return a displayable result."""
     try:
         snapshots = agent.agent_loop.run_sync(fetch_usage(agent), timeout=30)

@@ -170,7 +170,7 @@ class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable): 
             session = self.session
             if session.supports_prewarm:
                 session.start_prewarm(self._prewarm_body(provider))
-        except Exception:  # noqa: BLE001 - a failed warm-up costs nothing but the warm-up
+        except Exception:  # a failed warm-up costs nothing but the warm-up
             log.debug("prewarm skipped", exc_info=True)
 
     @contextlib.contextmanager
@@ -292,7 +292,7 @@ class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable): 
         for callback in list(self._subscribers):
             try:
                 callback(event)
-            except Exception:  # noqa: BLE001
+            except Exception:  # one broken subscriber must not starve the others
                 log.exception("agent event callback failed")
 
     @property

@@ -117,7 +117,7 @@ class HistoryMixin:
         if self.on_history_append is not None:
             try:
                 self.on_history_append(item)
-            except Exception:  # noqa: BLE001
+            except Exception:  # a failing store must not fail the turn; the item is in memory
                 log.exception("history persistence failed")
 
     def _close_dangling(self, calls: list[FunctionCallItem], output: str) -> None:

@@ -77,7 +77,7 @@ class ToolsMixin:
         self, calls: list[FunctionCallItem], ctx: TurnContext, turn: Turn, emit: EventCallback
     ) -> None:
         results = await asyncio.gather(*(self._run_tool(call, ctx, emit) for call in calls))
-        for call, (output, _is_error) in zip(calls, results):
+        for call, (output, _is_error) in zip(calls, results, strict=True):
             self._append_history({"type": "function_call_output", "call_id": call.call_id, "output": output})
 
     async def _run_tool(self, call: FunctionCallItem, ctx: TurnContext, emit: EventCallback) -> tuple[str, bool]:

@@ -176,7 +176,7 @@ class TurnsMixin:
             if isinstance(error, E.AuthenticationError) and self._api_key is None:
                 # Spec §3.5 "401 -> reload stored auth": the next turn reads the key from the environment / .env again.
                 self.set_api_key(None)
-        except Exception as error:  # noqa: BLE001 - never crash the kernel on a bug or bad data
+        except Exception as error:  # never crash the kernel on a bug or bad data
             log.exception("turn failed")
             turn.usage = acc.usage
             turn.status = "failed"
@@ -203,5 +203,5 @@ class TurnsMixin:
                 continue
             try:
                 callback(event)
-            except Exception:  # noqa: BLE001 - a broken frontend must not break the turn
+            except Exception:  # a broken frontend must not break the turn
                 log.exception("agent event callback failed")

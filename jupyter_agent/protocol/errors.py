@@ -8,7 +8,8 @@ include request headers (the API key lives there).
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .ratelimits import parse_all_rate_limits
 from .retry import MAX_RETRY_DELAY, parse_retry_delay, retry_after_from_headers

@@ -41,9 +41,7 @@ class RealtimeAudioFrame(BaseModel):
     samples_per_channel: int | None = None
 
     @classmethod
-    def from_pcm(
-        cls, pcm: bytes, sample_rate: int = DEFAULT_SAMPLE_RATE, num_channels: int = 1
-    ) -> "RealtimeAudioFrame":
+    def from_pcm(cls, pcm: bytes, sample_rate: int = DEFAULT_SAMPLE_RATE, num_channels: int = 1) -> RealtimeAudioFrame:
         """Frame from raw PCM16 LE bytes; ``samples_per_channel = samples / channels``."""
         samples = len(pcm) // 2
         return cls(
@@ -346,7 +344,7 @@ def openai_session_update(
     *,
     voice: str | None = None,
     transcription_model: str | None = "gpt-4o-mini-transcribe",
-    turn_detection: dict[str, Any] | None | Literal["default"] = "default",
+    turn_detection: dict[str, Any] | Literal["default"] | None = "default",
     output_modalities: list[str] | None = None,
 ) -> dict[str, Any]:
     """GA ``session.update``: 24 kHz PCM in/out, server VAD, input transcription."""

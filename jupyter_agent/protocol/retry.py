@@ -62,7 +62,7 @@ def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
         except ValueError:
             try:
                 when = _dt.datetime.strptime(raw, "%a, %d %b %Y %H:%M:%S %Z")
-                return max(0.0, when.replace(tzinfo=_dt.timezone.utc).timestamp() - time.time())
+                return max(0.0, when.replace(tzinfo=_dt.UTC).timestamp() - time.time())
             except ValueError:
                 return None
     return None

@@ -16,8 +16,9 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Callable, Coroutine
+from typing import Any
 
 from ..events import AgentEvent, RateLimits, RateLimitSnapshot, RateLimitWindow, RealtimeEvent
 from ..protocol import realtime as P
@@ -79,7 +80,7 @@ class RealtimeConversationManager:
         for cb in list(self._listeners):
             try:
                 cb(event)
-            except Exception:  # noqa: BLE001 - a frontend bug must not kill the conversation
+            except Exception:  # a frontend bug must not kill the conversation
                 log.exception("realtime event listener failed")
 
     def _error(self, message: str, code: str) -> None:

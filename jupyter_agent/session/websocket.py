@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from ..config import Provider
 from ..protocol import errors as E
@@ -217,7 +218,7 @@ class WebSocketSession(ModelSession):
             # warm-up reply only briefly.
             await asyncio.wait_for(self._prewarm_connected.wait(), PREWARM_WAIT)
             await asyncio.wait_for(asyncio.shield(task), PREWARM_REPLY_WAIT)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             task.cancel()
             log.info("websocket prewarm abandoned: no reply in time")
         turn.capture_turn_state(ctx.turn_state)

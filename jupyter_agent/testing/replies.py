@@ -319,7 +319,7 @@ def error_reply(
     status: int,
     message: str,
     *,
-    type: str = "invalid_request_error",  # noqa: A002 - wire field name
+    type: str = "invalid_request_error",  # wire field name
     code: str | None = None,
     headers: dict[str, str] | None = None,
     **error_fields: Any,

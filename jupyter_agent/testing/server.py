@@ -51,7 +51,7 @@ __all__ = ["ScriptedServer", "WsHandler", "PreAccept"]
 log = logging.getLogger("jupyter_agent.testing")
 
 WsHandler = Callable[[ServerWebSocket, RecordedRequest], Awaitable[None]]
-PreAccept = Callable[[RecordedRequest], Union[WsAccept, dict[str, str], None, Awaitable[Any]]]
+PreAccept = Callable[[RecordedRequest], Union[WsAccept, dict[str, str], Awaitable[Any], None]]
 RouteTarget = Union[Reply, Callable[[RecordedRequest], Reply]]
 
 _MAX_HEAD = 64 * 1024

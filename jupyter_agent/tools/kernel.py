@@ -20,7 +20,8 @@ import signal
 import sys
 import threading
 import traceback
-from typing import Any, Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any
 
 from .base import FunctionTool, truncate
 
@@ -59,9 +60,11 @@ def run_code(code: str, namespace: MutableMapping[str, Any]) -> str:
     error = ""
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            exec(compile(tree, filename, "exec"), namespace)  # noqa: S102 - this tool's purpose
+            exec(compile(tree, filename, "exec"), namespace)  # this tool's purpose
             if last is not None:
-                result = eval(compile(ast.Expression(last), filename, "eval"), namespace)  # noqa: S307
+                result = eval(
+                    compile(ast.Expression(last), filename, "eval"), namespace
+                )  # the value of the last expression, as a cell shows it
     except KeyboardInterrupt:
         raise  # a kernel interrupt cancels the turn (see KernelRunner)
     except BaseException as exc:  # noqa: BLE001 - SystemExit too: the kernel must survive

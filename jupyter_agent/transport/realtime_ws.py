@@ -24,7 +24,7 @@ from .redact import WS_CLIENT_LOGGER
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RealtimeSessionConfig", "RealtimeWebSocket", "RealtimeConnectError", "realtime_url"]
+__all__ = ["RealtimeConnectError", "RealtimeSessionConfig", "RealtimeWebSocket", "realtime_url"]
 
 
 class RealtimeConnectError(Exception):
@@ -46,7 +46,7 @@ class RealtimeSessionConfig:
     history: list[dict[str, str]] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     transcription_model: str | None = "gpt-4o-mini-transcribe"
-    turn_detection: dict[str, Any] | None | Literal["default"] = "default"
+    turn_detection: dict[str, Any] | Literal["default"] | None = "default"
     azure_api_version: str | None = None
     open_timeout: float = 10.0
 
@@ -76,7 +76,7 @@ class RealtimeWebSocket:
     @classmethod
     async def connect(
         cls, cfg: RealtimeSessionConfig, *, prompt: str | None = None, conversation_id: str | None = None
-    ) -> "RealtimeWebSocket":
+    ) -> RealtimeWebSocket:
         """Connect and send the session setup; raises `RealtimeConnectError`."""
         url = realtime_url(cfg)
         headers = dict(cfg.headers)

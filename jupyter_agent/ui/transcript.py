@@ -458,7 +458,7 @@ def _clip(text: str) -> str:
 def notice_markdown(n: Notice) -> str:
     if n.level == "warning":
         return f"> **⚠ Warning:** {_md_escape(n.message)}"
-    return f"> ℹ {_md_escape(n.message)}"
+    return f"> ℹ {_md_escape(n.message)}"  # noqa: RUF001 - the information sign is the notice's icon
 
 
 def notice_text(n: Notice) -> str:

@@ -25,8 +25,9 @@ import html
 import json
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .. import events as ev
 from .gauges import gauges_html
@@ -333,7 +334,7 @@ class TurnView:
             "notices",
             "".join(
                 f'<div class="jpa-{"warn" if n.level == "warning" else "info"}">'
-                f"{'⚠ <b>Warning:</b> ' if n.level == 'warning' else 'ℹ '}{html.escape(n.message)}</div>"
+                f"{'⚠ <b>Warning:</b> ' if n.level == 'warning' else 'ℹ '}{html.escape(n.message)}</div>"  # noqa: RUF001 - the notice's icon
                 for n in s.notices
             ),
         )
