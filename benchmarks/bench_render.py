@@ -308,7 +308,7 @@ def run_kernel(rates: list[int], seconds: float) -> list[KernelResult]:
                 for m in msgs
                 if m["msg_type"] == "display_data" and "text/markdown" in m["content"].get("data", {})
             ]
-            size = lambda ms: sum(len(json.dumps(m["content"], default=str, ensure_ascii=False).encode()) for m in ms)  # noqa: E731
+            size = lambda ms: sum(len(json.dumps(m["content"], default=str, ensure_ascii=False).encode()) for m in ms)  # noqa: E731 - a one-line local helper
             identical = (
                 len(finals) == 1
                 and finals[0].startswith(f"**Final answer**\n\n{expected}\n\n")

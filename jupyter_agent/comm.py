@@ -444,5 +444,5 @@ def _comm_manager(shell: Any) -> Any:
         import comm as comm_pkg
 
         return comm_pkg.get_comm_manager()
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - no kernel comm manager here (plain IPython): no panel
         return None

@@ -192,7 +192,7 @@ def run_agent_cell_blocking(line: str, body: str) -> None:
     def runner() -> None:
         try:
             asyncio.run(run_agent_cell(line, body))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which re-raises it
             result["error"] = exc
 
     kernel_runner = getattr(get_agent(), "kernel_runner", None)

@@ -21,12 +21,12 @@ import logging
 import os
 import secrets
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from jupyter_agent import events as ev
 from jupyter_agent.agent import Agent
 from jupyter_agent.comm import PanelBridge
 from jupyter_agent.config import resolve_provider
@@ -46,11 +46,14 @@ def _key_of(req: RecordedRequest) -> str:
 
 def hostile_replies(key: str) -> list[Reply]:
     """One turn's worth of replies per entry, each echoing ``key`` somewhere the client reads."""
-    err = lambda status, **kw: Reply(
-        status=status,
-        headers={"x-request-id": key, **kw.pop("headers", {})},  # noqa: E731
-        body={"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error", **kw}},
-    )
+
+    def err(status: int, **kw: Any) -> Reply:
+        return Reply(
+            status=status,
+            headers={"x-request-id": key, **kw.pop("headers", {})},
+            body={"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error", **kw}},
+        )
+
     return [
         err(400, code="invalid_api_key"),
         err(401),
@@ -308,7 +311,7 @@ def test_secret_objects_do_not_show_the_key() -> None:
     from jupyter_agent.config import Secret
 
     s = Secret(CANARY)
-    assert CANARY not in repr(s) + str(s) + f"{s}" + "%s" % (s,)
+    assert CANARY not in repr(s) + str(s) + f"{s}" + "%s" % (s,)  # noqa: UP031 - %-formatting is what is tested
     with pytest.raises(TypeError):
         pickle.dumps(s)
     provider = resolve_provider(

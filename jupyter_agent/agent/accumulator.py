@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from .. import events as ev
 from ..protocol.responses import (
@@ -30,7 +30,7 @@ from ..protocol.responses import (
     TimingEvent,
     WebSearchCallItem,
 )
-from ..protocol.types import Usage
+from ..protocol.types import Phase, Usage
 from ..session.stream import RateLimitsUpdated, ServerModelSeen, SessionEvent, SessionNotice, SessionRetry
 from ..telemetry import TurnMetrics
 
@@ -46,7 +46,7 @@ class Sampling:
     response_id: str | None = None
     #: Streamed text pieces per message item (joined once: no quadratic concatenation).
     partial_text: dict[str, list[str]] = field(default_factory=dict)
-    phases: dict[str, str | None] = field(default_factory=dict)
+    phases: dict[str, Phase] = field(default_factory=dict)
 
     def reset(self) -> None:
         self.items.clear()
@@ -110,7 +110,7 @@ class TurnAccumulator:
         sampling = self.sampling
         sampling.partial_text.setdefault(item_id, []).append(event.delta)
         self.emit(
-            ev.TextDelta(delta=event.delta, item_id=item_id, phase=sampling.phases.get(item_id), turn_id=self.turn_id)  # type: ignore[arg-type]
+            ev.TextDelta(delta=event.delta, item_id=item_id, phase=sampling.phases.get(item_id), turn_id=self.turn_id)
         )
 
     def _summary_delta(self, event: ReasoningSummaryTextDelta) -> None:
@@ -149,7 +149,7 @@ class TurnAccumulator:
         item = event.item
         self.sampling.items.append(item)
         if isinstance(item, MessageItem):
-            self.emit(ev.MessageDone(text=item.text, item_id=item.id or "", phase=item.phase, turn_id=self.turn_id))  # type: ignore[arg-type]
+            self.emit(ev.MessageDone(text=item.text, item_id=item.id or "", phase=item.phase, turn_id=self.turn_id))
         elif isinstance(item, WebSearchCallItem):
             action, detail, fields = item.display_detail() if item.action else ("other", "", {})
             self.emit(
@@ -215,7 +215,7 @@ class TurnAccumulator:
         )
 
     def _notice(self, event: SessionNotice) -> None:
-        level = "warning" if event.level == "warning" else "info"
+        level: Literal["info", "warning"] = "warning" if event.level == "warning" else "info"
         self.emit(ev.Notice(level=level, message=event.message, turn_id=self.turn_id))
 
 

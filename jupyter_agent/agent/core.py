@@ -49,7 +49,7 @@ class SessionInfo:
     server_model: str | None
 
 
-class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable):  # type: ignore[misc]
+class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable):
     """A model agent: one conversation, any number of turns, from cells, panel or Python."""
 
     model = Unicode("", help="Model (or Azure deployment) name; empty = the provider's default.").tag(config=True)

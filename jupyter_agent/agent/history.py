@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from ..loop import AgentLoop
 from ..protocol.responses import FunctionCallItem, MessageItem, ReasoningItem, WebSearchCallItem
 from ..session import ModelSession
 
@@ -32,6 +33,7 @@ class HistoryMixin:
     _provider_lock: threading.RLock
     _session: ModelSession | None
     _tasks: dict[str, Any]
+    _loop: AgentLoop
 
     def add_history_message(self, role: str, text: str) -> None:
         """Append a user or assistant message (e.g. a voice transcript) to the conversation."""

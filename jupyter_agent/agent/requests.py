@@ -9,7 +9,7 @@ without it, once, and the mode stays off until the user sets it again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import events as ev
 from ..config import Provider
@@ -25,6 +25,7 @@ class RequestsMixin:
     """Part of ``Agent``: request bodies, the web-search mode and one sampled response."""
 
     tools: dict[str, FunctionTool]
+    history: list[dict[str, Any]]
     web_search: str
     reasoning_effort: str | None
     reasoning_summary: str | None
@@ -36,8 +37,13 @@ class RequestsMixin:
     _last_server_model: str | None
 
     # Provided by ``Agent`` (annotations only: nothing here shadows them).
-    model_name: str
-    session: ModelSession
+    if TYPE_CHECKING:  # properties of Agent
+
+        @property
+        def model_name(self) -> str: ...
+
+        @property
+        def session(self) -> ModelSession: ...
 
     def web_search_mode(self, provider: Provider) -> str:
         """``live``, ``cached`` or ``disabled`` for requests to ``provider``.

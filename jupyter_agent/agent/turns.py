@@ -75,8 +75,14 @@ class TurnsMixin:
     _api_key: Secret | None
 
     # Provided by the other parts of ``Agent``.
-    model_name: str
-    session: ModelSession
+    if TYPE_CHECKING:  # properties of Agent
+
+        @property
+        def model_name(self) -> str: ...
+
+        @property
+        def session(self) -> ModelSession: ...
+
     resolved_provider: Callable[[], Provider]
     set_api_key: Callable[[str | None], None]
     _append_history: Callable[[dict[str, Any]], None]
@@ -105,7 +111,10 @@ class TurnsMixin:
     ) -> Turn:
         turn = Turn(id=turn_id, prompt=prompt)
         self.turns.append(turn)
-        emit = lambda e: self._emit(turn, sink, e)  # noqa: E731
+
+        def emit(event: ev.AgentEvent) -> None:
+            self._emit(turn, sink, event)
+
         provider = self.resolved_provider()
         ctx = TurnContext(turn_id=turn_id, requested_model=self.model_name, interactive=interactive)
         # Spec §7: "reasoning included" is per turn; the next response's headers set it again.

@@ -70,7 +70,7 @@ def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
 
 def backoff_delay(attempt: int, base: float = 0.2, cap: float = 10.0) -> float:
     """``base * 2**(attempt-1)`` with ±10% jitter, at most ``cap`` (attempt counts from 1)."""
-    return min(cap, base * (2 ** (attempt - 1)) * random.uniform(0.9, 1.1))
+    return min(cap, base * (2.0 ** (attempt - 1)) * random.uniform(0.9, 1.1))
 
 
 class RetryBudget:

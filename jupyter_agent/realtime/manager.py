@@ -236,7 +236,7 @@ class RealtimeConversationManager:
             frame = await rt.audio.get()
             try:
                 await rt.ws.send_audio(frame)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - a dead socket ends the audio pump; the reader reports why
                 log.info("realtime audio send failed: %s", exc)
                 return
             self.frames_sent += 1
@@ -252,7 +252,7 @@ class RealtimeConversationManager:
                     await rt.ws.update_prompt(arg)
                 elif what == "truncate":
                     await rt.ws.truncate(*arg)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - a dead socket ends the sender; the reader reports why
                 log.info("realtime send failed: %s", exc)
                 return
 

@@ -209,9 +209,9 @@ class ModelSession:
             self.server_model = event.model
             facts.append(ServerModelSeen(event.model))
         elif isinstance(event, CodexRateLimitsEvent):
-            snap = snapshot_from_codex_event(event)
-            if snap is not None:
-                facts.append(RateLimitsUpdated(self.update_rate_limits(snap)))
+            codex = snapshot_from_codex_event(event)
+            if codex is not None:
+                facts.append(RateLimitsUpdated(self.update_rate_limits(codex)))
         return facts
 
     async def stream(self, body: dict[str, Any], turn: TurnContext) -> AsyncIterator[SessionEvent]:

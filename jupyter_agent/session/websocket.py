@@ -200,7 +200,7 @@ class WebSocketSession(ModelSession):
             raise
         except E.AgentError as error:  # a failed warm-up costs nothing but the warm-up
             log.info("websocket prewarm failed: %s", E.redact(error, self._secret()).message)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - a failed warm-up costs nothing but the warm-up
             log.info("websocket prewarm failed: %s", type(error).__name__)
         finally:
             self._prewarm_connected.set()
@@ -294,7 +294,7 @@ class WebSocketSession(ModelSession):
                     yield SessionRetry(budget.attempt, budget.max_retries, delay, error.message)
                 if delay:
                     await asyncio.sleep(delay)
-            except BaseException:
+            except BaseException:  # whatever ends the attempt (cancel included): drop the socket, re-raise
                 self._discard(conn)
                 raise
 
@@ -304,7 +304,7 @@ class WebSocketSession(ModelSession):
             task.cancel()
             try:
                 await task
-            except BaseException:  # noqa: BLE001
+            except BaseException:  # noqa: BLE001 - closing: how the warm-up ended does not matter
                 pass
         conn, self._conn = self._conn, None
         if conn is not None:

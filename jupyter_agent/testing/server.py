@@ -484,7 +484,7 @@ class ScriptedServer:
             if not isinstance(out, Reply):
                 raise TypeError(f"responder returned {type(out).__name__}, expected Reply")
             return out
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a test responder bug becomes a 500 and is recorded
             self._error(exc)
             return Reply(status=500, body=_error_body(f"scripted server: responder failed: {exc!r}"))
 
@@ -612,7 +612,7 @@ class ScriptedServer:
                     res = route.pre_accept(hs)
                     if inspect.isawaitable(res):
                         res = await res
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # noqa: BLE001 - a test hook bug becomes a 500 and is recorded
                     self._error(exc)
                     res = WsAccept(status=500, body=_error_body(f"pre_accept failed: {exc!r}"))
                 if isinstance(res, WsAccept):
@@ -682,7 +682,7 @@ class ScriptedServer:
             pass
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a script bug is recorded, the socket closed
             self._error(exc)
             with contextlib.suppress(Exception):
                 await ws.close(1011, "scripted server error")
@@ -761,7 +761,7 @@ class ScriptedServer:
             if not isinstance(out, Reply):
                 raise TypeError(f"responder returned {type(out).__name__}, expected Reply")
             return out
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a test responder bug becomes a 500 and is recorded
             self._error(exc)
             return Reply(status=500, body=_error_body(f"scripted server: responder failed: {exc!r}"))
 

@@ -108,7 +108,7 @@ class StreamState:
         return self.pending_error or E.StreamError("stream closed before response.completed")
 
 
-_TERMINAL_KINDS = frozenset({ResponseCompleted, ResponseDone, ResponseFailed, ResponseIncomplete, ErrorEvent})
+_TERMINAL_KINDS = frozenset[type]((ResponseCompleted, ResponseDone, ResponseFailed, ResponseIncomplete, ErrorEvent))
 
 
 def _stringify(headers: Mapping[str, Any]) -> dict[str, str]:

@@ -102,7 +102,7 @@ class RealtimeWebSocket:
         try:
             for msg in self._setup_messages(cfg.prompt if prompt is None else prompt):
                 await self.send_json(msg)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any set-up failure is a connect error (key redacted)
             await self.abort()
             raise RealtimeConnectError(_describe(exc, cfg.api_key)) from None
         return self
@@ -179,7 +179,7 @@ class RealtimeWebSocket:
     async def close(self) -> None:
         try:
             await asyncio.wait_for(self._ws.close(), 2.0)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a close that fails or hangs: abort instead
             await self.abort()
 
     async def abort(self) -> None:

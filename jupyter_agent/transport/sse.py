@@ -197,7 +197,7 @@ def _events_from_body(ctype: str, body: bytes, url: str) -> list[Any]:
         if isinstance(item, dict)
     ]
     status = data.get("status")
-    terminal = {"failed": "response.failed", "incomplete": "response.incomplete"}.get(status, "response.completed")
+    terminal = {"failed": "response.failed", "incomplete": "response.incomplete"}.get(str(status), "response.completed")
     events.append(parse_event_dict({"type": terminal, "response": data}))
     state = StreamState()
     out = []

@@ -219,7 +219,7 @@ class WsConnection:
         self.broken = True
         try:
             await asyncio.wait_for(self._ws.close(), 2.0)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a close that fails or hangs: abort instead
             self.abort()
 
     # -- one request ----------------------------------------------------------------------

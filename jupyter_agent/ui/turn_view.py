@@ -413,7 +413,7 @@ class TurnView:
                 titles=("Reasoning summary" if block.kind == "summary" else "Reasoning",),
                 selected_index=None,
             )
-            acc._jpa_out = out  # type: ignore[attr-defined]
+            acc._jpa_out = out
             return acc
         if isinstance(block, ToolBlock):
             out = W.Output()
@@ -428,11 +428,11 @@ class TurnView:
                 buttons.append(b)
             bar = W.HBox(buttons, layout=W.Layout(display="none"))
             box = W.VBox([out, bar])
-            box._jpa_out = out  # type: ignore[attr-defined]
-            box._jpa_bar = bar  # type: ignore[attr-defined]
+            box._jpa_out = out
+            box._jpa_bar = bar
             return box
         box = W.VBox([])
-        box._jpa_seg = _Segments()  # type: ignore[attr-defined]
+        box._jpa_seg = _Segments()
         return box
 
     def _render_block(self, block: Block, widget: Any) -> None:
