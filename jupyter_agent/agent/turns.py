@@ -121,20 +121,7 @@ class TurnsMixin:
         self.session.reasoning_included = False
         emit(ev.TurnStarted(prompt=prompt, model=ctx.requested_model, source=source, turn_id=turn_id))
         self._append_history(_user_message(prompt))
-        if provider.name == "local" and not self._notified_local:
-            self._notified_local = True
-            emit(
-                ev.Notice(
-                    level="info",
-                    message=(
-                        "Answered by the embedded local model (SmolLM2-135M-Instruct, small and offline). "
-                        "For a real model set OPENAI_API_KEY (or AZURE_OPENAI_API_KEY + AZURE_OPENAI_ENDPOINT) "
-                        "in the environment or a .env file, or run %agent connect --base-url URL."
-                    ),
-                    turn_id=turn_id,
-                )
-            )
-        self._web_search_notices(provider, emit, turn_id)
+        self._turn_notices(provider, emit, turn_id)
         acc = TurnAccumulator(
             turn_id,
             lambda e: self._emit_turn_event(turn, sink, e),
@@ -144,22 +131,7 @@ class TurnsMixin:
         )
         pending_calls: list[FunctionCallItem] = []
         try:
-            for _round in range(self.max_tool_rounds + 1):
-                sampling = await self._sample_dropping_rejected_web_search(provider, ctx, acc)
-                turn.usage = acc.usage
-                keep_ids = provider.is_azure
-                for item in sampling.items:
-                    replay = _replay_item(item, keep_ids)
-                    if replay is not None:
-                        self._append_history(replay)
-                calls = [i for i in sampling.items if isinstance(i, FunctionCallItem)]
-                if not calls:
-                    break
-                pending_calls = calls
-                await self._run_tools(calls, ctx, turn, emit)
-                pending_calls = []
-            else:
-                raise E.AgentError(f"Stopped after {self.max_tool_rounds} tool rounds without a final answer.")
+            await self._tool_rounds(provider, ctx, acc, turn, emit, pending_calls)
             turn.status = "completed"
             turn.text = _final_text(acc.sampling.items)
         except asyncio.CancelledError:
@@ -175,16 +147,7 @@ class TurnsMixin:
             raise
         except E.AgentError as error:
             turn.usage = acc.usage
-            turn.status = "failed"
-            turn.error = error.message
-            self._close_dangling(pending_calls, f"Tool not run: the turn failed ({error.message}).")
-            for snap in error.rate_limits:
-                if snap.primary or snap.secondary or snap.credits:
-                    emit(ev.RateLimits(snapshot=self.session.update_rate_limits(snap), turn_id=turn_id))
-            emit(ev.Error(message=error.message, retryable=False, code=error.code, turn_id=turn_id))
-            if isinstance(error, E.AuthenticationError) and self._api_key is None:
-                # Spec §3.5 "401 -> reload stored auth": the next turn reads the key from the environment / .env again.
-                self.set_api_key(None)
+            self._turn_failed(turn, error, pending_calls, emit)
         except Exception as error:  # never crash the kernel on a bug or bad data
             log.exception("turn failed")
             turn.usage = acc.usage
@@ -198,6 +161,66 @@ class TurnsMixin:
         if turn.status != "interrupted":
             emit(ev.TurnDone(status=turn.status, text=turn.text, turn_id=turn_id))
         return turn
+
+    def _turn_notices(self, provider: Provider, emit: EventCallback, turn_id: str) -> None:
+        """What the user should know before the answer: the embedded model, Azure web search."""
+        if provider.name == "local" and not self._notified_local:
+            self._notified_local = True
+            emit(
+                ev.Notice(
+                    level="info",
+                    message=(
+                        "Answered by the embedded local model (SmolLM2-135M-Instruct, small and offline). "
+                        "For a real model set OPENAI_API_KEY (or AZURE_OPENAI_API_KEY + AZURE_OPENAI_ENDPOINT) "
+                        "in the environment or a .env file, or run %agent connect --base-url URL."
+                    ),
+                    turn_id=turn_id,
+                )
+            )
+        self._web_search_notices(provider, emit, turn_id)
+
+    async def _tool_rounds(
+        self,
+        provider: Provider,
+        ctx: TurnContext,
+        acc: TurnAccumulator,
+        turn: Turn,
+        emit: EventCallback,
+        pending: list[FunctionCallItem],
+    ) -> None:
+        """Sample, replay the output into history, run the calls it asked for; until no calls.
+
+        ``pending`` holds the calls being run, so a failure can give each an output.
+        """
+        for _round in range(self.max_tool_rounds + 1):
+            sampling = await self._sample_dropping_rejected_web_search(provider, ctx, acc)
+            turn.usage = acc.usage
+            keep_ids = provider.is_azure
+            for item in sampling.items:
+                replay = _replay_item(item, keep_ids)
+                if replay is not None:
+                    self._append_history(replay)
+            calls = [i for i in sampling.items if isinstance(i, FunctionCallItem)]
+            if not calls:
+                return
+            pending[:] = calls
+            await self._run_tools(calls, ctx, turn, emit)
+            pending.clear()
+        raise E.AgentError(f"Stopped after {self.max_tool_rounds} tool rounds without a final answer.")
+
+    def _turn_failed(
+        self, turn: Turn, error: E.AgentError, pending: list[FunctionCallItem], emit: EventCallback
+    ) -> None:
+        turn.status = "failed"
+        turn.error = error.message
+        self._close_dangling(pending, f"Tool not run: the turn failed ({error.message}).")
+        for snap in error.rate_limits:
+            if snap.primary or snap.secondary or snap.credits:
+                emit(ev.RateLimits(snapshot=self.session.update_rate_limits(snap), turn_id=turn.id))
+        emit(ev.Error(message=error.message, retryable=False, code=error.code, turn_id=turn.id))
+        if isinstance(error, E.AuthenticationError) and self._api_key is None:
+            # Spec §3.5 "401 -> reload stored auth": the next turn reads the key from the environment / .env again.
+            self.set_api_key(None)
 
     def _emit_turn_event(self, turn: Turn, sink: EventCallback | None, event: ev.AgentEvent) -> None:
         """``_emit`` for the accumulator's events; a reroute warning also goes into history (spec §4)."""
