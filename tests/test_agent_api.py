@@ -12,7 +12,6 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,7 +19,7 @@ from jupyter_agent import Agent
 from jupyter_agent import events as ev
 from jupyter_agent.config import resolve_provider
 from jupyter_agent.testing import Reply, ScriptedServer, echo_responder, text_reply
-from tests.sse_support import API_KEY, assert_no_secret, of_type, server  # noqa: F401
+from tests.sse_support import API_KEY, assert_no_secret, of_type
 
 ENV_NAMES = (
     "OPENAI_API_KEY",

@@ -26,7 +26,6 @@ from typing import Any, Iterator
 
 import pytest
 
-from jupyter_agent import events as ev
 from jupyter_agent.agent import Agent
 from jupyter_agent.comm import PanelBridge
 from jupyter_agent.config import resolve_provider

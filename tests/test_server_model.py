@@ -13,7 +13,7 @@ from jupyter_agent.testing import Reply, ScriptedServer, function_call_reply, te
 from jupyter_agent.testing.replies import text_events
 from jupyter_agent.transport.base import EventServerModel, ResponseHeaders
 from jupyter_agent.transport.sse import SseTransport
-from tests.sse_support import make_agent, of_type, server  # noqa: F401
+from tests.sse_support import of_type
 
 
 def with_created_headers(events: list[dict[str, Any]], headers: dict[str, Any]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import gzip
 import json
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +24,7 @@ from jupyter_agent.protocol import responses as R
 from jupyter_agent.testing import Raw, Reply, ScriptedServer, error_reply, failed_reply, function_call_reply, text_reply
 from jupyter_agent.transport.base import ResponseHeaders
 from jupyter_agent.transport.sse import SseDecoder, SseTransport
-from tests.sse_support import API_KEY, FIXTURES, assert_no_secret, make_agent, of_type, server  # noqa: F401
+from tests.sse_support import API_KEY, RECORDED_STREAM_NAMES, assert_no_secret, of_type
 
 MSG_COMMENTARY = {
     "type": "response.output_item.done",
@@ -288,9 +289,9 @@ def test_decoder_strips_a_leading_bom_only() -> None:
     assert out == [b'{"a":1}']  # a BOM later in the stream is part of a line (an unknown field)
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in FIXTURES.glob("*.sse")))
-def test_decoder_is_split_invariant_on_recordings(name: str) -> None:
-    raw = (FIXTURES / f"{name}.sse").read_bytes()
+@pytest.mark.parametrize("name", RECORDED_STREAM_NAMES)
+def test_decoder_is_split_invariant_on_recordings(recorded_streams: Path, name: str) -> None:
+    raw = (recorded_streams / f"{name}.sse").read_bytes()
     expected = [line[6:] for line in raw.split(b"\n") if line.startswith(b"data: ")]
     rng = random.Random(name)
     for variant in (raw, raw.replace(b"\n", b"\r\n"), raw.replace(b"\n", b"\r")):
@@ -577,7 +578,7 @@ def test_usage_limit_messages() -> None:
     assert "credits" in msg(limit_name=None, plan_type="pro", resets_at=reset)
     assert (
         msg(limit_name=None, plan_type="enterprise", resets_at=reset)
-        == f"You've hit your usage limit. Try again at 23:59."
+        == "You've hit your usage limit. Try again at 23:59."
     )
     assert msg(limit_name=None, plan_type=None, resets_at=None) == "You've hit your usage limit. Try again later."
 

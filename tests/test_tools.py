@@ -17,7 +17,7 @@ from jupyter_agent.testing.replies import error_reply, text_reply
 from jupyter_agent.tools.base import FunctionTool
 from jupyter_agent.tools.kernel import describe_text, kernel_tools, list_variables_text, run_code
 
-from .sse_support import make_agent, of_type, server  # noqa: F401 - fixtures
+from .sse_support import of_type
 from .tool_support import calls_reply, outputs
 
 # --- the kernel tools on a namespace --------------------------------------------------------

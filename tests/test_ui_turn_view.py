@@ -196,7 +196,7 @@ def test_errors_show_one_clear_message():
     )
     text = view.plain_text()
     assert text.count("Error: ") == 1 and msg in text and "Reconnecting" not in text
-    assert f"**Error:** You've hit your usage limit for codex-other." in view.markdown()
+    assert "**Error:** You've hit your usage limit for codex-other." in view.markdown()
 
 
 def test_usage_limit_error_names_the_exhausted_bucket_and_reset(frontend):

@@ -10,7 +10,7 @@ import pytest
 
 from jupyter_agent.agent import Agent
 from jupyter_agent.magics import _Output
-from jupyter_agent.testing import Raw, Reply, ScriptedServer
+from jupyter_agent.testing import Raw, Reply
 from jupyter_agent.ui.gauges import RateLimitGauges
 from jupyter_agent.usage import fetch_usage_sync, usage_url
 
@@ -30,13 +30,6 @@ KEY = "sk-usage-" + "c0ffee" * 4
 )
 def test_usage_url(base, expected):
     assert usage_url(base) == expected
-
-
-@pytest.fixture
-def server():
-    srv = ScriptedServer().start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture
