@@ -38,6 +38,7 @@ from .protocol.responses import (
     ResponseCompleted,
     ResponseDone,
     TimingEvent,
+    UnknownEvent,
     WebSearchCallItem,
 )
 from .session import ModelSession, SessionNotice, SessionOptions, SessionRetry, TurnContext
@@ -83,6 +84,11 @@ class TurnHandle:
         return self.future.result(timeout)
 
 
+def _may_carry_text(event_type: str) -> bool:
+    """Events whose loss could lose answer text (deltas, finished items and parts)."""
+    return event_type.endswith((".delta", ".done", "content_part.added")) and event_type != "response.done"
+
+
 @dataclass
 class _Sampling:
     """What one model request produced."""
@@ -93,8 +99,11 @@ class _Sampling:
     #: Streamed text pieces per message item (joined once: no quadratic concatenation).
     partial_text: dict[str, list[str]] = field(default_factory=dict)
     phases: dict[str, str | None] = field(default_factory=dict)
+    #: A malformed text-carrying event was reported to the user in this attempt.
+    unreadable_noticed: bool = False
 
     def reset(self) -> None:
+        self.unreadable_noticed = False
         self.items.clear()
         self.partial_text.clear()
         self.phases.clear()
@@ -127,7 +136,10 @@ class Agent(Configurable):
     ).tag(config=True)
     max_output_tokens = Int(None, allow_none=True, help="Cap on output tokens per request.").tag(config=True)
     max_retries = Int(5, help="Retries of a failed request before the turn fails.").tag(config=True)
-    idle_timeout = Float(300.0, help="Seconds without a byte before a stream counts as dead.").tag(config=True)
+    idle_timeout = Float(300.0, help="Seconds without an event before a stream counts as dead.").tag(config=True)
+    turn_timeout = Float(
+        None, allow_none=True, help="Optional limit in seconds on a whole turn's model requests and retries."
+    ).tag(config=True)
     max_tool_rounds = Int(25, help="Tool follow-up requests allowed per turn.").tag(config=True)
     parallel_tool_calls = Bool(True, help="Let the model request several tool calls at once.").tag(config=True)
     realtime_url = Unicode(None, allow_none=True, help="Realtime WebSocket URL (or base URL) for %agent voice.").tag(
@@ -519,6 +531,8 @@ class Agent(Configurable):
         emit = lambda e: self._emit(turn, sink, e)  # noqa: E731
         provider = self.resolved_provider()
         ctx = TurnContext(turn_id=turn_id, requested_model=self.model_name, interactive=interactive)
+        if self.turn_timeout:
+            ctx.deadline = asyncio.get_running_loop().time() + self.turn_timeout
         # Spec §7: "reasoning included" is per turn; the next response's headers set it again.
         self.session.reasoning_included = False
         emit(ev.TurnStarted(prompt=prompt, model=ctx.requested_model, source=source, turn_id=turn_id))
@@ -580,10 +594,13 @@ class Agent(Configurable):
             if isinstance(error, E.AuthenticationError) and self._api_key is None:
                 # Spec §3.5 "401 -> reload stored auth": the next turn reads the key from the environment / .env again.
                 self.set_api_key(None)
-        except Exception as error:  # noqa: BLE001 - never crash the kernel on a bug or bad data
+        except Exception:  # noqa: BLE001 - never crash the kernel on a bug or bad data
             log.exception("turn failed")
             turn.status = "failed"
-            turn.error = f"{type(error).__name__}: {error}"
+            # Plain language for the user (issue 15 item 5); the traceback is in the log above.
+            turn.error = (
+                "the turn stopped because of a bug in jupyter-agent (details in the log, logger 'jupyter_agent')"
+            )
             self._close_dangling(pending_calls, "Tool not run: internal error.")
             emit(ev.Error(message=f"Internal error: {turn.error}", turn_id=turn_id))
         turn.telemetry = ctx.metrics.summary()
@@ -800,6 +817,16 @@ class Agent(Configurable):
                         turn_id=tid,
                     )
                 )
+            elif isinstance(event, UnknownEvent):
+                if event.invalid and not result.unreadable_noticed and _may_carry_text(event.type):
+                    result.unreadable_noticed = True  # once per attempt: no text is lost without a word
+                    emit(
+                        ev.Notice(
+                            level="warning",
+                            message=f"Part of the answer could not be read (a malformed {event.type} event was skipped).",
+                            turn_id=tid,
+                        )
+                    )
             elif isinstance(event, SessionNotice):
                 emit(
                     ev.Notice(

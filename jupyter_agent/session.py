@@ -39,6 +39,9 @@ class TurnContext:
     interactive: bool = False
     requests_sent: int = 0
     metrics: TurnMetrics = field(default_factory=TurnMetrics)
+    #: Optional end of the whole turn on the event-loop clock (issue 15 item 4): no request or
+    #: retry outlives it. ``None``: only the per-event idle timeout applies.
+    deadline: float | None = None
 
     def capture_turn_state(self, value: str | None) -> None:
         if value and self.turn_state is None:
@@ -163,7 +166,7 @@ class ModelSession:
             turn.requests_sent += 1
             try:
                 async for event in self.transport(turn.metrics).stream(
-                    body, self.request_headers(turn), idle_timeout=self.options.idle_timeout
+                    body, self.request_headers(turn), idle_timeout=self.options.idle_timeout, deadline=turn.deadline
                 ):
                     if isinstance(event, ResponseHeaders):
                         turn.capture_turn_state(event.turn_state)
@@ -182,5 +185,9 @@ class ModelSession:
                     raise
                 attempt += 1
                 delay = error.delay if error.delay is not None else self.backoff(attempt)
+                if turn.deadline is not None and asyncio.get_running_loop().time() + delay >= turn.deadline:
+                    raise E.TurnDeadline(
+                        f"The turn reached its deadline (turn_timeout) while retrying: {error.message}"
+                    ) from None
                 yield SessionRetry(attempt, self.options.max_retries, delay, error.message)
                 await asyncio.sleep(delay)

@@ -51,8 +51,18 @@ def test_matrix_covers_the_issue() -> None:
         "idle timeout",
         "slow server",
         "huge event",
+        # issue 15
+        "gzip bomb",
+        "endless uncompressed line",
+        "corrupt gzip",
+        "slowloris",
+        "turn deadline",
+        "illegal chunk header",
+        "lone surrogate",
     ):
         assert needle in names, needle
+    memory = [s for s in SCENARIOS if s.max_peak_rss is not None]
+    assert {s.name.split(" (")[0] for s in memory} == {"gzip bomb", "endless uncompressed line"}
     for code in (
         "context_length_exceeded",
         "insufficient_quota",

@@ -506,10 +506,14 @@ class PassThroughEvent(_Event):
 
 
 class UnknownEvent(BaseModel):
-    """An event this client does not model (or could not validate); never an error."""
+    """An event this client does not model (or could not validate); never an error.
+
+    ``invalid`` marks a *known* type whose payload did not fit: the agent says so when such an
+    event could have carried text (issue 15 item 6: no silent text loss)."""
 
     type: str
     raw: dict[str, Any] = Field(default_factory=dict)
+    invalid: bool = False
 
 
 _EVENT_MODELS: dict[str, type[BaseModel]] = {
@@ -619,9 +623,7 @@ def parse_event(data: bytes | str) -> AnyServerEvent | None:
             return None
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
             return None
-        if raw["type"] == "response.completed":
-            raise ProtocolError(f"failed to parse ResponseCompleted: {_short(exc)}") from None
-        return UnknownEvent(type=raw["type"], raw=raw)
+        return _revalidate(raw, exc)
 
 
 def parse_event_dict(raw: dict[str, Any]) -> AnyServerEvent | None:
@@ -631,9 +633,40 @@ def parse_event_dict(raw: dict[str, Any]) -> AnyServerEvent | None:
     except ValidationError as exc:
         if not isinstance(raw.get("type"), str):
             return None
-        if raw["type"] == "response.completed":
-            raise ProtocolError(f"failed to parse ResponseCompleted: {_short(exc)}") from None
-        return UnknownEvent(type=raw["type"], raw=raw)
+        return _revalidate(raw, exc)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _revalidate(raw: dict[str, Any], exc: ValidationError) -> AnyServerEvent:
+    """A dict that failed validation: repair lone surrogates, else `UnknownEvent` (or raise, spec §3.4).
+
+    JSON may escape half a UTF-16 pair (``"\\ud83d"``); Python decodes it to a lone surrogate that
+    pydantic refuses. The text is kept with U+FFFD in its place instead of dropping the event.
+    """
+    repaired = _replace_surrogates(raw)
+    if repaired is not raw:
+        try:
+            return EVENT_ADAPTER.validate_python(repaired)
+        except ValidationError as again:
+            exc, raw = again, repaired
+    if raw["type"] == "response.completed":
+        raise ProtocolError(f"failed to parse ResponseCompleted: {_short(exc)}") from None
+    return UnknownEvent(type=raw["type"], raw=raw, invalid=raw["type"] in _EVENT_MODELS)
+
+
+def _replace_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate replaced by U+FFFD; the same object when there is none."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        out = {k: _replace_surrogates(v) for k, v in value.items()}
+        return value if all(out[k] is value[k] for k in value) else out
+    if isinstance(value, list):
+        items = [_replace_surrogates(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value)) else items
+    return value
 
 
 def _short(exc: ValidationError) -> str:
