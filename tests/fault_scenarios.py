@@ -40,6 +40,7 @@ from jupyter_agent.testing import (
     WsBinary,
     WsClose,
     WsConn,
+    completed_event,
     error_reply,
     failed_events,
     failed_reply,
@@ -85,6 +86,8 @@ class Scenario:
     max_peak_rss: int | None = None
     #: A ``Notice`` containing this text must be shown (e.g. a malformed text event).
     notice_contains: str | None = None
+    #: Stale events the turn's telemetry must count as discarded (WebSocket).
+    stale_events: int | None = None
 
 
 @dataclass
@@ -514,6 +517,26 @@ def _ws_queue(*conns: WsConn, http: tuple[Reply, ...] = ()) -> Callable[[Scripte
     return setup
 
 
+def _with_late_events(events: list[Any]) -> list[Any]:
+    """``events`` followed by late events of the same (finished) response: a delta of its message,
+    a second ``response.output_item.done`` and a second ``response.completed`` (issue 15 item 1)."""
+    done = next(e for e in events if e["type"] == "response.output_item.done")
+    late_delta = {
+        "type": "response.output_text.delta",
+        "item_id": done["item"]["id"],
+        "output_index": 0,
+        "content_index": 0,
+        "delta": " (late)",
+    }
+    return [*events, late_delta, json.loads(json.dumps(done)), json.loads(json.dumps(events[-1]))]
+
+
+def _with_foreign_completed(events: list[Any]) -> list[Any]:
+    """A ``response.completed`` of some other response in the middle of this one's stream."""
+    foreign = completed_event("resp_someone_else", output=[])
+    return [*events[:3], foreign, *events[3:]]
+
+
 def ws_scenarios() -> list[Scenario]:
     """The Responses WebSocket fault matrix of issue 8 (spec §2.4-2.8)."""
     fast = {"max_retries": 1}
@@ -657,6 +680,27 @@ def ws_scenarios() -> list[Scenario]:
             full_request=True,
         ),
         Scenario(
+            "ws: late events of the previous response on the reused socket (stale, discarded)",
+            _ws_queue(_ws(_with_late_events(warm), answer())),
+            requests=0,
+            warmup=True,
+            stale_events=3,
+        ),
+        Scenario(
+            "ws: lone surrogate escape in text",
+            _ws_queue(
+                _ws([Raw(json.dumps(e).encode()) for e in text_events(SURROGATE_TEXT, phase="final_answer", chunks=2)])
+            ),
+            text=SURROGATE_TEXT.replace("\ud83d", "\ufffd"),
+            requests=1,
+        ),
+        Scenario(
+            "ws: a response.completed naming another response mid-stream (stale, discarded)",
+            _ws_queue(_ws(_with_foreign_completed(answer()))),
+            requests=1,
+            stale_events=1,
+        ),
+        Scenario(
             "ws: server closed the idle socket between turns",
             _ws_queue(_ws(warm), _ws(answer())),
             requests=1,
@@ -758,6 +802,10 @@ def _check_turn(turn: Turn, sc: Scenario, agent: Agent, prompt: str) -> list[str
         isinstance(e, ev.Notice) and sc.notice_contains in e.message for e in turn.events
     ):
         problems.append(f"no notice containing {sc.notice_contains!r}")
+    if sc.stale_events is not None and (turn.telemetry or {}).get("stale_events", 0) != sc.stale_events:
+        problems.append(
+            f"telemetry counts {(turn.telemetry or {}).get('stale_events', 0)} stale events, expected {sc.stale_events}"
+        )
     for error in errors:
         if LIBRARY_TEXT.search(error.message):
             problems.append(f"library text or a repr in the user's error: {error.message!r}")

@@ -9,6 +9,12 @@ replayed at the start of every request, spec §2.3; rate limits are never read f
 in flight per connection. Each connection remembers its last request and the last response (id and
 output items) so the next request can be incremental (``plan_request``, spec §2.5). Any error
 drops the connection: a later request opens a new one with a full create.
+
+Stale events (issue 15 item 1): a server may send a late event of a response that already ended
+(a second ``response.completed``, a late delta); it then waits on the reused connection. Each
+request's events are matched to the response in flight (its id from ``response.created``); events
+naming a finished response, a different response, or an item of a finished response are discarded
+and counted (``jupyter_agent.websocket.stale_event`` in the turn's telemetry).
 """
 
 from __future__ import annotations
@@ -154,6 +160,11 @@ class WsConnection:
         self.requests = 0
         self.broken = False
         self._lock = asyncio.Lock()
+        #: Responses (and their items) that ended on this connection: late events naming them are stale.
+        self._finished_ids: set[str] = set()
+        self._finished_items: set[str] = set()
+        #: Stale events discarded over the connection's life.
+        self.stale_events = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -276,9 +287,33 @@ class WsConnection:
         if metrics is not None:
             metrics.record_ws_request(time.perf_counter() - started, True, connection_reused=reused)
 
+    def _is_stale(self, event: Any, current: str | None) -> tuple[bool, str | None]:
+        """(stale?, the response in flight) for one event (see the module docstring)."""
+        response = getattr(event, "response", None)
+        rid = getattr(response, "id", None) if response is not None else None
+        if rid:
+            if current is None:
+                return (True, None) if rid in self._finished_ids else (False, rid)
+            return rid != current, current
+        if self._finished_items:
+            item = getattr(event, "item", None)
+            item_id = getattr(event, "item_id", None) or (getattr(item, "id", None) if item is not None else None)
+            if item_id and item_id in self._finished_items:
+                return True, current
+        return False, current
+
+    def _finish(self, response_id: str | None, items: list[Any]) -> None:
+        if len(self._finished_ids) > 256:  # a long-lived connection: forget the oldest generations
+            self._finished_ids.clear()
+            self._finished_items.clear()
+        if response_id:
+            self._finished_ids.add(response_id)
+        self._finished_items.update(i for i in (getattr(item, "id", None) for item in items) if i)
+
     async def _events(self, idle_timeout: float, metrics: Any | None) -> AsyncIterator[Any]:
         state = StreamState()
         items: list[Any] = []
+        current: str | None = None
         record = metrics.record_ws_event if metrics is not None else None
         while True:
             waited = time.perf_counter()
@@ -308,6 +343,13 @@ class WsConnection:
                 continue
             if record:
                 record(elapsed, event.type, not isinstance(event, ResponseFailed))
+            stale, current = self._is_stale(event, current)
+            if stale:
+                self.stale_events += 1
+                if metrics is not None:
+                    metrics.record_stale_event(event.type)
+                log.debug("discarded a stale %s on a reused websocket", event.type)
+                continue
             model = state.server_model(event)
             if model is not None:
                 yield model
@@ -317,4 +359,5 @@ class WsConnection:
             if state.check_terminal(event):
                 response = event.response if isinstance(event, (ResponseCompleted, ResponseDone)) else None
                 self.last_response = LastResponse((response.id if response else None) or "", items)
+                self._finish(current or (response.id if response else None), items)
                 return
