@@ -32,10 +32,16 @@ def plain(exc: BaseException) -> str:
         return "the server's reply was not valid HTTP"
     if isinstance(exc, (httpx.DecodingError, zlib.error)):
         return "the server's compressed reply was corrupt"
+    if isinstance(exc, ConnectionRefusedError):
+        return "the server could not be reached (refused, or host unreachable)"
     if isinstance(exc, (httpx.ReadError, httpx.WriteError, ConnectionError)):
         return "the connection was lost"
+    if isinstance(exc, TimeoutError):
+        return "the server did not respond in time"
     if isinstance(exc, httpx.ProxyError):
         return "the proxy refused the connection"
+    if isinstance(exc, OSError) and exc.errno is None and "multiple exceptions" in str(exc).lower():
+        return "the server could not be reached (refused, or host unreachable)"  # asyncio: every address failed
     return "a network error occurred"
 
 

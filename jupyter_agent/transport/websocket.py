@@ -41,6 +41,7 @@ from ..protocol.responses import (
     parse_event,
 )
 from .base import ResponseHeaders, StreamState
+from .failures import log_detail, plain
 from .redact import WS_CLIENT_LOGGER
 
 log = logging.getLogger(__name__)
@@ -142,11 +143,6 @@ def _is_loopback(url: str) -> bool:
     return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text[:300]
-
-
 class WsConnection:
     """One Responses WebSocket connection (see the module docstring)."""
 
@@ -192,10 +188,12 @@ class WsConnection:
                 status, dict(response.headers.raw_items()), bytes(response.body or b""), url=url
             ) from None
         except (OSError, asyncio.TimeoutError, TimeoutError) as exc:
-            raise E.StreamError(f"websocket connect to {url} failed: {_describe(exc)}") from None
+            log_detail(f"websocket connect to {url}", exc)
+            raise E.StreamError(f"websocket connect to {url} failed: {plain(exc)}") from None
         except Exception as exc:  # noqa: BLE001 - handshake protocol errors: retryable, key-free
+            log_detail(f"websocket handshake with {url}", exc)
             raise E.StreamError(
-                f"websocket handshake with {url} failed: {type(exc).__name__}: {_describe(exc)}"
+                f"websocket handshake with {url} failed: the server's reply was not a valid WebSocket handshake"
             ) from None
         raw = dict(ws.response.headers.raw_items()) if ws.response is not None else {}
         handshake = ResponseHeaders.from_http(raw, read_rate_limits=False)
@@ -283,7 +281,8 @@ class WsConnection:
         except Exception as exc:  # noqa: BLE001 - closed or broken socket
             if metrics is not None:
                 metrics.record_ws_request(time.perf_counter() - started, False, connection_reused=reused)
-            raise E.StreamError(f"websocket send failed: {_describe(exc)}") from None
+            log_detail("websocket send", exc)
+            raise E.StreamError(f"websocket send failed: {plain(exc)}") from None
         if metrics is not None:
             metrics.record_ws_request(time.perf_counter() - started, True, connection_reused=reused)
 
