@@ -28,6 +28,7 @@ from .protocol.responses import (
     CodexRateLimitsEvent,
     FunctionCallItem,
     MessageItem,
+    OtherItem,
     OutputItemAdded,
     OutputItemDone,
     OutputTextDelta,
@@ -980,6 +981,8 @@ def _replay_item(item: Any, keep_ids: bool) -> dict[str, Any] | None:
     """An output item as it is sent back on later requests (None: not replayable)."""
     if isinstance(item, ReasoningItem) and not item.encrypted_content and not keep_ids:
         return None  # stateless replay needs the encrypted content
+    if isinstance(item, OtherItem) and not item.replayable:
+        return None  # a type the API does not take as input would fail every later request
     data = item.to_input(keep_id=keep_ids)
     if data.get("type") == "message":
         data.pop("status", None)

@@ -55,6 +55,18 @@ def openai_spec() -> dict[str, Any]:
     return json.loads((path / OPENAI_SPEC_FILE).read_text(encoding="utf-8"))
 
 
+@pytest.fixture(scope="session")
+def wire_schema() -> Any:
+    """A `WireSchema` over OpenAI's published schemas, or ``None`` when they are absent (tests that
+    only *also* check conformance use this; the conformance tests themselves use ``openai_spec``)."""
+    path, _reason = shared_fixture(OPENAI_SPEC, REPO_ROOT)
+    if path is None or not (path / OPENAI_SPEC_FILE).is_file():
+        return None
+    from .wire_schema import WireSchema
+
+    return WireSchema(json.loads((path / OPENAI_SPEC_FILE).read_text(encoding="utf-8")))
+
+
 @pytest.fixture
 def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as s:

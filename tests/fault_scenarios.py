@@ -106,6 +106,8 @@ class Outcome:
     problems: list[str]
     #: Growth of the process's peak RSS during the turn, in bytes (memory faults only).
     peak_rss: int | None = None
+    #: Every request the client sent: ("http", POST body) and ("ws", response.create frame).
+    bodies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -931,6 +933,7 @@ async def run_scenario(sc: Scenario, loop: AgentLoop, *, transport: str = "sse")
         next_status = "timeout"
     finally:
         await loop.run(agent.session.aclose())
+        bodies = sent_bodies(server)
         server.stop()
     return Outcome(
         scenario=sc.name,
@@ -944,7 +947,18 @@ async def run_scenario(sc: Scenario, loop: AgentLoop, *, transport: str = "sse")
         next_turn=next_status,
         problems=problems,
         peak_rss=peak,
+        bodies=bodies,
     )
+
+
+def sent_bodies(server: ScriptedServer) -> list[tuple[str, dict[str, Any]]]:
+    """Every Responses request the client sent to ``server`` (HTTP bodies, WebSocket create frames)."""
+    out: list[tuple[str, dict[str, Any]]] = [
+        ("http", r.json) for r in server.find_requests("POST", "/responses") if isinstance(r.json, dict)
+    ]
+    for conn in server.ws_connections:
+        out += [("ws", f) for f in conn.frames if isinstance(f, dict) and f.get("type") == "response.create"]
+    return out
 
 
 def _queue_ws_answer(server: ScriptedServer) -> None:

@@ -14,6 +14,7 @@ import pytest
 from jupyter_agent.loop import AgentLoop
 
 from .fault_scenarios import Scenario, agent_loop, http_scenarios, run_scenario
+from .wire_schema import WireSchema
 
 SCENARIOS = http_scenarios()
 
@@ -25,10 +26,14 @@ def fault_loop() -> Iterator[AgentLoop]:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-async def test_http_fault(scenario: Scenario, fault_loop: AgentLoop) -> None:
+async def test_http_fault(scenario: Scenario, fault_loop: AgentLoop, wire_schema: WireSchema | None) -> None:
     outcome = await run_scenario(scenario, fault_loop)
     assert outcome.ok, f"{scenario.name}: {outcome.problems}"
     assert outcome.seconds < scenario.max_seconds
+    if wire_schema is not None:  # issue 15 item 9b: what the client sent conforms to OpenAI's schemas
+        assert outcome.bodies
+        problems = [p for kind, body in outcome.bodies for p in wire_schema.errors(kind, body)]
+        assert not problems, problems
 
 
 def test_matrix_covers_the_issue() -> None:

@@ -191,9 +191,47 @@ class CompactionItem(_Item):
 
 
 class OtherItem(_Item):
-    """Any item type this client does not model; kept verbatim for replay."""
+    """Any item type this client does not model; kept verbatim, and replayed only when the API
+    accepts that type as input (``replayable``): an unknown type sent back would make every later
+    request fail with 400 (issue 15 item 9, found by validating against ``CreateResponse``)."""
 
     type: str
+
+    @property
+    def replayable(self) -> bool:
+        return self.type in REPLAYABLE_ITEM_TYPES
+
+    def to_input(self, *, keep_id: bool = False) -> dict[str, Any]:
+        """Verbatim, nulls included (e.g. ``outputs: null`` is required on ``code_interpreter_call``)."""
+        data = self.model_dump(by_alias=True)
+        if not keep_id:
+            data.pop("id", None)
+        return data
+
+
+#: Output item types OpenAI's published ``Item`` union (API 2.3.0) accepts back as input.
+REPLAYABLE_ITEM_TYPES = frozenset(
+    {
+        "file_search_call",
+        "computer_call",
+        "computer_call_output",
+        "tool_search_call",
+        "tool_search_output",
+        "additional_tools",
+        "compaction",
+        "image_generation_call",
+        "code_interpreter_call",
+        "local_shell_call_output",
+        "shell_call",
+        "shell_call_output",
+        "apply_patch_call",
+        "apply_patch_call_output",
+        "mcp_list_tools",
+        "mcp_approval_request",
+        "mcp_approval_response",
+        "mcp_call",
+    }
+)
 
 
 _ITEM_TAGS = frozenset(
