@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from traitlets import Bool, Dict, Enum, Float, Int, Unicode, observe
+from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
 from . import events as ev
@@ -83,6 +83,10 @@ class TurnHandle:
 
     def result(self, timeout: float | None = None) -> Turn:
         return self.future.result(timeout)
+
+
+class TurnRunning(RuntimeError):
+    """A conversation or connection change was refused because a turn is running."""
 
 
 def _may_carry_text(event_type: str) -> bool:
@@ -205,6 +209,8 @@ class Agent(Configurable):
         self._subscribers: list[EventCallback] = []
         self._turn_lock: asyncio.Lock | None = None
         self._tasks: dict[str, asyncio.Task[Turn]] = {}
+        #: Changes refused during a turn and deferred until no turn runs (``after_turns``).
+        self._after_turns: list[Callable[[], Any]] = []
         self._approvals: dict[str, asyncio.Future[str]] = {}
         self._notified_local = False
         self._last_server_model: str | None = None
@@ -243,6 +249,18 @@ class Agent(Configurable):
 
     # -- configuration --------------------------------------------------------------------
 
+    @validate("base_url", "provider", "transport", "max_retries", "idle_timeout")
+    def _no_connection_change_mid_turn(self, proposal: Any) -> Any:
+        """A new connection would cut a running turn (issue 15 item 10): refused until it ends."""
+        name = proposal["trait"].name
+        if getattr(self, "_tasks", None) and proposal["value"] != self._trait_values.get(name):
+            raise TraitError(f"A turn is running: stop it (or let it finish) before changing {name}.")
+        return proposal["value"]
+
+    def _refuse_while_running(self, what: str) -> None:
+        if getattr(self, "_tasks", None):
+            raise TurnRunning(f"A turn is running: stop it (or let it finish) before {what}.")
+
     @observe("base_url", "provider", "transport", "max_retries", "idle_timeout")
     def _connection_changed(self, change: dict[str, Any]) -> None:
         lock = getattr(self, "_provider_lock", None)
@@ -269,7 +287,11 @@ class Agent(Configurable):
             return self._provider_obj
 
     def set_api_key(self, api_key: str | None) -> None:
-        """Use another API key from the next request on."""
+        """Use another API key from the next request on (refused while a turn runs)."""
+        self._refuse_while_running("changing the API key")
+        self._set_api_key(api_key)
+
+    def _set_api_key(self, api_key: str | None) -> None:
         with self._provider_lock:
             self._api_key = Secret(api_key) if api_key else None
             self._provider_obj = None
@@ -419,7 +441,11 @@ class Agent(Configurable):
         self._loop.call_soon(_resolve)
 
     def reset(self) -> None:
-        """Start a new conversation (history cleared, new conversation id; the old one stays saved)."""
+        """Start a new conversation (history cleared, new conversation id; the old one stays saved).
+
+        Refused with `TurnRunning` while a turn runs: its items would land in the new conversation
+        without their user message (issue 15 item 10)."""
+        self._refuse_while_running("starting a new conversation")
         self._replace_history([], str(uuid.uuid4()))
 
     def _replace_history(self, items: list[dict[str, Any]], conversation_id: str) -> None:
@@ -515,6 +541,22 @@ class Agent(Configurable):
                 return await self._run_turn(turn_id, prompt, source, sink, interactive)
         finally:
             self._tasks.pop(turn_id, None)
+            while not self._tasks and self._after_turns:
+                try:
+                    self._after_turns.pop(0)()
+                except Exception:  # noqa: BLE001 - a deferred setting must not break the turn's end
+                    log.exception("deferred change after the turn failed")
+
+    def after_turns(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on the agent loop once no turn is running (now, if none is)."""
+
+        def _queue() -> None:
+            if self._tasks:
+                self._after_turns.append(fn)
+            else:
+                fn()
+
+        self._loop.call_soon(_queue)
 
     def _append_history(self, item: dict[str, Any]) -> None:
         self.history.append(item)
@@ -594,7 +636,7 @@ class Agent(Configurable):
             emit(ev.Error(message=error.message, retryable=False, code=error.code, turn_id=turn_id))
             if isinstance(error, E.AuthenticationError) and self._api_key is None:
                 # Spec §3.5 "401 -> reload stored auth": the next turn reads the key from the environment / .env again.
-                self.set_api_key(None)
+                self._set_api_key(None)  # the turn's own ending: not a change under a running turn
         except Exception:  # noqa: BLE001 - never crash the kernel on a bug or bad data
             log.exception("turn failed")
             turn.status = "failed"

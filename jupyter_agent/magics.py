@@ -16,9 +16,10 @@ import threading
 from typing import Any, Callable
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
+from traitlets import TraitError
 
 from . import events as ev
-from .agent import Agent
+from .agent import Agent, TurnRunning
 from .loop import EventBridge
 
 FRAME_INTERVAL = 1 / 30
@@ -128,6 +129,8 @@ class _Overrides:
         self.saved: dict[str, Any] = {}
 
     def __enter__(self) -> "_Overrides":
+        if self.saved:  # already entered (run_agent_cell enters first to report a refusal)
+            return self
         self.agent.prewarm_paused = True
         try:
             for name, value in self.changes.items():
@@ -141,7 +144,10 @@ class _Overrides:
         self.agent.prewarm_paused = True
         try:
             for name, value in self.saved.items():
-                setattr(self.agent, name, value)
+                try:
+                    setattr(self.agent, name, value)
+                except TraitError:  # another turn (the panel) started meanwhile: restore when it ends
+                    self.agent.after_turns(lambda n=name, v=value: setattr(self.agent, n, v))
         finally:
             self.agent.prewarm_paused = False
 
@@ -171,7 +177,12 @@ async def run_agent_cell(line: str, body: str, *, agent: Agent | None = None) ->
         return
     agent = agent or get_agent()
     bridge: EventBridge[ev.AgentEvent] = EventBridge()
-    with _Overrides(agent, opts):
+    try:
+        overrides = _Overrides(agent, opts).__enter__()
+    except TraitError as exc:  # e.g. -t websocket while a panel turn runs
+        print(f"UsageError: {exc}")
+        return
+    with overrides:
         view = _make_view(agent)
         view.display()
         handle = agent.start(prompt, source="cell", sink=bridge.put, interactive=True)
@@ -370,7 +381,7 @@ class AgentMagics(Magics):
             return run_agent_cell_blocking(line, cell)
         try:
             return self._command(line)
-        except UsageError as exc:
+        except (UsageError, TurnRunning, TraitError) as exc:
             print(f"UsageError: {exc}")
             return None
 

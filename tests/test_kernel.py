@@ -112,3 +112,19 @@ def test_failed_turn_shows_clear_error_and_keeps_message(kernel, module_server):
     assert "Prompt flagged." in result.text
     history = kernel.run("print(M.history_text(a))").text
     assert "[user] something bad" in history
+
+
+def test_reset_and_transport_override_are_refused_while_a_turn_streams(kernel, module_server):
+    """Issue 15 item 10 in a real kernel: a turn running on the agent loop (as from the panel);
+    ``%agent reset`` and a ``%%agent -t websocket`` cell say why they cannot run, the turn completes
+    with its user message, and the history is intact."""
+    module_server.add_response(text_reply("Panel answer.", phase="final_answer", chunks=10, delay=0.15))
+    assert kernel.run("h = a.start('panel question')").status == "ok"
+    reset = kernel.run("%agent reset")
+    assert "UsageError: A turn is running: stop it (or let it finish) before starting a new conversation." in reset.text
+    cell = kernel.run("%%agent -t websocket\nanother question")
+    assert "UsageError: A turn is running" in cell.text and "before changing transport" in cell.text
+    done = kernel.run("t = h.result(15)\nprint(t.status, t.text)\nprint(M.history_text(a))")
+    assert "completed Panel answer." in done.text
+    assert "[user] panel question" in done.text and "another question" not in done.text
+    assert "Transport:  sse" in kernel.run("%agent status").text
