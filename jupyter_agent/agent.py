@@ -43,6 +43,7 @@ from .protocol.responses import (
     WebSearchCallItem,
 )
 from .session import ModelSession, SessionNotice, SessionOptions, SessionRetry, TurnContext
+from .store import is_warning_item, warning_item
 from .tools.base import FunctionTool, as_tool
 from .transport.base import EventServerModel, ResponseHeaders
 
@@ -516,7 +517,7 @@ class Agent(Configurable):
             if kind == "message":
                 text = _content_text(item.get("content"))
                 role = item.get("role", "user")
-                if role == "user" and text.startswith("Warning: "):
+                if role == "user" and is_warning_item(item):
                     role = "warning"
                 out.append({"role": role, "text": text, "phase": item.get("phase")})
             elif kind == "function_call":
@@ -891,7 +892,7 @@ class Agent(Configurable):
                 f"Answers in this turn come from {model}."
             )
             emit(ev.RerouteWarning(from_model=requested, to_model=model, message=message, turn_id=ctx.turn_id))
-            self._append_history(_user_message(f"Warning: {message}"))
+            self._append_history(warning_item(message))
 
     # -- tools ----------------------------------------------------------------------------
 
