@@ -625,6 +625,9 @@ class Agent(Configurable):
                 self._append_history(_assistant_message(f"{partial}\n\n{INTERRUPTED_MARK}"))
             turn.text = partial
             self._reject_approvals(ctx)
+            # An interrupted turn cost requests and time too: its footer comes first (issue 15 item 13).
+            turn.telemetry = ctx.metrics.summary()
+            emit(ev.Telemetry(summary=turn.telemetry, line=ctx.metrics.line(), turn_id=turn_id))
             emit(ev.TurnDone(status="interrupted", text=turn.text, turn_id=turn_id))
             raise
         except E.AgentError as error:

@@ -124,6 +124,12 @@ async def test_stop_while_the_server_hangs(transport: str, fault_loop: AgentLoop
         partial = [t for t in texts if t.endswith(INTERRUPTED_MARK)]
         assert len(partial) == 1 and ANSWER.startswith(partial[0].split("\n\n")[0])
         assert sum(1 for e in turn.events if isinstance(e, ev.TurnDone)) == 1
+        # issue 15 item 13: the interrupted turn has its telemetry footer too, just before TurnDone
+        (telemetry,) = [e for e in turn.events if isinstance(e, ev.Telemetry)]
+        assert turn.events.index(telemetry) == len(turn.events) - 2
+        assert turn.telemetry == telemetry.summary and telemetry.line
+        calls = "api_calls" if transport == "sse" else "websocket_calls"
+        assert telemetry.summary[calls]["count"] == 1
         server.add_response(text_reply(NEXT_ANSWER, phase="final_answer"))
         server.add_ws_connection(WsConn(requests=[text_events(NEXT_ANSWER, phase="final_answer")]))
         nxt = await asyncio.wait_for(agent.ask("next"), 10)
