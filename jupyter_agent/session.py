@@ -23,7 +23,7 @@ from .protocol import errors as E
 from .protocol.ratelimits import merge_snapshot
 from .telemetry import TurnMetrics
 from .transport.base import ResponseHeaders, Transport
-from .transport.sse import SseTransport
+from .transport.sse import DEFAULT_LIMITS, SseLimits, SseTransport
 
 
 @dataclass
@@ -76,6 +76,8 @@ class SessionOptions:
     idle_timeout: float = 300.0
     backoff_base: float = 0.2
     max_backoff: float = 10.0
+    #: Caps on one SSE event and one decoded response body (``transport.sse.SseLimits``, issue 15).
+    sse_limits: SseLimits = DEFAULT_LIMITS
 
 
 class ModelSession:
@@ -118,9 +120,11 @@ class ModelSession:
     def transport(self, metrics: TurnMetrics | None = None) -> Transport:
         """The HTTP+SSE transport; it counts API calls and SSE events into ``metrics`` (spec §10)."""
         if metrics is not None:
-            return SseTransport(self.client, self.provider.responses_url, metrics=metrics)
+            return SseTransport(
+                self.client, self.provider.responses_url, metrics=metrics, limits=self.options.sse_limits
+            )
         if self._sse is None:
-            self._sse = SseTransport(self.client, self.provider.responses_url)
+            self._sse = SseTransport(self.client, self.provider.responses_url, limits=self.options.sse_limits)
         return self._sse
 
     async def aclose(self) -> None:

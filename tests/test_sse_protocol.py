@@ -905,3 +905,20 @@ async def test_reasoning_deltas_reach_the_agent(server: ScriptedServer, make_age
     got = [(r.kind, r.index, r.delta, r.item_id) for r in of_type(turn.events, ev.ReasoningDelta)]
     assert got == [("summary", 0, "Think", "rs_1"), ("summary", 1, "More", "rs_1"), ("content", 2, "raw", "rs_1")]
     assert turn.text == "Answer"
+
+
+async def test_session_options_set_the_sse_limits(server: ScriptedServer) -> None:
+    """``SessionOptions.sse_limits`` reaches the transport: a 2 KiB delta fails a 1 KiB cap, clearly."""
+    from jupyter_agent.config import resolve_provider
+    from jupyter_agent.protocol.errors import StreamTooLarge
+    from jupyter_agent.session import ModelSession, SessionOptions, TurnContext
+    from jupyter_agent.testing import text_reply
+    from jupyter_agent.transport.sse import SseLimits
+
+    server.add_response(text_reply("y" * 2048, chunks=1))
+    provider = resolve_provider(base_url=server.base_url, provider="compatible", api_key=None)
+    session = ModelSession(provider, options=SessionOptions(max_retries=0, sse_limits=SseLimits(max_event_bytes=1024)))
+    with pytest.raises(StreamTooLarge, match="1024 bytes"):
+        async for _ in session.stream({"model": "m", "input": []}, TurnContext()):
+            pass
+    await session.aclose()

@@ -275,9 +275,13 @@ def _deadline_passed() -> E.TurnDeadline:
 
 def _too_large(detail: str, limits: SseLimits) -> E.StreamTooLarge:
     return E.StreamTooLarge(
-        f"The server sent more than this client accepts ({detail}; limits: {limits.max_event_bytes // _MIB} MiB "
-        f"per event, {limits.max_body_bytes // _MIB} MiB per response), so the response was stopped."
+        f"The server sent more than this client accepts ({detail}; limits: {_size(limits.max_event_bytes)} "
+        f"per event, {_size(limits.max_body_bytes)} per response), so the response was stopped."
     )
+
+
+def _size(n: int) -> str:
+    return f"{n // _MIB} MiB" if n >= _MIB and n % _MIB == 0 else f"{n} bytes"
 
 
 async def decoded_body(response: httpx.Response, max_bytes: int) -> AsyncIterator[bytes]:
