@@ -183,7 +183,7 @@ class SseTransport(Transport):
             self._url,
             content=payload,
             headers={**headers, "Accept": "text/event-stream", "Content-Type": "application/json"},
-            timeout=httpx.Timeout(connect=15.0, read=idle_timeout, write=30.0, pool=30.0),
+            timeout=httpx.Timeout(connect=15.0, read=_read_timeout(idle_timeout, deadline), write=30.0, pool=30.0),
         )
         clock = asyncio.get_running_loop().time
         started = time.perf_counter()
@@ -216,21 +216,35 @@ class SseTransport(Transport):
                 return
             decoder = SseDecoder(self._limits.max_event_bytes)
             state = StreamState()
-            stream = decoded_body(response, self._limits.max_body_bytes)  # proxies may gzip the event stream
-            wait_until = clock() + idle_timeout  # per event, not per byte (spec §3.4)
+            encoding = response.headers.get("content-encoding", "").strip().lower()
+            plain_body = encoding in ("", "identity")
+            # Proxies may gzip the event stream; an identity body is read without the extra generator.
+            stream = response.aiter_raw() if plain_body else decoded_body(response, self._limits.max_body_bytes)
+            body_bytes_seen = 0
+            # Idle timeout per *event* (spec §3.4): the time spent waiting on the server since the last
+            # event (not the consumer's time), checked as bytes arrive; total silence trips httpx's read
+            # timeout. No timer per read: this loop is the throughput path.
+            idle = 0.0
             while True:
                 waited = time.perf_counter()
                 try:
-                    async with asyncio.timeout_at(wait_until if deadline is None else min(wait_until, deadline)):
-                        chunk = await stream.__anext__()
+                    chunk = await stream.__anext__()
+                    arrived = time.perf_counter()
+                    idle += arrived - waited
+                    if idle > idle_timeout:
+                        raise E.IdleTimeout("idle timeout waiting for SSE")
+                    if deadline is not None and clock() >= deadline:
+                        raise _deadline_passed()
+                    if plain_body:
+                        body_bytes_seen += len(chunk)
+                        if body_bytes_seen > self._limits.max_body_bytes:
+                            raise _too_large(f"a body over {self._limits.max_body_bytes} bytes", self._limits)
                     events = decoder.feed(chunk)
                 except StopAsyncIteration:
                     break
-                except TimeoutError:
+                except httpx.ReadTimeout:
                     if deadline is not None and clock() >= deadline:
                         raise _deadline_passed() from None
-                    raise E.IdleTimeout("idle timeout waiting for SSE") from None
-                except httpx.ReadTimeout:
                     raise E.IdleTimeout("idle timeout waiting for SSE") from None
                 except SseLimitExceeded as exc:
                     raise _too_large(str(exc), self._limits) from None
@@ -241,7 +255,7 @@ class SseTransport(Transport):
                     event = parse_event(data)
                     if event is None:
                         continue
-                    wait_until = clock() + idle_timeout
+                    idle = 0.0
                     if self._metrics is not None:
                         self._metrics.record_sse_event(time.perf_counter() - waited)
                     model = state.server_model(event)
@@ -267,6 +281,13 @@ class SseTransport(Transport):
             raise state.end_of_stream()
         finally:
             await _close_quietly(response)
+
+
+def _read_timeout(idle_timeout: float, deadline: float | None) -> float:
+    """httpx's per-read timeout: the idle timeout, or less when the turn deadline comes first."""
+    if deadline is None:
+        return idle_timeout
+    return max(0.001, min(idle_timeout, deadline - asyncio.get_running_loop().time()))
 
 
 def _deadline_passed() -> E.TurnDeadline:
