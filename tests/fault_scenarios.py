@@ -689,6 +689,16 @@ def ws_scenarios() -> list[Scenario]:
             stale_events=3,
         ),
         Scenario(
+            "ws: 40 MiB message (over the 32 MiB cap)",
+            _ws_queue(_ws([*answer()[:3], Raw(_OPEN_DELTA[6:] + b"x" * (40 * MIB) + b'"}')])),
+            status="failed",
+            text=None,
+            error="larger than this client accepts",
+            code="stream_too_large",
+            requests=1,
+            max_seconds=20.0,  # no peak-RSS bound: the scripted server builds the 40 MiB frame in this process
+        ),
+        Scenario(
             "ws: lone surrogate escape in text",
             _ws_queue(
                 _ws([Raw(json.dumps(e).encode()) for e in text_events(SURROGATE_TEXT, phase="final_answer", chunks=2)])

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import CloseCode
 from websockets.protocol import State
 
 from ..protocol import errors as E
@@ -43,6 +44,7 @@ from ..protocol.responses import (
 from .base import ResponseHeaders, StreamState
 from .failures import log_detail, plain
 from .redact import WS_CLIENT_LOGGER
+from .sse import DEFAULT_LIMITS
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ BETA_V2 = "responses_websockets=2026-02-06"
 TIMING_HEADER = "x-responsesapi-include-timing-metrics"
 #: Handshake statuses that mean "no WebSocket endpoint here": switch to HTTP at once (spec §2.7).
 NO_WEBSOCKET_STATUSES = frozenset({404, 405, 426, 501})
+#: Largest (decompressed) message accepted: the SSE per-event cap (issue 15 item 2); larger closes with 1009.
+MAX_FRAME_BYTES = DEFAULT_LIMITS.max_event_bytes
 #: Fields that never break request chaining (spec §2.5).
 _NOT_COMPARED = frozenset({"type", "input", "previous_response_id", "generate", "client_metadata", "stream_id"})
 #: Item keys that differ between an output item and its replay in later input.
@@ -174,7 +178,7 @@ class WsConnection:
                 url,
                 additional_headers=dict(headers),
                 compression="deflate",
-                max_size=None,
+                max_size=MAX_FRAME_BYTES,  # decompressed size: a deflate bomb stops here too
                 open_timeout=open_timeout,
                 logger=WS_CLIENT_LOGGER,
                 **kwargs,
@@ -326,6 +330,11 @@ class WsConnection:
             except ConnectionClosed as exc:
                 if record:
                     record(time.perf_counter() - waited, "unknown", False)
+                if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                    raise E.StreamTooLarge(
+                        f"The server sent a WebSocket message larger than this client accepts "
+                        f"({MAX_FRAME_BYTES // 2**20} MiB), so the response was stopped."
+                    ) from None
                 if exc.rcvd is not None:
                     raise E.StreamError("websocket closed by server before response.completed") from None
                 raise E.StreamError("stream closed before response.completed") from None
