@@ -1,6 +1,6 @@
 """HTTP+SSE client throughput: the decoder + typed parsing, and the full path over a socket.
 
-1. In memory: every recorded stream (``tests/fixtures/recorded-streams``) decoded by
+1. In memory: every recorded stream (``../shared/fixtures/recorded-streams``) decoded by
    ``SseDecoder`` and validated by ``parse_event``, fed in 64-byte, 1 KiB and 16 KiB chunks; plus one
    event carrying a 1 MiB ``encrypted_content`` fed in 4 KiB chunks (long-line behaviour).
 2. Over a 127.0.0.1 socket (scripted server): a synthetic stream of N text deltas through
@@ -24,9 +24,11 @@ from jupyter_agent import events as ev
 from jupyter_agent.agent import Agent
 from jupyter_agent.protocol.responses import parse_event
 from jupyter_agent.testing import Reply, ScriptedServer, text_events
+from jupyter_agent.testing.fixtures import RECORDED_STREAMS, shared_fixture
 from jupyter_agent.transport.sse import SseDecoder, SseTransport
 
-FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "recorded-streams"
+#: The recorded streams live outside the repository (``../shared/fixtures`` or ``$JUPYTER_AGENT_FIXTURES``).
+FIXTURES, FIXTURES_MISSING = shared_fixture(RECORDED_STREAMS, Path(__file__).resolve().parents[1])
 
 
 def decode_all(data: bytes, chunk: int) -> int:
@@ -43,6 +45,9 @@ def decode_all(data: bytes, chunk: int) -> int:
 
 
 def bench_memory(runs: int) -> None:
+    if FIXTURES is None:
+        print(f"in-memory: skipped, {FIXTURES_MISSING}")
+        return
     bodies = [p.read_bytes() for p in sorted(FIXTURES.glob("*.sse"))]
     total = sum(len(b) for b in bodies)
     print(f"in-memory: {len(bodies)} recorded streams, {total / 1024:.0f} KiB")

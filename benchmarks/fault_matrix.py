@@ -3,8 +3,8 @@
 Runs the scenarios of ``tests/fault_scenarios.py`` (the same ones ``tests/test_faults_*.py``
 assert) over HTTP+SSE and the Responses WebSocket, one fresh scripted server and agent each, and
 prints one row per scenario: outcome (status, retries, error code), seconds to the outcome,
-requests (POSTs + WebSocket handshakes), the worst lag of the caller's loop, the next turn, and
-whether every invariant held.
+requests (POSTs + WebSocket handshakes), the worst lag of the caller's loop, the growth of peak
+RSS for the memory faults (issue 15), the next turn, and whether every invariant held.
 
     .venv/bin/python -m benchmarks.fault_matrix [--only TEXT] [--markdown]
 """
@@ -31,6 +31,7 @@ def _row(o: Outcome, transport: str) -> list[str]:
         f"{o.seconds:.2f}",
         str(o.requests),
         f"{o.caller_lag * 1000:.0f}",
+        "" if o.peak_rss is None else f"+{o.peak_rss / 2**20:.0f} MiB",
         o.next_turn,
         "ok" if o.ok else "FAIL: " + "; ".join(o.problems),
     ]
@@ -53,7 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = p.parse_args(argv)
     rows = asyncio.run(_run(args.only))
-    head = ["transport", "scenario", "outcome", "seconds", "requests", "caller lag ms", "next turn", "invariants"]
+    head = [
+        "transport",
+        "scenario",
+        "outcome",
+        "seconds",
+        "requests",
+        "caller lag ms",
+        "peak RSS",
+        "next turn",
+        "invariants",
+    ]
     if args.markdown:
         print("| " + " | ".join(head) + " |")
         print("|" + "|".join("---" for _ in head) + "|")

@@ -10,15 +10,17 @@ thread. Without autoawait the plain ``%%agent`` magic runs the same turn and blo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shlex
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
+from traitlets import TraitError
 
 from . import events as ev
-from .agent import Agent
+from .agent import Agent, TurnRunning
 from .loop import EventBridge
 from .magic_commands import (
     HELP,
@@ -106,7 +108,12 @@ async def run_agent_cell(line: str, body: str, *, agent: Agent | None = None) ->
         return
     agent = agent or get_agent()
     bridge: EventBridge[ev.AgentEvent] = EventBridge()
-    with agent.temporary_options(**cell_options(opts)):
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(agent.temporary_options(**cell_options(opts)))
+        except TraitError as exc:  # e.g. -t websocket while a panel turn runs
+            print(f"UsageError: {exc}")
+            return
         view = _make_view(agent)
         view.display()
         handle = agent.start(prompt, source="cell", sink=bridge.put, interactive=True)
@@ -210,7 +217,7 @@ class AgentMagics(Magics):
             return run_agent_cell_blocking(line, cell)
         try:
             return self._command(line)
-        except UsageError as exc:
+        except (UsageError, TurnRunning, TraitError) as exc:
             print(f"UsageError: {exc}")
             return None
 

@@ -96,10 +96,8 @@ class StoredConversation:
     def user_messages(self) -> list[str]:
         out = []
         for item in self.items:
-            if item.get("type", "message") == "message" and item.get("role") == "user":
-                text = _content_text(item.get("content"))
-                if not text.startswith("Warning: "):
-                    out.append(text)
+            if item.get("type", "message") == "message" and item.get("role") == "user" and not is_warning_item(item):
+                out.append(_content_text(item.get("content")))
         return out
 
 
@@ -275,6 +273,28 @@ def _content_text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
     return ""
+
+
+WARNING_PREFIX = "Warning: "
+
+
+def warning_item(message: str) -> dict[str, Any]:
+    """The history item for a reroute warning (spec §4: a user message ``"Warning: " + message``).
+
+    Its ``content`` is a plain string (``EasyInputMessage``), while every user prompt is stored as a
+    list of ``input_text`` parts: the shape is the marker, so no user text can pass for a warning
+    (issue 15 item 11). The model sees the same words either way."""
+    return {"type": "message", "role": "user", "content": WARNING_PREFIX + message}
+
+
+def is_warning_item(item: dict[str, Any]) -> bool:
+    content = item.get("content")
+    return (
+        item.get("type", "message") == "message"
+        and item.get("role") == "user"
+        and isinstance(content, str)
+        and content.startswith(WARNING_PREFIX)
+    )
 
 
 def dangling_calls(items: list[dict[str, Any]]) -> list[str]:

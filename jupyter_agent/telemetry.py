@@ -133,6 +133,10 @@ class TurnMetrics:
         self._add("codex.websocket.event", tags, 1)
         self._add("codex.websocket.event.duration_ms", tags, seconds * 1000.0)
 
+    def record_stale_event(self, kind: str) -> None:
+        """A late event of an earlier response, discarded on a reused WebSocket (issue 15 item 1)."""
+        self.metric("jupyter_agent.websocket.stale_event", 1, kind=kind)
+
     def record_http_fallback(self) -> None:
         self.metric("codex.transport.fallback_to_http", 1, from_wire_api="responses_websocket")
 
@@ -186,6 +190,9 @@ class TurnMetrics:
             "websocket_events": c(self.websocket_events),
         }
         out.update({k: v for k, v in self.timing.items()})
+        stale = self.count("jupyter_agent.websocket.stale_event")
+        if stale:
+            out["stale_events"] = stale
         if self.ttft_ms is not None:
             out["ttft_ms"] = round(self.ttft_ms, 1)
         return out
@@ -204,6 +211,9 @@ class TurnMetrics:
             parts.append(f"Streams: {self.streaming_events.count} events ({_d(self.streaming_events.duration_ms)})")
         if self.websocket_events.count:
             parts.append(f"{self.websocket_events.count} events received ({_d(self.websocket_events.duration_ms)})")
+        stale = self.count("jupyter_agent.websocket.stale_event")
+        if stale:
+            parts.append(f"{_n(stale, 'stale event')} discarded")
         t = self.timing
         if "responses_duration_excl_engine_and_client_tool_time_ms" in t:
             parts.append(f"Responses API overhead: {_d(t['responses_duration_excl_engine_and_client_tool_time_ms'])}")

@@ -12,9 +12,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from . import events as ev
 from .config import ORIGINATOR, USER_AGENT
 from .events import RateLimitSnapshot
 from .protocol.ratelimits import snapshots_from_usage_payload
+from .transport.failures import log_detail, plain
 from .ui.gauges import RateLimitGauges
 from .ui.text import TextOutput
 
@@ -56,7 +58,8 @@ async def fetch_usage(agent: Agent, *, timeout: float = 15.0) -> list[RateLimitS
         async with httpx.AsyncClient(timeout=timeout) as client:
             response = await client.get(url, headers=headers)
     except httpx.HTTPError as exc:
-        raise UsageUnavailable(f"Could not reach the usage endpoint {url}: {type(exc).__name__}") from None
+        log_detail(f"usage endpoint {url}", exc)
+        raise UsageUnavailable(f"Could not reach the usage endpoint {url}: {plain(exc)}.") from None
     if response.status_code == 404:
         raise UsageUnavailable(f"This provider has no usage endpoint ({url} answered 404).")
     if response.status_code >= 400:
@@ -68,7 +71,10 @@ async def fetch_usage(agent: Agent, *, timeout: float = 15.0) -> list[RateLimitS
     if not isinstance(payload, dict):
         raise UsageUnavailable("The usage endpoint answered with an unexpected shape.")
     snapshots = snapshots_from_usage_payload(payload)
-    return [agent.update_rate_limits(s) for s in snapshots]
+    merged = [agent.update_rate_limits(s) for s in snapshots]
+    for snap in merged:  # pinned %agent limits gauges and the panel refresh from these (issue 15 item 12)
+        agent.publish(ev.RateLimits(snapshot=snap))
+    return merged
 
 
 def fetch_usage_sync(agent: Agent) -> Any:

@@ -10,15 +10,22 @@ runner checks the invariants every fault must keep:
 * no duplicated output: after the last ``Retry`` the text deltas add up to the answer exactly,
   one ``TurnDone``, at most one ``Error``;
 * the calling loop stays responsive while the turn runs (max loop lag);
-* the next turn on the same agent works and sends a history the server accepts.
+* the next turn on the same agent works and sends a history the server accepts;
+* a failed turn's error is plain language: no Python repr or library message (issue 15 item 5);
+* where memory is the point (``max_peak_rss``), the process's peak RSS grows by less than that.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import gc
+import json
+import re
 import socket
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +41,7 @@ from jupyter_agent.testing import (
     WsBinary,
     WsClose,
     WsConn,
+    completed_event,
     error_reply,
     failed_events,
     failed_reply,
@@ -42,6 +50,7 @@ from jupyter_agent.testing import (
     text_events,
     text_reply,
 )
+from jupyter_agent.testing.soak import peak_rss_bytes, reset_peak_rss, rss_bytes
 
 ANSWER = "The answer is 42."
 WARM_ANSWER = "Warmed up."
@@ -74,6 +83,12 @@ class Scenario:
     notice: str | None = None
     #: The turn's last WebSocket request must be a full create (no ``previous_response_id``).
     full_request: bool = False
+    #: Peak RSS may grow by at most this many bytes during the turn (memory faults).
+    max_peak_rss: int | None = None
+    #: A ``Notice`` containing this text must be shown (e.g. a malformed text event).
+    notice_contains: str | None = None
+    #: Stale events the turn's telemetry must count as discarded (WebSocket).
+    stale_events: int | None = None
 
 
 @dataclass
@@ -90,6 +105,10 @@ class Outcome:
     caller_lag: float
     next_turn: str
     problems: list[str]
+    #: Growth of the process's peak RSS during the turn, in bytes (memory faults only).
+    peak_rss: int | None = None
+    #: Every request the client sent: ("http", POST body) and ("ws", response.create frame).
+    bodies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -147,6 +166,58 @@ def _huge(size: int) -> Reply:
 
 
 HUGE_SIZE = 10 * 1024 * 1024
+MIB = 1024 * 1024
+#: Peak-RSS growth allowed for the memory faults: the 32 MiB event cap plus the joins and parsing
+#: around it (before issue 15 the gzip bomb alone raised peak RSS by ~2.1 GB).
+MEMORY_FAULT_RSS = 160 * MIB
+_OPEN_DELTA = (
+    b'data: {"type":"response.output_text.delta","item_id":"msg_1","output_index":0,"content_index":0,"delta":"'
+)
+
+
+@functools.cache
+def _gzip_bomb() -> bytes:
+    """~1 MiB of gzip that inflates to 1 GiB: one SSE line that never ends (issue 15 item 2)."""
+    comp = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = b"x" * MIB
+    out = [comp.compress(_OPEN_DELTA)] + [comp.compress(block) for _ in range(1024)] + [comp.flush()]
+    return b"".join(out)
+
+
+def _gzip_bomb_reply() -> Reply:
+    bomb = _gzip_bomb()
+    return Reply(
+        headers={"content-encoding": "gzip"},
+        events=[Raw(bomb[i : i + 64 * 1024]) for i in range(0, len(bomb), 64 * 1024)],
+    )
+
+
+def _endless_line_reply() -> Reply:
+    """256 MiB of one uncompressed line (the same 1 MiB object sent again and again)."""
+    block = b"x" * MIB
+    return Reply(events=[Raw(_OPEN_DELTA)] + [Raw(block) for _ in range(256)])
+
+
+def _corrupt_gzip_reply() -> Reply:
+    """A gzip header, then a deflate block of the reserved type: ``invalid block type``."""
+    return Reply(
+        headers={"content-encoding": "gzip"}, events=[Raw(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xff\xff\xff\xff")]
+    )
+
+
+def _illegal_chunk_reply() -> Reply:
+    """``Transfer-Encoding: chunked`` with a chunk header that is not hex (h11: ``illegal chunk header``)."""
+    return Reply(chunked=False, headers={"transfer-encoding": "chunked"}, events=[Raw(b"zz\r\nhello\r\n")])
+
+
+SURROGATE_TEXT = "Smile \ud83d!"  # half of a UTF-16 pair, as a JSON escape on the wire
+
+
+def _surrogate_reply() -> Reply:
+    """Text whose JSON carries a lone surrogate escape (``"\\ud83d"``), in the deltas and the done item."""
+    events = text_events(SURROGATE_TEXT, phase="final_answer", chunks=2)
+    return Reply(events=[Raw(b"data: " + json.dumps(e).encode() + b"\n\n") for e in events])
+
 
 FAILED_CODES_FATAL = {
     "context_length_exceeded": "context window",
@@ -332,7 +403,7 @@ def http_scenarios() -> list[Scenario]:
             requests=3,
             agent=fast,
         ),
-        Scenario("malformed JSON events", _queue(_with_garbage()), requests=1),
+        Scenario("malformed JSON events", _queue(_with_garbage()), requests=1, notice_contains="could not be read"),
         Scenario("unknown event and item types", _queue(_with_unknown()), requests=1),
         Scenario(
             "server stops sending (idle timeout 0.3 s), then ok",
@@ -359,6 +430,71 @@ def http_scenarios() -> list[Scenario]:
         Scenario(
             "huge event (10 MB delta)", _queue(_huge(HUGE_SIZE)), text="x" * HUGE_SIZE, requests=1, max_seconds=20.0
         ),
+        # Issue 15: hostile streams.
+        Scenario(
+            "gzip bomb (1 MiB inflating to 1 GiB, one endless line)",
+            _queue(_gzip_bomb_reply()),
+            status="failed",
+            text=None,
+            error="more than this client accepts",
+            code="stream_too_large",
+            requests=1,
+            max_seconds=20.0,
+            max_peak_rss=MEMORY_FAULT_RSS,
+        ),
+        Scenario(
+            "endless uncompressed line (256 MiB)",
+            _queue(_endless_line_reply()),
+            status="failed",
+            text=None,
+            error="more than this client accepts",
+            code="stream_too_large",
+            requests=1,
+            max_seconds=20.0,
+            max_peak_rss=MEMORY_FAULT_RSS,
+        ),
+        Scenario("corrupt gzip, then ok", _queue(_corrupt_gzip_reply(), _answer()), requests=2),
+        Scenario(
+            "corrupt gzip on every attempt",
+            _queue(_corrupt_gzip_reply(), _corrupt_gzip_reply()),
+            status="failed",
+            text=None,
+            error="compressed reply was corrupt",
+            requests=2,
+            agent={"max_retries": 1},
+        ),
+        Scenario(
+            "slowloris (one byte every 50 ms, idle timeout 0.5 s per event), then ok",
+            _queue(Reply(events=_answer().events, fault="slow", slow_interval=0.05), _answer()),
+            requests=2,
+            agent={"idle_timeout": 0.5},
+        ),
+        Scenario(
+            "turn deadline (events keep coming, turn_timeout 1 s)",
+            _queue(Reply(events=_answer(chunks=20).events, delay=0.2)),
+            status="failed",
+            text=None,
+            error="deadline",
+            code="turn_deadline",
+            requests=1,
+            agent={"idle_timeout": 0.5, "turn_timeout": 1.0},
+        ),
+        Scenario("illegal chunk header, then ok", _queue(_illegal_chunk_reply(), _answer()), requests=2),
+        Scenario(
+            "illegal chunk header on every attempt",
+            _queue(_illegal_chunk_reply(), _illegal_chunk_reply()),
+            status="failed",
+            text=None,
+            error="not valid HTTP",
+            requests=2,
+            agent={"max_retries": 1},
+        ),
+        Scenario(
+            "lone surrogate escape in text",
+            _queue(_surrogate_reply()),
+            text=SURROGATE_TEXT.replace("\ud83d", "\ufffd"),
+            requests=1,
+        ),
     ]
     return out
 
@@ -382,6 +518,26 @@ def _ws_queue(*conns: WsConn, http: tuple[Reply, ...] = ()) -> Callable[[Scripte
         server.add_responses(*http)
 
     return setup
+
+
+def _with_late_events(events: list[Any]) -> list[Any]:
+    """``events`` followed by late events of the same (finished) response: a delta of its message,
+    a second ``response.output_item.done`` and a second ``response.completed`` (issue 15 item 1)."""
+    done = next(e for e in events if e["type"] == "response.output_item.done")
+    late_delta = {
+        "type": "response.output_text.delta",
+        "item_id": done["item"]["id"],
+        "output_index": 0,
+        "content_index": 0,
+        "delta": " (late)",
+    }
+    return [*events, late_delta, json.loads(json.dumps(done)), json.loads(json.dumps(events[-1]))]
+
+
+def _with_foreign_completed(events: list[Any]) -> list[Any]:
+    """A ``response.completed`` of some other response in the middle of this one's stream."""
+    foreign = completed_event("resp_someone_else", output=[])
+    return [*events[:3], foreign, *events[3:]]
 
 
 def ws_scenarios() -> list[Scenario]:
@@ -527,6 +683,37 @@ def ws_scenarios() -> list[Scenario]:
             full_request=True,
         ),
         Scenario(
+            "ws: late events of the previous response on the reused socket (stale, discarded)",
+            _ws_queue(_ws(_with_late_events(warm), answer())),
+            requests=0,
+            warmup=True,
+            stale_events=3,
+        ),
+        Scenario(
+            "ws: 40 MiB message (over the 32 MiB cap)",
+            _ws_queue(_ws([*answer()[:3], Raw(_OPEN_DELTA[6:] + b"x" * (40 * MIB) + b'"}')])),
+            status="failed",
+            text=None,
+            error="larger than this client accepts",
+            code="stream_too_large",
+            requests=1,
+            max_seconds=20.0,  # no peak-RSS bound: the scripted server builds the 40 MiB frame in this process
+        ),
+        Scenario(
+            "ws: lone surrogate escape in text",
+            _ws_queue(
+                _ws([Raw(json.dumps(e).encode()) for e in text_events(SURROGATE_TEXT, phase="final_answer", chunks=2)])
+            ),
+            text=SURROGATE_TEXT.replace("\ud83d", "\ufffd"),
+            requests=1,
+        ),
+        Scenario(
+            "ws: a response.completed naming another response mid-stream (stale, discarded)",
+            _ws_queue(_ws(_with_foreign_completed(answer()))),
+            requests=1,
+            stale_events=1,
+        ),
+        Scenario(
             "ws: server closed the idle socket between turns",
             _ws_queue(_ws(warm), _ws(answer())),
             requests=1,
@@ -598,6 +785,11 @@ def _user_count(agent: Agent, prompt: str) -> int:
     return sum(1 for m in agent.transcript() if m["role"] == "user" and m["text"] == prompt)
 
 
+#: What a plain-language error never contains: reprs (``bytearray(b'..')``), exception class names,
+#: errno texts (issue 15 item 5).
+LIBRARY_TEXT = re.compile(r"bytearray\(|\bb'|\bb\"|\[Errno|Traceback|\b[A-Z]\w*(Error|Exception|Timeout)\b: ")
+
+
 def _check_turn(turn: Turn, sc: Scenario, agent: Agent, prompt: str) -> list[str]:
     problems: list[str] = []
     if turn.status != sc.status:
@@ -619,6 +811,17 @@ def _check_turn(turn: Turn, sc: Scenario, agent: Agent, prompt: str) -> list[str
         problems.append(f"Error events on a completed turn: {[e.message for e in errors]}")
     if sc.notice and not any(isinstance(e, ev.Notice) and sc.notice in e.message for e in turn.events):
         problems.append(f"no notice containing {sc.notice!r}")
+    if sc.notice_contains and not any(
+        isinstance(e, ev.Notice) and sc.notice_contains in e.message for e in turn.events
+    ):
+        problems.append(f"no notice containing {sc.notice_contains!r}")
+    if sc.stale_events is not None and (turn.telemetry or {}).get("stale_events", 0) != sc.stale_events:
+        problems.append(
+            f"telemetry counts {(turn.telemetry or {}).get('stale_events', 0)} stale events, expected {sc.stale_events}"
+        )
+    for error in errors:
+        if LIBRARY_TEXT.search(error.message):
+            problems.append(f"library text or a repr in the user's error: {error.message!r}")
     last_retry = max((i for i, e in enumerate(turn.events) if isinstance(e, ev.Retry)), default=-1)
     after = turn.events[last_retry + 1 :]
     streamed = "".join(e.delta for e in after if isinstance(e, ev.TextDelta))
@@ -678,6 +881,10 @@ async def run_scenario(sc: Scenario, loop: AgentLoop, *, transport: str = "sse")
     lag = [0.0]
     stop = asyncio.Event()
     watcher = asyncio.create_task(_watch_lag(stop, lag))
+    rss_base = None
+    if sc.max_peak_rss is not None:
+        gc.collect()
+        rss_base = rss_bytes() if reset_peak_rss() else peak_rss_bytes()
     t0 = time.perf_counter()
     turn: Turn | None = None
     try:
@@ -687,6 +894,11 @@ async def run_scenario(sc: Scenario, loop: AgentLoop, *, transport: str = "sse")
     except Exception as exc:  # noqa: BLE001 - a raising ask() is itself the finding
         problems.append(f"ask() raised {type(exc).__name__}: {exc}")
     seconds = time.perf_counter() - t0
+    peak = None
+    if rss_base is not None and sc.max_peak_rss is not None:
+        peak = max(0, peak_rss_bytes() - rss_base)
+        if peak > sc.max_peak_rss:
+            problems.append(f"peak RSS grew by {peak / MIB:.0f} MiB (limit {sc.max_peak_rss / MIB:.0f} MiB)")
     stop.set()
     await watcher
     if lag[0] > MAX_CALLER_LAG:
@@ -732,6 +944,7 @@ async def run_scenario(sc: Scenario, loop: AgentLoop, *, transport: str = "sse")
         next_status = "timeout"
     finally:
         await loop.run(agent.session.aclose())
+        bodies = sent_bodies(server)
         server.stop()
     return Outcome(
         scenario=sc.name,
@@ -744,7 +957,19 @@ async def run_scenario(sc: Scenario, loop: AgentLoop, *, transport: str = "sse")
         caller_lag=lag[0],
         next_turn=next_status,
         problems=problems,
+        peak_rss=peak,
+        bodies=bodies,
     )
+
+
+def sent_bodies(server: ScriptedServer) -> list[tuple[str, dict[str, Any]]]:
+    """Every Responses request the client sent to ``server`` (HTTP bodies, WebSocket create frames)."""
+    out: list[tuple[str, dict[str, Any]]] = [
+        ("http", r.json) for r in server.find_requests("POST", "/responses") if isinstance(r.json, dict)
+    ]
+    for conn in server.ws_connections:
+        out += [("ws", f) for f in conn.frames if isinstance(f, dict) and f.get("type") == "response.create"]
+    return out
 
 
 def _queue_ws_answer(server: ScriptedServer) -> None:

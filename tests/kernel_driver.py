@@ -45,6 +45,7 @@ class KernelDriver:
             kernel_env.pop(key, None)
         kernel_env.update(env or {})
         self.km, self.kc = start_new_kernel(kernel_name="python3", cwd=cwd, env=kernel_env)
+        self._stopped = False
 
     def run(
         self,
@@ -88,5 +89,19 @@ class KernelDriver:
         )
 
     def shutdown(self) -> None:
+        """Stop the kernel (idempotent: the ``start_kernel`` fixture calls it again at teardown)."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
+
+
+def connect_code(base_url: str, *, transport: str = "sse", model: str = "gpt-test", extra: str = "") -> str:
+    """The cell a test kernel runs first: load the extension, connect to the scripted server, ``a`` = the agent."""
+    return (
+        "%load_ext jupyter_agent\n"
+        "import jupyter_agent.magics as M\n"
+        f"%agent connect --base-url {base_url} --provider compatible --model {model} --transport {transport}\n"
+        "a = M.get_agent()\n" + extra
+    )

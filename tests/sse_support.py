@@ -1,61 +1,36 @@
-"""Shared fixtures and helpers for the HTTP+SSE client tests (scripted server over real sockets).
-
-Import the fixtures into a test module with ``from tests.sse_support import server, make_agent``.
-"""
+"""Helpers for the HTTP+SSE client tests; the fixtures (``server``, ``make_agent``, ``recorded_streams``)
+are in ``conftest.py``."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
-
 from jupyter_agent import events as ev
-from jupyter_agent.agent import Agent
-from jupyter_agent.testing import ScriptedServer
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "recorded-streams"
 #: A fake key: tests assert it never leaks into events, errors or history.
 API_KEY = "sk-test-h1-0123456789abcdefSECRET"
 
+#: The recorded OpenAI streams (``../shared/fixtures/recorded-streams``, see its README); tests read
+#: them through the ``recorded_streams`` fixture, which skips when the directory is absent.
+RECORDED_STREAM_NAMES = (
+    "error-insufficient-quota-gpt-5",
+    "function-call-gpt-4.1",
+    "incomplete-max-output-tokens-gpt-4o",
+    "phase-commentary-function-call-gpt-5.5",
+    "phase-final-answer-gpt-5.5",
+    "reasoning-encrypted-function-call-gpt-5",
+    "reasoning-summary-code-interpreter-gpt-5",
+    "reasoning-summary-multipart-o3-mini",
+    "text-basic-gpt-4.1-nano",
+    "text-legacy-no-sequence-number-gpt-4.1",
+    "web-search-gpt-5",
+    "web-search-open-page-find-in-page-gpt-5",
+    "web-search-queries-citations-gpt-5.2",
+)
+
 E = TypeVar("E", bound=ev.AgentEvent)
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    s = ScriptedServer().start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
-AgentFactory = Callable[..., Agent]
-
-
-@pytest.fixture
-def make_agent(server: ScriptedServer) -> Iterator[AgentFactory]:
-    """Build SSE agents against the scripted server; their sessions are closed afterwards."""
-    made: list[Agent] = []
-
-    def factory(**kw: Any) -> Agent:
-        kw.setdefault("model", "gpt-5")
-        kw.setdefault("base_url", server.base_url)
-        kw.setdefault("api_key", API_KEY)
-        kw.setdefault("transport", "sse")
-        kw.setdefault("prewarm", False)
-        kw.setdefault("max_retries", 0)
-        kw.setdefault("web_search", "disabled")
-        agent = Agent(**kw)
-        made.append(agent)
-        return agent
-
-    yield factory
-    for agent in made:
-        if agent._session is not None:
-            agent.agent_loop.run_sync(agent._session.aclose(), timeout=5)
 
 
 def of_type(events: list[ev.AgentEvent], cls: type[E]) -> list[E]:

@@ -19,7 +19,7 @@ from jupyter_agent import Agent
 from jupyter_agent import events as ev
 from jupyter_agent.config import resolve_provider
 from jupyter_agent.testing import Reply, ScriptedServer, echo_responder, text_reply
-from tests.sse_support import API_KEY, assert_no_secret, of_type, server  # noqa: F401
+from tests.sse_support import API_KEY, assert_no_secret, of_type
 
 ENV_NAMES = (
     "OPENAI_API_KEY",
@@ -283,3 +283,48 @@ async def test_401_with_an_explicit_key_keeps_it(server: ScriptedServer, clean_e
     finally:
         await _close(agent)
     assert [r.headers["authorization"] for r in server.requests] == [f"Bearer {API_KEY}"] * 2
+
+
+# --- changes while a turn runs (issue 15 item 10) -------------------------------------------------
+
+
+def test_reset_key_and_connection_changes_are_refused_while_a_turn_runs(server: ScriptedServer, make_agent) -> None:
+    """The rule: while a turn runs (panel, cell or API), reset, set_api_key and any connection setting
+    are refused with a clear message; the running turn finishes untouched, with its user message."""
+    from traitlets import TraitError
+
+    from jupyter_agent.agent import TurnRunning
+
+    server.add_response(text_reply("Slow but complete.", phase="final_answer", chunks=8, delay=0.1))
+    agent = make_agent()
+    before_id = agent.conversation_id
+    handle = agent.start("a long question")
+    assert server.wait_for(lambda: len(server.requests) == 1, 5)
+    with pytest.raises(TurnRunning, match="A turn is running: stop it"):
+        agent.reset()
+    with pytest.raises(TurnRunning, match="before changing the API key"):
+        agent.set_api_key("sk-another-key-0000")
+    with pytest.raises(TraitError, match="before changing transport"):
+        agent.transport = "websocket"
+    with pytest.raises(TraitError, match="before changing base_url"):
+        agent.base_url = "http://127.0.0.1:9/v1"
+    agent.model = "gpt-5-mini"  # per-request settings may change: the next request uses them
+    turn = handle.result(10)
+    assert turn.status == "completed" and turn.text == "Slow but complete."
+    assert agent.conversation_id == before_id and agent.transport == "sse"
+    assert [m["text"] for m in agent.transcript()] == ["a long question", "Slow but complete."]
+    agent.reset()  # once the turn is over, all allowed
+    agent.transport = "websocket"
+    assert agent.history == [] and agent.conversation_id != before_id
+
+
+def test_deferred_change_runs_when_the_turns_end(server: ScriptedServer, make_agent) -> None:
+    server.add_response(text_reply("Done.", phase="final_answer", chunks=4, delay=0.1))
+    agent = make_agent()
+    handle = agent.start("question")
+    assert server.wait_for(lambda: len(server.requests) == 1, 5)
+    agent.after_turns(lambda: setattr(agent, "transport", "websocket"))
+    assert agent.transport == "sse"
+    handle.result(10)
+    agent.agent_loop.run_sync(asyncio.sleep(0), timeout=5)
+    assert agent.transport == "websocket"

@@ -14,7 +14,7 @@ from jupyter_agent.testing.replies import text_reply
 from jupyter_agent.tools.kernel import kernel_tools
 from jupyter_agent.ui import TurnView
 
-from .sse_support import make_agent, of_type, server  # noqa: F401 - fixtures
+from .sse_support import of_type
 from .tool_support import calls_reply, outputs
 
 

@@ -19,7 +19,6 @@ from pydantic import ValidationError
 
 from jupyter_agent import comm as C
 from jupyter_agent import events as ev
-from jupyter_agent.testing import ScriptedServer
 from jupyter_agent.testing.replies import text_reply, web_search_reply
 
 
@@ -281,13 +280,6 @@ def test_register_comm_target_on_a_kernel_comm_manager():
 # --- the real Agent against the scripted server ---------------------------------------------
 
 
-@pytest.fixture
-def server():
-    srv = ScriptedServer().start()
-    yield srv
-    srv.stop()
-
-
 def test_real_agent_turn_streams_through_the_bridge(server):
     from jupyter_agent.agent import Agent
 
@@ -388,15 +380,10 @@ class PanelClient:
 
 
 @pytest.fixture(scope="module")
-def kernel(tmp_path_factory):
-    from .kernel_driver import KernelDriver
-
-    srv = ScriptedServer().start()
-    driver = KernelDriver(cwd=str(tmp_path_factory.mktemp("kernel")))
-    driver.server = srv  # type: ignore[attr-defined]
-    yield driver
-    driver.shutdown()
-    srv.stop()
+def kernel(start_kernel, module_server):
+    driver = start_kernel()
+    driver.server = module_server  # type: ignore[attr-defined]
+    return driver
 
 
 @pytest.mark.kernel

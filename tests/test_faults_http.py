@@ -14,6 +14,7 @@ import pytest
 from jupyter_agent.loop import AgentLoop
 
 from .fault_scenarios import Scenario, agent_loop, http_scenarios, run_scenario
+from .wire_schema import WireSchema
 
 SCENARIOS = http_scenarios()
 
@@ -25,10 +26,14 @@ def fault_loop() -> Iterator[AgentLoop]:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-async def test_http_fault(scenario: Scenario, fault_loop: AgentLoop) -> None:
+async def test_http_fault(scenario: Scenario, fault_loop: AgentLoop, wire_schema: WireSchema | None) -> None:
     outcome = await run_scenario(scenario, fault_loop)
     assert outcome.ok, f"{scenario.name}: {outcome.problems}"
     assert outcome.seconds < scenario.max_seconds
+    if wire_schema is not None:  # issue 15 item 9b: what the client sent conforms to OpenAI's schemas
+        assert outcome.bodies
+        problems = [p for kind, body in outcome.bodies for p in wire_schema.errors(kind, body)]
+        assert not problems, problems
 
 
 def test_matrix_covers_the_issue() -> None:
@@ -51,8 +56,18 @@ def test_matrix_covers_the_issue() -> None:
         "idle timeout",
         "slow server",
         "huge event",
+        # issue 15
+        "gzip bomb",
+        "endless uncompressed line",
+        "corrupt gzip",
+        "slowloris",
+        "turn deadline",
+        "illegal chunk header",
+        "lone surrogate",
     ):
         assert needle in names, needle
+    memory = [s for s in SCENARIOS if s.max_peak_rss is not None]
+    assert {s.name.split(" (")[0] for s in memory} == {"gzip bomb", "endless uncompressed line"}
     for code in (
         "context_length_exceeded",
         "insufficient_quota",
@@ -109,6 +124,12 @@ async def test_stop_while_the_server_hangs(transport: str, fault_loop: AgentLoop
         partial = [t for t in texts if t.endswith(INTERRUPTED_MARK)]
         assert len(partial) == 1 and ANSWER.startswith(partial[0].split("\n\n")[0])
         assert sum(1 for e in turn.events if isinstance(e, ev.TurnDone)) == 1
+        # issue 15 item 13: the interrupted turn has its telemetry footer too, just before TurnDone
+        (telemetry,) = [e for e in turn.events if isinstance(e, ev.Telemetry)]
+        assert turn.events.index(telemetry) == len(turn.events) - 2
+        assert turn.telemetry == telemetry.summary and telemetry.line
+        calls = "api_calls" if transport == "sse" else "websocket_calls"
+        assert telemetry.summary[calls]["count"] == 1
         server.add_response(text_reply(NEXT_ANSWER, phase="final_answer"))
         server.add_ws_connection(WsConn(requests=[text_events(NEXT_ANSWER, phase="final_answer")]))
         nxt = await asyncio.wait_for(agent.ask("next"), 10)

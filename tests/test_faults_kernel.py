@@ -7,7 +7,7 @@ answers promptly right after, and the next ``%%agent`` cell works.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,25 +23,8 @@ NEXT = "Still working afterwards."
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def kernel(tmp_path_factory: pytest.TempPathFactory, server: ScriptedServer) -> Iterator[KernelDriver]:
-    driver = KernelDriver(cwd=str(tmp_path_factory.mktemp("faults-kernel")))
-    setup = driver.run(
-        "%load_ext jupyter_agent\n"
-        "import jupyter_agent.magics as M\n"
-        f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-test --transport sse\n"
-        "a = M.get_agent()\n"
-        "a.idle_timeout = 0.5\n"
-        "a.max_retries = 1\n"
-    )
-    assert setup.status == "ok", setup.text
-    yield driver
-    driver.shutdown()
+def kernel(start_kernel: Callable[..., KernelDriver], module_server: ScriptedServer) -> KernelDriver:
+    return start_kernel(module_server, setup="a.idle_timeout = 0.5\na.max_retries = 1\n")
 
 
 def _answer() -> list[Any]:
@@ -75,10 +58,10 @@ FAULTS: list[tuple[str, Callable[[], list[Reply]], str]] = [
 
 @pytest.mark.parametrize(("name", "replies", "expect"), FAULTS, ids=[f[0] for f in FAULTS])
 def test_fault_in_a_cell(
-    kernel: KernelDriver, server: ScriptedServer, name: str, replies: Callable[[], list[Reply]], expect: str
+    kernel: KernelDriver, module_server: ScriptedServer, name: str, replies: Callable[[], list[Reply]], expect: str
 ) -> None:
     assert kernel.run("a.reset()").status == "ok"
-    server.add_responses(*replies())
+    module_server.add_responses(*replies())
     prompt = f"question about {name}"
     result = kernel.run(f"%%agent\n{prompt}", timeout=15)
     assert result.status == "ok", result.text
@@ -89,6 +72,6 @@ def test_fault_in_a_cell(
     history = kernel.run("print(M.history_text(a))").text
     assert history.count(f"[user] {prompt}") == 1, history
     assert history.count(ANSWER) == (1 if expect == ANSWER else 0), history
-    server.add_response(text_reply(NEXT, phase="final_answer"))
+    module_server.add_response(text_reply(NEXT, phase="final_answer"))
     nxt = kernel.run("%%agent\nand now?", timeout=15)
     assert nxt.status == "ok" and NEXT in nxt.text, nxt.text[-500:]

@@ -133,3 +133,52 @@ async def test_realtime_socket_dropped_mid_conversation(dialect: str, loop: Agen
         stop.set()
         await watcher
         assert lag[0] < MAX_CALLER_LAG
+
+
+async def test_realtime_ga_failures_are_shown_and_the_call_goes_on(loop: AgentLoop) -> None:
+    """Issue 15 item 8 as a fault: the server reports a failed transcription and a failed response
+    (GA events that used to be dropped); each becomes one visible error, nothing ends the call, and
+    the next question is answered."""
+    transcription_failed = {
+        "type": "conversation.item.input_audio_transcription.failed",
+        "item_id": "msg_in_1",
+        "content_index": 0,
+        "error": {"type": "transcription_error", "code": "audio_unintelligible", "message": "Too noisy."},
+    }
+    response_failed = {
+        "type": "response.done",
+        "response": {
+            "id": "resp_f",
+            "status": "failed",
+            "status_details": {"type": "failed", "error": {"type": "server_error", "message": "Engine hiccup."}},
+        },
+    }
+    conn = RealtimeConn(
+        [
+            RtSend(ga_session_created("sess_f")),
+            RtExpect(1, TEXT_TYPE),
+            RtSend(transcription_failed),
+            RtSend(response_failed),
+        ],
+        reactions=[reply_to_text("Still here.", dialect="openai")],
+    )
+    with RealtimeServer(conn) as rs:
+        cfg = RealtimeSessionConfig(url=rs.openai_base_url, dialect="openai", prompt="be brief", model="gpt-realtime")
+        events = Events()
+        mgr = RealtimeConversationManager(cfg, events, loop=loop.loop)
+        assert await asyncio.wrap_future(mgr.submit_start(conversation_id="conv_ga"))
+        await asyncio.wrap_future(mgr.submit_text("first question"))
+        errors = await events.wait("error", 2)
+        assert [e.payload["message"] for e in errors] == [
+            "Your speech could not be transcribed: Too noisy.",
+            "The voice reply failed: Engine hiccup.",
+        ]
+        assert mgr.running and not events.rt("closed")
+        deadline = time.monotonic() + 5
+        while not any(
+            e.payload.get("text") == "Still here." and e.payload.get("final") for e in events.rt("transcript")
+        ):
+            assert time.monotonic() < deadline, "no answer after the failures"
+            await asyncio.sleep(0.01)
+        await asyncio.wrap_future(mgr.submit_close())
+        assert [e.payload["reason"] for e in events.rt("closed")] == ["requested"]

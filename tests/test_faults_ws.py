@@ -16,6 +16,7 @@ import pytest
 from jupyter_agent.loop import AgentLoop
 
 from .fault_scenarios import Scenario, agent_loop, run_scenario, ws_scenarios
+from .wire_schema import WireSchema
 
 SCENARIOS = ws_scenarios()
 
@@ -27,7 +28,11 @@ def fault_loop() -> Iterator[AgentLoop]:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-async def test_ws_fault(scenario: Scenario, fault_loop: AgentLoop) -> None:
+async def test_ws_fault(scenario: Scenario, fault_loop: AgentLoop, wire_schema: WireSchema | None) -> None:
     outcome = await run_scenario(scenario, fault_loop, transport="websocket")
     assert outcome.ok, f"{scenario.name}: {outcome.problems}"
     assert outcome.seconds < scenario.max_seconds
+    if wire_schema is not None:  # issue 15 item 9b: what the client sent conforms to OpenAI's schemas
+        assert outcome.bodies
+        problems = [p for kind, body in outcome.bodies for p in wire_schema.errors(kind, body)]
+        assert not problems, problems

@@ -6,33 +6,15 @@ import time
 
 import pytest
 
-from jupyter_agent.testing import Ev, Reply, ScriptedServer
+from jupyter_agent.testing import Ev, Reply
 from jupyter_agent.testing.replies import function_call_events, text_events, text_reply
-
-from .kernel_driver import KernelDriver
 
 pytestmark = pytest.mark.kernel
 
 
 @pytest.fixture(scope="module")
-def server():
-    srv = ScriptedServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def kernel(tmp_path_factory, server):
-    driver = KernelDriver(cwd=str(tmp_path_factory.mktemp("kernel")))
-    setup = driver.run(
-        "%load_ext jupyter_agent\n"
-        "import jupyter_agent.magics as M\n"
-        f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-test --transport sse\n"
-        "a = M.get_agent()\n"
-    )
-    assert setup.status == "ok", setup.text
-    yield driver
-    driver.shutdown()
+def kernel(start_kernel, module_server):
+    return start_kernel(module_server)
 
 
 @pytest.fixture(autouse=True)
@@ -40,8 +22,8 @@ def fresh_conversation(kernel):
     kernel.run("a.reset()")
 
 
-def test_cell_streams_answer_into_the_cell(kernel, server):
-    server.add_response(text_reply("Hello from the scripted server.", phase="final_answer", chunks=5))
+def test_cell_streams_answer_into_the_cell(kernel, module_server):
+    module_server.add_response(text_reply("Hello from the scripted server.", phase="final_answer", chunks=5))
     result = kernel.run("%%agent\nsay hello")
     assert result.status == "ok", result.text
     assert "Hello from the scripted server." in result.text
@@ -51,14 +33,14 @@ def test_cell_streams_answer_into_the_cell(kernel, server):
     assert "Hello from the scripted server." in history.text
 
 
-def test_interrupt_cancels_turn_and_keeps_history(kernel, server):
+def test_interrupt_cancels_turn_and_keeps_history(kernel, module_server):
     slow = text_events("word " * 60, phase="final_answer", chunks=60)
-    server.add_response(Reply(events=[Ev(e, delay=0.2) for e in slow]))
-    sent = len(server.requests)
+    module_server.add_response(Reply(events=[Ev(e, delay=0.2) for e in slow]))
+    sent = len(module_server.requests)
     streaming_since: list[float] = []
 
     def streaming_for_a_while() -> bool:
-        if len(server.requests) > sent and not streaming_since:
+        if len(module_server.requests) > sent and not streaming_since:
             streaming_since.append(time.monotonic())
         return bool(streaming_since) and time.monotonic() - streaming_since[0] > 0.8
 
@@ -70,20 +52,22 @@ def test_interrupt_cancels_turn_and_keeps_history(kernel, server):
     assert "[user] write a long answer" in history
     assert "[interrupted]" in history
     # the next turn works and sees a consistent history
-    server.add_response(text_reply("Still here.", phase="final_answer"))
+    module_server.add_response(text_reply("Still here.", phase="final_answer"))
     again = kernel.run("%%agent\nare you there?")
     assert again.status == "ok" and "Still here." in again.text
-    last_input = server.requests[-1].json["input"]
+    last_input = module_server.requests[-1].json["input"]
     assert [i["role"] for i in last_input if i.get("type") == "message"] == ["user", "assistant", "user"]
 
 
-def test_network_progresses_while_the_kernel_is_idle(kernel, server):
+def test_network_progresses_while_the_kernel_is_idle(kernel, module_server):
     """A background turn keeps streaming and runs its tool follow-up with no cell executing."""
     kernel.run("def lookup(key: str) -> str:\n    'Look a key up.'\n    return key.upper()\na.add_tool(lookup)\n")
-    before = len(server.requests)
+    before = len(module_server.requests)
     first = function_call_events("lookup", '{"key": "abc"}', call_id="call_bg")
-    server.add_response(Reply(events=[Ev(e, delay=0.05) for e in first]))
-    server.add_response(Reply(events=[Ev(e, delay=0.05) for e in text_events("Found ABC.", phase="final_answer")]))
+    module_server.add_response(Reply(events=[Ev(e, delay=0.05) for e in first]))
+    module_server.add_response(
+        Reply(events=[Ev(e, delay=0.05) for e in text_events("Found ABC.", phase="final_answer")])
+    )
     started = kernel.run(
         "import time\n"
         "done_at = []\n"
@@ -92,8 +76,8 @@ def test_network_progresses_while_the_kernel_is_idle(kernel, server):
     )
     assert started.status == "ok" and started.seconds < 2.0
     # No cell runs now: only the agent's own loop can make the follow-up request.
-    assert server.wait_for(lambda: len(server.requests) >= before + 2, timeout=10)
-    follow_up = server.requests[before + 1].json["input"]
+    assert module_server.wait_for(lambda: len(module_server.requests) >= before + 2, timeout=10)
+    follow_up = module_server.requests[before + 1].json["input"]
     assert follow_up[-1] == {"type": "function_call_output", "call_id": "call_bg", "output": "ABC"}
     time.sleep(2.0)
     done = kernel.run(
@@ -116,8 +100,8 @@ def test_agent_commands_and_usage_errors(kernel):
     kernel.run("a.model = 'gpt-test'")
 
 
-def test_failed_turn_shows_clear_error_and_keeps_message(kernel, server):
-    server.add_response(
+def test_failed_turn_shows_clear_error_and_keeps_message(kernel, module_server):
+    module_server.add_response(
         Reply(
             status=400,
             body={"error": {"type": "invalid_request_error", "code": "invalid_prompt", "message": "Prompt flagged."}},
@@ -128,3 +112,19 @@ def test_failed_turn_shows_clear_error_and_keeps_message(kernel, server):
     assert "Prompt flagged." in result.text
     history = kernel.run("print(M.history_text(a))").text
     assert "[user] something bad" in history
+
+
+def test_reset_and_transport_override_are_refused_while_a_turn_streams(kernel, module_server):
+    """Issue 15 item 10 in a real kernel: a turn running on the agent loop (as from the panel);
+    ``%agent reset`` and a ``%%agent -t websocket`` cell say why they cannot run, the turn completes
+    with its user message, and the history is intact."""
+    module_server.add_response(text_reply("Panel answer.", phase="final_answer", chunks=10, delay=0.15))
+    assert kernel.run("h = a.start('panel question')").status == "ok"
+    reset = kernel.run("%agent reset")
+    assert "UsageError: A turn is running: stop it (or let it finish) before starting a new conversation." in reset.text
+    cell = kernel.run("%%agent -t websocket\nanother question")
+    assert "UsageError: A turn is running" in cell.text and "before changing transport" in cell.text
+    done = kernel.run("t = h.result(15)\nprint(t.status, t.text)\nprint(M.history_text(a))")
+    assert "completed Panel answer." in done.text
+    assert "[user] panel question" in done.text and "another question" not in done.text
+    assert "Transport:  sse" in kernel.run("%agent status").text

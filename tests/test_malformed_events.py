@@ -7,8 +7,10 @@ stream error), never with an internal error, and the history must stay valid JSO
 
 from __future__ import annotations
 
+import functools
 import json
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +20,7 @@ from jupyter_agent.protocol.errors import ProtocolError
 from jupyter_agent.protocol.responses import parse_event
 from jupyter_agent.testing import Raw, Reply, ScriptedServer
 from jupyter_agent.transport.sse import SseDecoder
-from tests.sse_support import FIXTURES, make_agent, of_type, server, sse_payloads  # noqa: F401
+from tests.sse_support import of_type, sse_payloads
 
 STREAMS = (
     "text-basic-gpt-4.1-nano",
@@ -56,8 +58,9 @@ def _delete(obj: Any, path: tuple[Any, ...]) -> None:
     del obj[path[-1]]
 
 
-def _variants(name: str, count: int) -> list[list[dict[str, Any]]]:
-    events = sse_payloads(FIXTURES / f"{name}.sse")
+@functools.cache
+def _variants(root: Path, name: str, count: int) -> list[list[dict[str, Any]]]:
+    events = sse_payloads(root / f"{name}.sse")
     rng = random.Random(name)
     out = []
     for _ in range(count):
@@ -75,13 +78,17 @@ def _variants(name: str, count: int) -> list[list[dict[str, Any]]]:
     return out
 
 
-CASES = [(n, i, v) for n in STREAMS for i, v in enumerate(_variants(n, 15))]
+CASES = [(n, i) for n in STREAMS for i in range(15)]
 
 
-@pytest.mark.parametrize(("name", "index", "events"), CASES, ids=[f"{n}-{i}" for n, i, _ in CASES])
+@pytest.mark.parametrize(("name", "index"), CASES, ids=[f"{n}-{i}" for n, i in CASES])
 async def test_mutated_stream_never_crashes(
-    server: ScriptedServer, make_agent: Any, name: str, index: int, events: list[dict[str, Any]]
+    server: ScriptedServer, make_agent: Any, recorded_streams: Path, name: str, index: int
 ) -> None:
+    await _never_crashes(server, make_agent, _variants(recorded_streams, name, 15)[index])
+
+
+async def _never_crashes(server: ScriptedServer, make_agent: Any, events: list[dict[str, Any]]) -> None:
     body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
     server.add_response(Reply(events=[Raw(body)]))
     server.add_response(Reply(events=[Raw(body)]))  # a tool follow-up, if the mutation kept the call
@@ -104,8 +111,9 @@ async def test_mutated_stream_never_crashes(
     assert agent.history[0]["role"] == "user"
 
 
-def _reordered(name: str, count: int) -> list[list[dict[str, Any]]]:
-    events = sse_payloads(FIXTURES / f"{name}.sse")
+@functools.cache
+def _reordered(root: Path, name: str, count: int) -> list[list[dict[str, Any]]]:
+    events = sse_payloads(root / f"{name}.sse")
     rng = random.Random("order-" + name)
     out = []
     for _ in range(count):
@@ -121,18 +129,18 @@ def _reordered(name: str, count: int) -> list[list[dict[str, Any]]]:
     return out
 
 
-ORDER_CASES = [(n, i, v) for n in STREAMS for i, v in enumerate(_reordered(n, 6))]
+ORDER_CASES = [(n, i) for n in STREAMS for i in range(6)]
 
 
-@pytest.mark.parametrize(("name", "index", "events"), ORDER_CASES, ids=[f"order-{n}-{i}" for n, i, _ in ORDER_CASES])
+@pytest.mark.parametrize(("name", "index"), ORDER_CASES, ids=[f"order-{n}-{i}" for n, i in ORDER_CASES])
 async def test_reordered_stream_never_crashes(
-    server: ScriptedServer, make_agent: Any, name: str, index: int, events: list[dict[str, Any]]
+    server: ScriptedServer, make_agent: Any, recorded_streams: Path, name: str, index: int
 ) -> None:
-    await test_mutated_stream_never_crashes(server, make_agent, name, index, events)
+    await _never_crashes(server, make_agent, _reordered(recorded_streams, name, 6)[index])
 
 
-def test_decoder_and_parser_survive_random_bytes() -> None:
-    raw = (FIXTURES / "web-search-gpt-5.sse").read_bytes()
+def test_decoder_and_parser_survive_random_bytes(recorded_streams: Path) -> None:
+    raw = (recorded_streams / "web-search-gpt-5.sse").read_bytes()
     rng = random.Random(7)
     for _ in range(200):
         data = bytearray(raw[: rng.randrange(1, len(raw))])

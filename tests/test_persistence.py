@@ -13,7 +13,7 @@ from jupyter_agent.store import ConversationStore, notebook_identity, notebook_k
 from jupyter_agent.testing.replies import error_reply, text_reply
 from jupyter_agent.tools.kernel import kernel_tools
 
-from .sse_support import API_KEY, make_agent, server  # noqa: F401 - fixtures
+from .sse_support import API_KEY
 from .tool_support import call_item, items_reply, message_item, outputs, reasoning_item
 
 NOTEBOOK = "/home/user/project/analysis.ipynb"

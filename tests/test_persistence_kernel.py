@@ -7,38 +7,27 @@ import json
 
 import pytest
 
-from jupyter_agent.testing import ScriptedServer
 from jupyter_agent.testing.replies import text_reply
 
-from .kernel_driver import KernelDriver
 from .tool_support import calls_reply, outputs
 
 pytestmark = pytest.mark.kernel
 
-SETUP = (
-    "%load_ext jupyter_agent\n"
-    "import jupyter_agent.magics as M\n"
-    "%agent connect --base-url {url} --provider compatible --model gpt-test --transport sse\n"
-    "a = M.get_agent()\n"
-)
+
+def _env(tmp_path):
+    return {
+        "JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history"),
+        "JPY_SESSION_NAME": str(tmp_path / "analysis.ipynb"),
+    }
 
 
 @pytest.fixture
-def server():
-    srv = ScriptedServer().start()
-    yield srv
-    srv.stop()
+def _start(start_kernel):
+    """A kernel for the notebook ``tmp_path/analysis.ipynb``, connected to the scripted server."""
+    return lambda tmp_path, server: start_kernel(server, cwd=tmp_path, env=_env(tmp_path))
 
 
-def _start(tmp_path, server):
-    env = {"JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history"), "JPY_SESSION_NAME": str(tmp_path / "analysis.ipynb")}
-    driver = KernelDriver(cwd=str(tmp_path), env=env)
-    setup = driver.run(SETUP.format(url=server.base_url))
-    assert setup.status == "ok", setup.text
-    return driver
-
-
-def test_tools_in_the_kernel_and_resume_after_restart(tmp_path, server):
+def test_tools_in_the_kernel_and_resume_after_restart(tmp_path, server, _start):
     kernel = _start(tmp_path, server)
     try:
         assert kernel.run("import pandas as pd\ndf = pd.DataFrame({'x': [1.0, 2.0, 6.0]})").status == "ok"
@@ -92,7 +81,7 @@ def test_tools_in_the_kernel_and_resume_after_restart(tmp_path, server):
         kernel.shutdown()
 
 
-def test_kernel_interrupt_stops_code_the_agent_runs(tmp_path, server):
+def test_kernel_interrupt_stops_code_the_agent_runs(tmp_path, server, _start):
     kernel = _start(tmp_path, server)
     marker = tmp_path / "tool-started"
     try:
@@ -111,7 +100,7 @@ def test_kernel_interrupt_stops_code_the_agent_runs(tmp_path, server):
         kernel.shutdown()
 
 
-def test_tool_runs_on_the_idle_kernel_thread(tmp_path, server):
+def test_tool_runs_on_the_idle_kernel_thread(tmp_path, server, _start):
     """A panel turn runs while no cell executes: the kernel's idle loop still runs the tool."""
     kernel = _start(tmp_path, server)
     try:
@@ -128,7 +117,7 @@ def test_tool_runs_on_the_idle_kernel_thread(tmp_path, server):
         kernel.shutdown()
 
 
-def test_tool_and_conversation_commands(tmp_path, server):
+def test_tool_and_conversation_commands(tmp_path, server, _start):
     kernel = _start(tmp_path, server)
     try:
         tools = kernel.run("%agent tools").text
@@ -150,7 +139,7 @@ def test_tool_and_conversation_commands(tmp_path, server):
         kernel.shutdown()
 
 
-def test_auto_resume_from_config(tmp_path, server):
+def test_auto_resume_from_config(tmp_path, server, start_kernel):
     """``c.Agent.auto_resume = True`` (ipython_config.py): the restarted kernel continues by itself."""
     profile = tmp_path / "ipython" / "profile_default"
     profile.mkdir(parents=True)
@@ -161,10 +150,8 @@ def test_auto_resume_from_config(tmp_path, server):
         "IPYTHONDIR": str(tmp_path / "ipython"),
     }
     for attempt in range(2):
-        kernel = KernelDriver(cwd=str(tmp_path), env=env)
+        kernel = start_kernel(server, cwd=tmp_path, env=env)
         try:
-            setup = kernel.run(SETUP.format(url=server.base_url))
-            assert setup.status == "ok", setup.text
             if attempt == 0:
                 assert "(no conversation yet)" in kernel.run("print(M.history_text(a))").text
                 server.add_response(text_reply("First answer.", phase="final_answer"))

@@ -12,7 +12,7 @@ from jupyter_agent.config import is_azure_responses_base_url
 from jupyter_agent.protocol import responses as R
 from jupyter_agent.testing import Reply, ScriptedServer, function_call_reply, text_reply, web_search_reply
 from jupyter_agent.testing.replies import text_events, web_search_events
-from tests.sse_support import make_agent, of_type, server  # noqa: F401
+from tests.sse_support import of_type
 
 
 def lookup(q: str) -> str:

@@ -13,7 +13,7 @@ from jupyter_agent.events import Credits, RateLimitSnapshot, RateLimitWindow
 from jupyter_agent.protocol import ratelimits as RL
 from jupyter_agent.protocol.responses import parse_event
 from jupyter_agent.testing import ScriptedServer, error_reply, text_reply
-from tests.sse_support import make_agent, of_type, server  # noqa: F401
+from tests.sse_support import of_type
 
 CODEX = {
     "x-codex-primary-used-percent": "12.5",

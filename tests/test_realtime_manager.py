@@ -315,3 +315,68 @@ async def test_thread_safe_push_audio_from_another_thread(rs: RealtimeServer) ->
     assert rec.rt("closed")[-1].payload["reason"] == "requested"
     assert mgr.frames_sent == 25 and mgr.samples_sent == 25 * 480
     agent_loop.call_soon(agent_loop.loop.stop)
+
+
+# --- GA error-bearing server events (issue 15 item 8) -------------------------------------------
+
+TRANSCRIPTION_FAILED = "RealtimeServerEventConversationItemInputAudioTranscriptionFailed"
+
+
+def test_every_ga_error_bearing_example_is_an_error_event(openai_spec: dict) -> None:
+    """The spec's own examples: every failure/error server event parses to a non-fatal ErrorEvent;
+    the others parse or are ignored, never raise."""
+    import json
+
+    examples = openai_spec["realtime_server_examples"]
+    failing = {name for name in examples if name.endswith(("Failed", "Error"))}
+    assert TRANSCRIPTION_FAILED in failing and len(failing) >= 4
+    for name, example in examples.items():
+        event = P.parse_openai_event(json.dumps(example))
+        if name in failing:
+            assert isinstance(event, P.ErrorEvent) and not event.fatal, name
+            assert event.message and "{" not in event.message, (name, event.message)
+        else:
+            assert not isinstance(event, P.ErrorEvent), name
+    failed = P.parse_openai_event(json.dumps(examples[TRANSCRIPTION_FAILED]))
+    assert failed.message == "Your speech could not be transcribed: The audio could not be transcribed."
+    assert failed.code == "audio_unintelligible" and failed.item_id == "msg_003"
+    done_failed = {
+        "type": "response.done",
+        "response": {
+            "id": "resp_1",
+            "status": "failed",
+            "status_details": {"type": "failed", "error": {"type": "server_error", "message": "Engine overloaded."}},
+        },
+    }
+    event = P.parse_openai_event(json.dumps(done_failed))
+    assert isinstance(event, P.ErrorEvent) and event.message == "The voice reply failed: Engine overloaded."
+
+
+async def test_ga_transcription_failure_is_surfaced_and_the_session_goes_on(
+    rs: RealtimeServer, openai_spec: dict
+) -> None:
+    failed = openai_spec["realtime_server_examples"][TRANSCRIPTION_FAILED]
+    rs.add(
+        RealtimeConn(
+            [
+                RtSend(ga_session_created()),
+                RtExpect(1, "input_audio_buffer.append"),
+                RtSend(failed),
+                *[RtSend(e) for e in ga_user_transcript("second try")],
+            ]
+        )
+    )
+    rec = Recorder()
+    mgr = manager(rs, rec, dialect="openai", api_key="sk-abc")
+    await mgr.start(conversation_id="conv_fail")
+    await mgr.insert_audio(P.RealtimeAudioFrame.from_pcm(b"\x00\x00" * 480))
+    (err,) = await rec.wait("error")
+    assert err.payload == {
+        "message": "Your speech could not be transcribed: The audio could not be transcribed.",
+        "code": "audio_unintelligible",
+        "source": "conversation.item.input_audio_transcription.failed",
+        "item_id": "msg_003",
+    }
+    await rec.wait("transcript", 2)
+    assert mgr.running  # not fatal: the conversation continues
+    await mgr.close()

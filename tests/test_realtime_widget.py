@@ -175,3 +175,21 @@ def test_agent_shares_history_and_events(rs: RealtimeServer, agent_loop: AgentLo
     kinds = [e.kind for e in seen if isinstance(e, RealtimeEvent)]
     assert kinds[0] == "started" and "transcript" in kinds
     w.dispose()
+
+
+def test_ga_transcription_failure_shows_in_the_widget(rs: RealtimeServer, agent_loop: AgentLoop) -> None:
+    """Issue 15 item 8: a failed input transcription is shown; the conversation stays live."""
+    failed = {
+        "type": "conversation.item.input_audio_transcription.failed",
+        "item_id": "msg_003",
+        "content_index": 0,
+        "error": {"type": "transcription_error", "code": "audio_unintelligible", "message": "Too noisy."},
+    }
+    rs.add(RealtimeConn([RtSend(ga_session_created()), RtExpect(1, "input_audio_buffer.append"), RtSend(failed)]))
+    w, _ = make(rs, agent_loop, dialect="openai")
+    w._on_front_msg(w, {"type": "mic", "on": True}, [])  # what the browser sends
+    w._on_front_msg(w, {"type": "audio", "sample_rate": 24000, "num_channels": 1}, [memoryview(tone(0.02))])
+    until(lambda: w.error != "")
+    assert w.error == "Your speech could not be transcribed: Too noisy."
+    assert w.status == "live"
+    w.dispose()

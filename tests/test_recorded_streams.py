@@ -17,10 +17,9 @@ import pytest
 from jupyter_agent import events as ev
 from jupyter_agent.protocol.errors import QUOTA_MESSAGE
 from jupyter_agent.testing import ScriptedServer, text_reply
-from tests.sse_support import FIXTURES, assert_no_secret, make_agent, of_type, server, sse_payloads  # noqa: F401
+from tests.sse_support import RECORDED_STREAM_NAMES, assert_no_secret, of_type, sse_payloads
 
-ALL_STREAMS = sorted(p.stem for p in FIXTURES.glob("*.sse"))
-assert len(ALL_STREAMS) == 13, f"expected the 13 recorded streams in {FIXTURES}, found {ALL_STREAMS}"
+ALL_STREAMS = RECORDED_STREAM_NAMES
 FAILING = {"error-insufficient-quota-gpt-5", "incomplete-max-output-tokens-gpt-4o"}
 FUNCTION_CALLS = {
     "function-call-gpt-4.1",
@@ -29,8 +28,8 @@ FUNCTION_CALLS = {
 }
 
 
-def _oracle(name: str) -> dict[str, Any]:
-    events = sse_payloads(FIXTURES / f"{name}.sse")
+def _oracle(root: Path, name: str) -> dict[str, Any]:
+    events = sse_payloads(root / f"{name}.sse")
     done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
     summary: dict[int, str] = {}
     for e in events:
@@ -51,12 +50,15 @@ def _oracle(name: str) -> dict[str, Any]:
     }
 
 
-def test_all_thirteen_streams_are_covered() -> None:
+def test_all_thirteen_streams_are_covered(recorded_streams: Path) -> None:
     assert len(ALL_STREAMS) == 13
+    assert sorted(p.stem for p in recorded_streams.glob("*.sse")) == sorted(ALL_STREAMS)
 
 
-async def _play(server: ScriptedServer, make_agent: Any, name: str, *then: Any, **agent_kw: Any) -> tuple[Any, Any]:
-    server.add_replies_from_sse_file(FIXTURES / f"{name}.sse", use_recorded_headers=True)
+async def _play(
+    server: ScriptedServer, make_agent: Any, root: Path, name: str, *then: Any, **agent_kw: Any
+) -> tuple[Any, Any]:
+    server.add_replies_from_sse_file(root / f"{name}.sse", use_recorded_headers=True)
     server.add_responses(*then)
     agent = make_agent(**agent_kw)
     turn = await agent.ask("hello")
@@ -64,9 +66,9 @@ async def _play(server: ScriptedServer, make_agent: Any, name: str, *then: Any, 
 
 
 @pytest.mark.parametrize("name", [n for n in ALL_STREAMS if n not in FAILING and n not in FUNCTION_CALLS])
-async def test_text_streams(server: ScriptedServer, make_agent: Any, name: str) -> None:
-    oracle = _oracle(name)
-    agent, turn = await _play(server, make_agent, name)
+async def test_text_streams(recorded_streams: Path, server: ScriptedServer, make_agent: Any, name: str) -> None:
+    oracle = _oracle(recorded_streams, name)
+    agent, turn = await _play(server, make_agent, recorded_streams, name)
     assert turn.status == "completed", turn.error
     deltas = of_type(turn.events, ev.TextDelta)
     assert "".join(d.delta for d in deltas) == oracle["text"]
@@ -102,13 +104,17 @@ async def test_text_streams(server: ScriptedServer, make_agent: Any, name: str) 
     assert_no_secret([e.to_dict() for e in turn.events])
 
 
-def test_multipart_reasoning_summary_has_four_parts() -> None:
+def test_multipart_reasoning_summary_has_four_parts(
+    recorded_streams: Path,
+) -> None:
     # README: o3-mini recording has summary_index 0..3.
-    assert sorted(_oracle("reasoning-summary-multipart-o3-mini")["summary"]) == [0, 1, 2, 3]
+    assert sorted(_oracle(recorded_streams, "reasoning-summary-multipart-o3-mini")["summary"]) == [0, 1, 2, 3]
 
 
-async def test_legacy_stream_keeps_non_bmp_emoji(server: ScriptedServer, make_agent: Any) -> None:
-    _, turn = await _play(server, make_agent, "text-legacy-no-sequence-number-gpt-4.1")
+async def test_legacy_stream_keeps_non_bmp_emoji(
+    recorded_streams: Path, server: ScriptedServer, make_agent: Any
+) -> None:
+    _, turn = await _play(server, make_agent, recorded_streams, "text-legacy-no-sequence-number-gpt-4.1")
     assert "\U0001f30d" in turn.text
 
 
@@ -142,11 +148,11 @@ async def test_legacy_stream_keeps_non_bmp_emoji(server: ScriptedServer, make_ag
     ],
 )
 async def test_web_search_streams(
-    server: ScriptedServer, make_agent: Any, name: str, expected: list[tuple[str, str]]
+    recorded_streams: Path, server: ScriptedServer, make_agent: Any, name: str, expected: list[tuple[str, str]]
 ) -> None:
-    oracle = _oracle(name)
+    oracle = _oracle(recorded_streams, name)
     assert [s["action"]["type"] for s in oracle["searches"]] == [a for a, _ in expected]
-    agent, turn = await _play(server, make_agent, name)
+    agent, turn = await _play(server, make_agent, recorded_streams, name)
     searches = of_type(turn.events, ev.WebSearch)
     started = [s for s in searches if s.status == "in_progress"]
     completed = [s for s in searches if s.status == "completed"]
@@ -173,8 +179,10 @@ async def test_web_search_streams(
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTION_CALLS))
-async def test_function_call_streams(server: ScriptedServer, make_agent: Any, name: str) -> None:
-    oracle = _oracle(name)
+async def test_function_call_streams(
+    recorded_streams: Path, server: ScriptedServer, make_agent: Any, name: str
+) -> None:
+    oracle = _oracle(recorded_streams, name)
     [(call_id, tool_name, arguments)] = oracle["calls"]
     seen: list[dict[str, Any]] = []
 
@@ -191,7 +199,9 @@ async def test_function_call_streams(server: ScriptedServer, make_agent: Any, na
         return "Potato City"
 
     tool = {f.__name__: f for f in (get_current_weather, get_capital, final_result)}[tool_name]
-    agent, turn = await _play(server, make_agent, name, text_reply("All done.", phase="final_answer"), tools=[tool])
+    agent, turn = await _play(
+        server, make_agent, recorded_streams, name, text_reply("All done.", phase="final_answer"), tools=[tool]
+    )
     assert turn.status == "completed", turn.error
     assert turn.text == "All done."
     [call] = of_type(turn.events, ev.ToolCall)
@@ -215,11 +225,15 @@ async def test_function_call_streams(server: ScriptedServer, make_agent: Any, na
     assert phases == oracle["messages"]
 
 
-async def test_phase_streams_replay_like_the_recorded_second_request(server: ScriptedServer, make_agent: Any) -> None:
+async def test_phase_streams_replay_like_the_recorded_second_request(
+    recorded_streams: Path, server: ScriptedServer, make_agent: Any
+) -> None:
     """The follow-up after the commentary recording matches what the real client sent (recorded)."""
-    recorded = json.loads((FIXTURES / "phase-final-answer-gpt-5.5.json").read_text())["request"]["body"]["input"]
-    server.add_replies_from_sse_file(FIXTURES / "phase-commentary-function-call-gpt-5.5.sse")
-    server.add_replies_from_sse_file(FIXTURES / "phase-final-answer-gpt-5.5.sse")
+    recorded = json.loads((recorded_streams / "phase-final-answer-gpt-5.5.json").read_text())["request"]["body"][
+        "input"
+    ]
+    server.add_replies_from_sse_file(recorded_streams / "phase-commentary-function-call-gpt-5.5.sse")
+    server.add_replies_from_sse_file(recorded_streams / "phase-final-answer-gpt-5.5.sse")
 
     def get_capital(country: str) -> str:
         return "Potato City"
@@ -245,11 +259,13 @@ async def test_phase_streams_replay_like_the_recorded_second_request(server: Scr
 
 
 async def test_incomplete_stream_is_an_error_and_keeps_the_user_message(
-    server: ScriptedServer, make_agent: Any
+    recorded_streams: Path, server: ScriptedServer, make_agent: Any
 ) -> None:
-    oracle = _oracle("incomplete-max-output-tokens-gpt-4o")
+    oracle = _oracle(recorded_streams, "incomplete-max-output-tokens-gpt-4o")
     assert oracle["terminal"]["type"] == "response.incomplete"
-    agent, turn = await _play(server, make_agent, "incomplete-max-output-tokens-gpt-4o", max_retries=3)
+    agent, turn = await _play(
+        server, make_agent, recorded_streams, "incomplete-max-output-tokens-gpt-4o", max_retries=3
+    )
     assert turn.status == "failed"
     [error] = of_type(turn.events, ev.Error)
     assert error.message == "Incomplete response returned, reason: max_output_tokens"
@@ -267,14 +283,16 @@ async def test_incomplete_stream_is_an_error_and_keeps_the_user_message(
     ]
 
 
-async def test_insufficient_quota_stream_is_fatal(server: ScriptedServer, make_agent: Any) -> None:
-    oracle = _oracle("error-insufficient-quota-gpt-5")
-    assert [e["type"] for e in sse_payloads(FIXTURES / "error-insufficient-quota-gpt-5.sse")][-2:] == [
+async def test_insufficient_quota_stream_is_fatal(
+    recorded_streams: Path, server: ScriptedServer, make_agent: Any
+) -> None:
+    oracle = _oracle(recorded_streams, "error-insufficient-quota-gpt-5")
+    assert [e["type"] for e in sse_payloads(recorded_streams / "error-insufficient-quota-gpt-5.sse")][-2:] == [
         "error",
         "response.failed",
     ]
     assert oracle["usage"] is None
-    agent, turn = await _play(server, make_agent, "error-insufficient-quota-gpt-5", max_retries=3)
+    agent, turn = await _play(server, make_agent, recorded_streams, "error-insufficient-quota-gpt-5", max_retries=3)
     assert turn.status == "failed"
     [error] = of_type(turn.events, ev.Error)
     assert error.message == QUOTA_MESSAGE
@@ -285,9 +303,9 @@ async def test_insufficient_quota_stream_is_fatal(server: ScriptedServer, make_a
     assert_no_secret([e.to_dict() for e in turn.events])
 
 
-def test_fixture_expectation_files_exist_for_every_stream() -> None:
+def test_fixture_expectation_files_exist_for_every_stream(recorded_streams: Path) -> None:
     for name in ALL_STREAMS:
-        side = FIXTURES / f"{name}.json"
+        side = recorded_streams / f"{name}.json"
         assert side.exists()
         meta = json.loads(side.read_text())
-        assert meta["event_count"] == len(sse_payloads(Path(FIXTURES / f"{name}.sse")))
+        assert meta["event_count"] == len(sse_payloads(recorded_streams / f"{name}.sse"))

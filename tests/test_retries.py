@@ -13,7 +13,7 @@ from jupyter_agent.protocol import errors as E
 from jupyter_agent.session import ModelSession, SessionOptions
 from jupyter_agent.testing import Reply, ScriptedServer, error_reply, failed_reply, function_call_reply, text_reply
 from jupyter_agent.testing.replies import function_call_events, text_events
-from tests.sse_support import make_agent, of_type, server  # noqa: F401
+from tests.sse_support import of_type
 
 
 def visible_text(events: list[ev.AgentEvent]) -> str:

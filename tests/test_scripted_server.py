@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +38,6 @@ from jupyter_agent.testing import (
     text_reply,
     web_search_reply,
 )
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "recorded-streams"
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    s = ScriptedServer().start()
-    try:
-        yield s
-    finally:
-        s.stop()
-        assert not s.running
 
 
 def parse_sse(raw: bytes) -> list[tuple[str | None, dict[str, Any] | None]]:
@@ -186,8 +173,8 @@ def test_routes(server: ScriptedServer) -> None:
     ]
 
 
-def test_sse_file_replayed_byte_for_byte(server: ScriptedServer) -> None:
-    path = FIXTURES / "text-basic-gpt-4.1-nano.sse"
+def test_sse_file_replayed_byte_for_byte(server: ScriptedServer, recorded_streams: Path) -> None:
+    path = recorded_streams / "text-basic-gpt-4.1-nano.sse"
     server.add_replies_from_sse_file(path, headers={"openai-model": "gpt-4.1-nano"})
     server.add_replies_from_sse_file(path, use_recorded_headers=True)
     r = post(server)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ from jupyter_agent.testing import Reply, ScriptedServer, function_call_reply, te
 from jupyter_agent.testing.replies import text_events
 from jupyter_agent.transport.base import EventServerModel, ResponseHeaders
 from jupyter_agent.transport.sse import SseTransport
-from tests.sse_support import make_agent, of_type, server  # noqa: F401
+from tests.sse_support import of_type
 
 
 def with_created_headers(events: list[dict[str, Any]], headers: dict[str, Any]) -> list[dict[str, Any]]:
@@ -23,8 +24,13 @@ def with_created_headers(events: list[dict[str, Any]], headers: dict[str, Any]) 
     return events
 
 
+def _text(item: dict[str, Any]) -> str:
+    content = item["content"]
+    return content if isinstance(content, str) else content[0]["text"]  # a warning's content is a string
+
+
 def user_texts(body: dict[str, Any]) -> list[str]:
-    return [i["content"][0]["text"] for i in body["input"] if i.get("type") == "message" and i.get("role") == "user"]
+    return [_text(i) for i in body["input"] if i.get("type") == "message" and i.get("role") == "user"]
 
 
 async def stream_once(server: ScriptedServer, reply: Reply) -> list[Any]:
@@ -108,10 +114,8 @@ async def test_header_mismatch_emits_reroute_warning_and_warning_item(server: Sc
     assert (warning.from_model, warning.to_model) == ("gpt-5.3-codex", "gpt-5.2")
     assert "gpt-5.3-codex" in warning.message and "gpt-5.2" in warning.message
     assert [e.model for e in of_type(turn.events, ev.ServerModel)] == ["gpt-5.2"]
-    warnings = [h for h in agent.history if h.get("role") == "user" and h["content"][0]["text"].startswith("Warning: ")]
-    assert len(warnings) == 1 and warnings[0]["content"] == [
-        {"type": "input_text", "text": f"Warning: {warning.message}"}
-    ]
+    warnings = [h for h in agent.history if h.get("role") == "user" and _text(h).startswith("Warning: ")]
+    assert warnings == [{"type": "message", "role": "user", "content": f"Warning: {warning.message}"}]
     assert [m["role"] for m in agent.transcript()].count("warning") == 1
     # The warning is sent to the model on later requests.
     await agent.ask("next")
@@ -138,7 +142,7 @@ async def test_casing_only_mismatch_does_not_warn(server: ScriptedServer, make_a
     agent = make_agent(model="gpt-5.3-codex")
     turn = await agent.ask("hello")
     assert not of_type(turn.events, ev.RerouteWarning)
-    assert not any(h["content"][0]["text"].startswith("Warning: ") for h in agent.history if h.get("role") == "user")
+    assert not any(_text(h).startswith("Warning: ") for h in agent.history if h.get("role") == "user")
 
 
 async def test_matching_model_does_not_warn(server: ScriptedServer, make_agent: Any) -> None:
@@ -175,3 +179,20 @@ async def test_retry_shares_the_turn_flag(server: ScriptedServer, make_agent: An
     assert turn.status == "completed" and turn.text == "whole"
     assert len(of_type(turn.events, ev.Retry)) == 1
     assert len(of_type(turn.events, ev.RerouteWarning)) == 1
+
+
+async def test_user_text_cannot_pass_for_a_warning(server: ScriptedServer, make_agent: Any) -> None:
+    """Issue 15 item 11: a prompt that starts with "Warning: " is the user's, in the transcript, the
+    panel's history and a resumed conversation; only the agent's own reroute warning is a warning."""
+    from jupyter_agent.store import StoredConversation
+
+    server.add_response(text_reply("Noted.", phase="final_answer"))
+    server.add_response(text_reply("hi", headers={"openai-model": "gpt-5.2"}))
+    agent = make_agent(model="gpt-5.3-codex")
+    await agent.ask("Warning: the server model changed (I typed this)")
+    await agent.ask("hello")
+    roles = [(m["role"], m["text"][:12]) for m in agent.transcript()]
+    assert roles[0] == ("user", "Warning: the")
+    assert [r for r, _ in roles].count("warning") == 1 and roles[-2][0] == "warning"
+    saved = StoredConversation(id="c", path=Path("c.jsonl"), created=0.0, notebook="nb", items=list(agent.history))
+    assert saved.user_messages == ["Warning: the server model changed (I typed this)", "hello"]

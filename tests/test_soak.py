@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.bench_soak import soak
+from jupyter_agent.testing.soak import soak
 
 #: Objects a finished turn keeps on purpose: its Turn (events, usage, telemetry) and history items.
 MAX_OBJECTS_PER_TURN = 60

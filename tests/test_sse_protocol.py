@@ -12,6 +12,7 @@ import gzip
 import json
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,10 +21,12 @@ import pytest
 from jupyter_agent import events as ev
 from jupyter_agent.protocol import errors as E
 from jupyter_agent.protocol import responses as R
+from jupyter_agent.protocol.errors import StreamTooLarge
 from jupyter_agent.testing import Raw, Reply, ScriptedServer, error_reply, failed_reply, function_call_reply, text_reply
 from jupyter_agent.transport.base import ResponseHeaders
-from jupyter_agent.transport.sse import SseDecoder, SseTransport
-from tests.sse_support import API_KEY, FIXTURES, assert_no_secret, make_agent, of_type, server  # noqa: F401
+from jupyter_agent.transport.failures import plain
+from jupyter_agent.transport.sse import INFLATE_PIECE, SseDecoder, SseLimitExceeded, SseTransport, decoded_body
+from tests.sse_support import API_KEY, RECORDED_STREAM_NAMES, assert_no_secret, of_type
 
 MSG_COMMENTARY = {
     "type": "response.output_item.done",
@@ -288,9 +291,9 @@ def test_decoder_strips_a_leading_bom_only() -> None:
     assert out == [b'{"a":1}']  # a BOM later in the stream is part of a line (an unknown field)
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in FIXTURES.glob("*.sse")))
-def test_decoder_is_split_invariant_on_recordings(name: str) -> None:
-    raw = (FIXTURES / f"{name}.sse").read_bytes()
+@pytest.mark.parametrize("name", RECORDED_STREAM_NAMES)
+def test_decoder_is_split_invariant_on_recordings(recorded_streams: Path, name: str) -> None:
+    raw = (recorded_streams / f"{name}.sse").read_bytes()
     expected = [line[6:] for line in raw.split(b"\n") if line.startswith(b"data: ")]
     rng = random.Random(name)
     for variant in (raw, raw.replace(b"\n", b"\r\n"), raw.replace(b"\n", b"\r")):
@@ -313,6 +316,67 @@ def test_decoder_long_line_in_many_chunks() -> None:
     for i in range(0, len(data), 1000):
         out += decoder.feed(data[i : i + 1000])
     assert out == [payload]
+
+
+@pytest.mark.parametrize("step", [1, 7, 1000, 10_000])
+def test_decoder_caps_a_line_and_an_event(step: int) -> None:
+    """Issue 15 item 2: a line (or an event of several data lines) past the cap raises, at any split."""
+    limit = 4096
+    line = b"data: " + b"A" * (limit + 10)  # no end of line: the partial line alone is too large
+    decoder = SseDecoder(limit)
+    with pytest.raises(SseLimitExceeded):
+        for i in range(0, len(line), step):
+            decoder.feed(line[i : i + step])
+    many = b"".join(b"data: " + b"B" * 1000 + b"\n" for _ in range(5)) + b"\n"  # 5000 bytes, one event
+    decoder = SseDecoder(limit)
+    with pytest.raises(SseLimitExceeded):
+        for i in range(0, len(many), step):
+            decoder.feed(many[i : i + step])
+    ok = b"data: " + b"C" * (limit - 10) + b"\n\n"
+    decoder = SseDecoder(limit)
+    out: list[bytes] = []
+    for i in range(0, len(ok), step):
+        out += decoder.feed(ok[i : i + step])
+    assert out == [b"C" * (limit - 10)]
+    # an unfinished line at the end of the stream is capped too (it used to be copied twice)
+    decoder = SseDecoder(limit)
+    decoder.feed(b"data: " + b"D" * (limit // 2))
+    with pytest.raises(SseLimitExceeded):
+        decoder.feed(b"D" * limit)
+
+
+async def test_inflated_body_arrives_in_bounded_pieces(server: ScriptedServer) -> None:
+    """A gzip body is inflated in pieces of at most INFLATE_PIECE bytes (no 1000:1 burst)."""
+    import gzip as gz
+
+    sizes: list[int] = []
+    payload = b"data: " + json.dumps(MSG_2).encode() + b"\n\n" + b": " + b"z" * 2_000_000 + b"\n\n"
+    payload += b"data: " + json.dumps(COMPLETED).encode() + b"\n\n"
+    server.add_response(Reply(headers={"content-encoding": "gzip"}, events=[Raw(gz.compress(payload))]))
+    async with httpx.AsyncClient() as client:
+        async with client.stream("POST", server.base_url + "/responses", json={}) as response:
+            async for piece in decoded_body(response, 10_000_000):
+                sizes.append(len(piece))
+    assert sum(sizes) == len(payload) and max(sizes) <= INFLATE_PIECE
+    server.add_response(Reply(headers={"content-encoding": "gzip"}, events=[Raw(gz.compress(payload))]))
+    async with httpx.AsyncClient() as client:
+        async with client.stream("POST", server.base_url + "/responses", json={}) as response:
+            with pytest.raises(StreamTooLarge, match="more than this client accepts"):
+                async for _ in decoded_body(response, 1_000_000):
+                    pass
+
+
+def test_user_facing_network_errors_are_plain_language() -> None:
+    """Issue 15 item 5: the library's message goes to the log, the user reads plain words."""
+    import h11
+
+    exc = httpx.RemoteProtocolError("illegal chunk header: bytearray(b'zz\\r\\n')")
+    exc.__cause__ = h11.RemoteProtocolError("illegal chunk header")
+    assert plain(exc) == "the server's reply was not valid HTTP"
+    assert plain(httpx.ConnectError("[Errno 111] Connection refused")) == (
+        "the server could not be reached (refused, or host unreachable)"
+    )
+    assert "Errno" not in plain(httpx.ReadError("[Errno 104] Connection reset by peer"))
 
 
 async def test_event_name_is_ignored_and_bad_lines_skipped(server: ScriptedServer) -> None:
@@ -841,3 +905,20 @@ async def test_reasoning_deltas_reach_the_agent(server: ScriptedServer, make_age
     got = [(r.kind, r.index, r.delta, r.item_id) for r in of_type(turn.events, ev.ReasoningDelta)]
     assert got == [("summary", 0, "Think", "rs_1"), ("summary", 1, "More", "rs_1"), ("content", 2, "raw", "rs_1")]
     assert turn.text == "Answer"
+
+
+async def test_session_options_set_the_sse_limits(server: ScriptedServer) -> None:
+    """``SessionOptions.sse_limits`` reaches the transport: a 2 KiB delta fails a 1 KiB cap, clearly."""
+    from jupyter_agent.config import resolve_provider
+    from jupyter_agent.protocol.errors import StreamTooLarge
+    from jupyter_agent.session import ModelSession, SessionOptions, TurnContext
+    from jupyter_agent.testing import text_reply
+    from jupyter_agent.transport.sse import SseLimits
+
+    server.add_response(text_reply("y" * 2048, chunks=1))
+    provider = resolve_provider(base_url=server.base_url, provider="compatible", api_key=None)
+    session = ModelSession(provider, options=SessionOptions(max_retries=0, sse_limits=SseLimits(max_event_bytes=1024)))
+    with pytest.raises(StreamTooLarge, match="1024 bytes"):
+        async for _ in session.stream({"model": "m", "input": []}, TurnContext()):
+            pass
+    await session.aclose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jupyter_agent import events as ev
 from jupyter_agent.testing.replies import function_call_reply, text_reply
-from tests.sse_support import make_agent, of_type, server  # noqa: F401
+from tests.sse_support import of_type
 
 
 async def test_sse_turn_counts_api_calls_events_and_tools(server, make_agent):

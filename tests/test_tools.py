@@ -17,7 +17,7 @@ from jupyter_agent.testing.replies import error_reply, text_reply
 from jupyter_agent.tools.base import FunctionTool
 from jupyter_agent.tools.kernel import describe_text, kernel_tools, list_variables_text, run_code
 
-from .sse_support import make_agent, of_type, server  # noqa: F401 - fixtures
+from .sse_support import of_type
 from .tool_support import calls_reply, outputs
 
 # --- the kernel tools on a namespace --------------------------------------------------------
@@ -331,3 +331,77 @@ def test_azure_web_search_is_opt_in_and_live_gets_a_notice(server, make_agent):
     assert "Azure ignores live access" in notice.message
     server.add_response(text_reply("again", phase="final_answer"))
     assert not of_type(asyncio.run(agent.ask("q3")).events, ev.Notice)  # said once
+
+
+# --- strict schemas (issue 15 item 7) ------------------------------------------------------------
+
+
+def test_tool_with_optional_arguments_is_sent_strict_and_null_means_default(server, make_agent):
+    """Strict-compatible tool: ``strict: true``, every property required, optional ones nullable,
+    ``additionalProperties: false`` (nested models too); the model's ``null`` gives the default."""
+    seen: list[tuple] = []
+
+    def plot(column: str, bins: int = 10, title: str | None = None, origin: Point | None = None) -> str:
+        """Plot a histogram of a column."""
+        seen.append((column, bins, title, origin))
+        return "plotted"
+
+    agent = make_agent(tools=[plot])
+    server.add_response(
+        calls_reply(("plot", {"column": "x", "bins": None, "title": None, "origin": {"x": 1, "y": 2}}, "c1"))
+    )
+    server.add_response(text_reply("Done.", phase="final_answer"))
+    turn = asyncio.run(agent.ask("plot x"))
+    assert turn.status == "completed", turn.error
+    assert seen == [("x", 10, None, Point(x=1, y=2))]  # bins: null -> the default 10
+    (spec,) = [t for t in server.requests[0].json["tools"] if t["type"] == "function"]
+    assert spec["strict"] is True
+    params = spec["parameters"]
+    assert params["additionalProperties"] is False
+    assert params["required"] == ["column", "bins", "title", "origin"]
+    assert params["properties"]["column"] == {"type": "string"}
+    assert params["properties"]["bins"] == {"type": ["integer", "null"]}
+    assert {"type": "null"} in params["properties"]["title"]["anyOf"]
+    point = params["$defs"]["Point"]
+    assert point["additionalProperties"] is False and point["required"] == ["x", "y"]
+    assert "default" not in json.dumps(params)
+
+
+def test_tool_with_free_form_arguments_is_sent_with_strict_false(server, make_agent):
+    """Not strict-compatible (a ``dict`` parameter): the schema as written, ``strict: false``."""
+
+    def tag(labels: dict[str, str], note: str = "") -> str:
+        """Attach labels."""
+        return ",".join(sorted(labels))
+
+    tool = FunctionTool.from_callable(tag)
+    assert not tool.is_strict
+    agent = make_agent(tools=[tool])
+    server.add_response(calls_reply(("tag", {"labels": {"b": "1", "a": "2"}}, "c1")))
+    server.add_response(text_reply("Tagged.", phase="final_answer"))
+    turn = asyncio.run(agent.ask("tag it"))
+    assert turn.status == "completed", turn.error
+    (spec,) = [t for t in server.requests[0].json["tools"] if t["type"] == "function"]
+    assert spec["strict"] is False
+    assert spec["parameters"] == tool.parameters and spec["parameters"]["required"] == ["labels"]
+    assert outputs(server.requests[1].json)["c1"] == "a,b"
+
+
+def test_strict_can_be_chosen_per_tool():
+    def look(name: str, depth: int = 1) -> str:
+        """Look."""
+        return name
+
+    assert FunctionTool.from_callable(look).spec()["strict"] is True
+    loose = FunctionTool.from_callable(look, strict=False)
+    assert loose.spec()["strict"] is False and loose.spec()["parameters"]["required"] == ["name"]
+    assert asyncio.run(loose.invoke('{"name": "n"}')) == ("n", False)
+
+    def free(options: dict) -> str:
+        """Free-form."""
+        return "ok"
+
+    with pytest.raises(ValueError, match="cannot be strict"):
+        FunctionTool.from_callable(free, strict=True)
+    for tool in kernel_tools({}):
+        assert tool.spec()["strict"] is True, tool.name  # the built-in tools are all strict

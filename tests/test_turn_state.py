@@ -8,7 +8,6 @@ from typing import Any
 from jupyter_agent.session import TurnContext
 from jupyter_agent.testing import Reply, ScriptedServer, function_call_reply, text_reply
 from jupyter_agent.testing.replies import text_events
-from tests.sse_support import make_agent, server  # noqa: F401
 
 
 def lookup(q: str) -> str:

@@ -7,10 +7,8 @@ import time
 
 import pytest
 
-from jupyter_agent.testing import Reply, ScriptedServer
+from jupyter_agent.testing import Reply
 from jupyter_agent.testing.replies import text_reply
-
-from .kernel_driver import KernelDriver
 
 pytestmark = pytest.mark.kernel
 
@@ -18,26 +16,15 @@ DOTENV_KEY = "sk-dotenv-" + "7f3a9c" * 4
 
 
 @pytest.fixture(scope="module")
-def server():
-    srv = ScriptedServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def kernel(tmp_path_factory, server):
+def kernel(tmp_path_factory, start_kernel, module_server):
     """A kernel whose working directory has a ``.env`` pointing at the scripted server."""
     cwd = tmp_path_factory.mktemp("dotenv")
     (cwd / ".env").write_text(
         "# read by jupyter_agent at first use\n"
         f"export OPENAI_API_KEY='{DOTENV_KEY}'\n"
-        f"OPENAI_BASE_URL={server.base_url}  # the scripted server\n"
+        f"OPENAI_BASE_URL={module_server.base_url}  # the scripted server\n"
     )
-    driver = KernelDriver(cwd=str(cwd))
-    setup = driver.run("%load_ext jupyter_agent\nimport jupyter_agent.magics as M\na = M.get_agent()\n")
-    assert setup.status == "ok", setup.text
-    yield driver
-    driver.shutdown()
+    return start_kernel(cwd=cwd, setup="%load_ext jupyter_agent\nimport jupyter_agent.magics as M\na = M.get_agent()\n")
 
 
 def _no_traceback(result) -> None:
@@ -46,40 +33,40 @@ def _no_traceback(result) -> None:
     assert not result.of_type("error"), result.text
 
 
-def test_dotenv_is_honoured_and_the_key_never_shown(kernel, server):
+def test_dotenv_is_honoured_and_the_key_never_shown(kernel, module_server):
     status = kernel.run("%agent status")
     _no_traceback(status)
-    assert f"Responses-compatible server at {server.base_url}" in status.text
-    server.add_response(text_reply("From the .env server.", phase="final_answer"))
+    assert f"Responses-compatible server at {module_server.base_url}" in status.text
+    module_server.add_response(text_reply("From the .env server.", phase="final_answer"))
     cell = kernel.run("%%agent\nwho are you?")
     _no_traceback(cell)
     assert "From the .env server." in cell.text
-    assert server.requests[-1].headers.get("authorization") == f"Bearer {DOTENV_KEY}"
+    assert module_server.requests[-1].headers.get("authorization") == f"Bearer {DOTENV_KEY}"
     shown = kernel.run("print(repr(a.resolved_provider()), a.resolved_provider().api_key)\n%agent status")
     assert DOTENV_KEY not in shown.text and DOTENV_KEY not in status.text and DOTENV_KEY not in cell.text
     assert "********" in shown.text
 
 
-def test_config_magic_sets_the_model(kernel, server):
+def test_config_magic_sets_the_model(kernel, module_server):
     try:
         _no_traceback(kernel.run("%config Agent.model = 'gpt-from-config'"))
-        server.add_response(text_reply("ok", phase="final_answer"))
+        module_server.add_response(text_reply("ok", phase="final_answer"))
         _no_traceback(kernel.run("%%agent\nhi"))
-        assert server.requests[-1].json["model"] == "gpt-from-config"
+        assert module_server.requests[-1].json["model"] == "gpt-from-config"
         assert "Model:      gpt-from-config" in kernel.run("%agent status").text
     finally:
         kernel.run("a.model = ''")
 
 
-def test_cell_options_apply_to_one_cell_only(kernel, server):
+def test_cell_options_apply_to_one_cell_only(kernel, module_server):
     _no_traceback(kernel.run("%agent model gpt-default\n%agent transport websocket"))
     try:
-        server.add_response(text_reply("Per-cell answer.", phase="final_answer"))
-        before = len(server.requests)
+        module_server.add_response(text_reply("Per-cell answer.", phase="final_answer"))
+        before = len(module_server.requests)
         cell = kernel.run("%%agent -m gpt-cell -t sse\nanswer per cell")
         _no_traceback(cell)
         assert "Per-cell answer." in cell.text
-        sent = server.requests[before:]
+        sent = module_server.requests[before:]
         # -t sse: an HTTP POST although the agent is set to WebSocket; -m: the cell's model.
         assert [(r.method, r.is_websocket) for r in sent] == [("POST", False)]
         assert sent[0].json["model"] == "gpt-cell"
@@ -104,17 +91,17 @@ def test_cell_options_apply_to_one_cell_only(kernel, server):
         ("%agent connect --provider nowhere", "invalid choice: 'nowhere'"),
     ],
 )
-def test_bad_options_give_a_usage_message(kernel, server, code, expected):
-    before = len(server.requests)
+def test_bad_options_give_a_usage_message(kernel, module_server, code, expected):
+    before = len(module_server.requests)
     result = kernel.run(code)
     _no_traceback(result)
     assert "UsageError" in result.text and expected in result.text, result.text
     if code.startswith("%%agent"):
         assert "usage: %%agent" in result.text or "empty prompt" in result.text or "cannot parse" in result.text
-    assert len(server.requests) == before  # nothing was sent
+    assert len(module_server.requests) == before  # nothing was sent
 
 
-def test_usage_command_renders_additional_rate_limits(kernel, server):
+def test_usage_command_renders_additional_rate_limits(kernel, module_server):
     now = int(time.time())
     payload = {
         "plan_type": "pro",
@@ -137,8 +124,8 @@ def test_usage_command_renders_additional_rate_limits(kernel, server):
             },
         ],
     }
-    server.add_route("GET", "/api/codex/usage", Reply(body=payload))
-    before = len(server.requests)
+    module_server.add_route("GET", "/api/codex/usage", Reply(body=payload))
+    before = len(module_server.requests)
     result = kernel.run("%agent usage")
     _no_traceback(result)
     text = result.text
@@ -156,7 +143,7 @@ def test_usage_command_renders_additional_rate_limits(kernel, server):
         "(resets ",
     ):
         assert needle in text, (needle, text)
-    req = server.requests[before]
+    req = module_server.requests[before]
     assert (req.method, req.path) == ("GET", "/api/codex/usage")
     assert req.headers.get("authorization") == f"Bearer {DOTENV_KEY}"
     # the result is a live gauge widget with a text fallback
@@ -168,14 +155,14 @@ def test_usage_command_renders_additional_rate_limits(kernel, server):
     assert "GPT-5.3-Codex-Spark 1h limit:" in status and "58% left" in status
 
 
-def test_usage_command_without_an_endpoint_says_so(kernel, server):
-    server.add_route("GET", "/api/codex/usage", Reply(status=404, body={"error": {"message": "no"}}))
+def test_usage_command_without_an_endpoint_says_so(kernel, module_server):
+    module_server.add_route("GET", "/api/codex/usage", Reply(status=404, body={"error": {"message": "no"}}))
     result = kernel.run("%agent usage")
     _no_traceback(result)
     assert "Usage: This provider has no usage endpoint" in result.text
 
 
-def test_pinned_limits_widget_follows_later_turns(kernel, server):
+def test_pinned_limits_widget_follows_later_turns(kernel, module_server):
     setup = kernel.run("g = M.pinned_gauges(a)\nw = g.widget\nprint(g.text())")
     _no_traceback(setup)
     assert "29% left" not in setup.text
@@ -184,7 +171,7 @@ def test_pinned_limits_widget_follows_later_turns(kernel, server):
         "x-codex-primary-window-minutes": "300",
         "x-codex-primary-reset-at": str(int(time.time()) + 3600),
     }
-    server.add_response(text_reply("Limits changed.", phase="final_answer", headers=headers))
+    module_server.add_response(text_reply("Limits changed.", phase="final_answer", headers=headers))
     _no_traceback(kernel.run("%%agent\nanything"))
     # The widget's value is pushed from the agent thread (throttled); wait for it without a cell running.
     after = kernel.run(
@@ -198,7 +185,7 @@ def test_pinned_limits_widget_follows_later_turns(kernel, server):
     assert after.text.strip().splitlines()[-1] == "True True True"
 
 
-def test_help_model_reset_and_history_commands(kernel, server):
+def test_help_model_reset_and_history_commands(kernel, module_server):
     help_ = kernel.run("%agent help")
     _no_traceback(help_)
     for command in (
@@ -212,40 +199,40 @@ def test_help_model_reset_and_history_commands(kernel, server):
         assert command in help_.text
     assert "Model set to gpt-named" in kernel.run("%agent model gpt-named").text
     try:
-        server.add_response(text_reply("First answer.", phase="final_answer"))
+        module_server.add_response(text_reply("First answer.", phase="final_answer"))
         _no_traceback(kernel.run("%%agent\nfirst question"))
-        assert server.requests[-1].json["model"] == "gpt-named"
+        assert module_server.requests[-1].json["model"] == "gpt-named"
         history = kernel.run("%agent history").text
         assert "[user] first question" in history and "[assistant (final_answer)] First answer." in history
         assert "Started a new conversation." in kernel.run("%agent reset").text
         assert "(no conversation yet)" in kernel.run("%agent history").text
-        server.add_response(text_reply("Fresh.", phase="final_answer"))
+        module_server.add_response(text_reply("Fresh.", phase="final_answer"))
         _no_traceback(kernel.run("%%agent\nsecond question"))
-        sent = [i for i in server.requests[-1].json["input"] if i.get("type") == "message"]
+        sent = [i for i in module_server.requests[-1].json["input"] if i.get("type") == "message"]
         assert [i["role"] for i in sent] == ["user"]  # the old conversation is gone
     finally:
         kernel.run("a.model = ''")
 
 
-def test_ipython_config_file_configures_the_agent(tmp_path, server):
+def test_ipython_config_file_configures_the_agent(tmp_path, start_kernel, module_server):
     profile = tmp_path / "ipython" / "profile_default"
     profile.mkdir(parents=True)
     (profile / "ipython_config.py").write_text(
         "c.Agent.model = 'gpt-from-ipython-config'\n"
-        f"c.Agent.base_url = '{server.base_url}'\n"
+        f"c.Agent.base_url = '{module_server.base_url}'\n"
         "c.Agent.provider = 'compatible'\n"
         "c.Agent.transport = 'sse'\n"
     )
-    driver = KernelDriver(cwd=str(tmp_path), env={"IPYTHONDIR": str(tmp_path / "ipython")})
+    driver = start_kernel(cwd=tmp_path, env={"IPYTHONDIR": str(tmp_path / "ipython")})
     try:
         _no_traceback(driver.run("%load_ext jupyter_agent"))
         status = driver.run("%agent status").text
         assert "Model:      gpt-from-ipython-config" in status and "Transport:  sse" in status
-        server.add_response(text_reply("Configured.", phase="final_answer"))
+        module_server.add_response(text_reply("Configured.", phase="final_answer"))
         cell = driver.run("%%agent\nhello")
         _no_traceback(cell)
         assert "Configured." in cell.text
-        assert server.requests[-1].json["model"] == "gpt-from-ipython-config"
+        assert module_server.requests[-1].json["model"] == "gpt-from-ipython-config"
     finally:
         driver.shutdown()
 
@@ -262,17 +249,17 @@ def _widget_values(result) -> list[str]:
     return values
 
 
-def test_retry_shows_reconnecting_in_place_and_the_text_once(kernel, server):
+def test_retry_shows_reconnecting_in_place_and_the_text_once(kernel, module_server):
     from jupyter_agent.testing import Ev
     from jupyter_agent.testing.replies import text_events
 
     kernel.run("a.session.options.backoff_base = 0.5")
     try:
         broken = text_events("This attempt is cut off", phase="final_answer", chunks=4)
-        server.add_response(
+        module_server.add_response(
             Reply(events=[Ev(e, delay=0.05) for e in broken], fault=("drop_after", 5))
         )  # two deltas, then the connection drops
-        server.add_response(text_reply("The complete answer.", phase="final_answer", chunks=3))
+        module_server.add_response(text_reply("The complete answer.", phase="final_answer", chunks=3))
         result = kernel.run("%%agent\ntell me")
         _no_traceback(result)
         live = _widget_values(result)

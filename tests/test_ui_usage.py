@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from jupyter_agent import events as ev
 from jupyter_agent.agent import Agent
-from jupyter_agent.testing import Raw, Reply, ScriptedServer
+from jupyter_agent.testing import Raw, Reply
 from jupyter_agent.ui.gauges import RateLimitGauges
 from jupyter_agent.ui.text import TextOutput
 from jupyter_agent.usage import fetch_usage_sync, usage_url
@@ -30,13 +31,6 @@ KEY = "sk-usage-" + "c0ffee" * 4
 )
 def test_usage_url(base, expected):
     assert usage_url(base) == expected
-
-
-@pytest.fixture
-def server():
-    srv = ScriptedServer().start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture
@@ -73,7 +67,11 @@ def test_usage_fetches_buckets_into_gauges_and_agent_state(server, agent):
             }
         ),
     )
+    published = []
+    agent.subscribe(published.append)
     result = fetch_usage_sync(agent)
+    # issue 15 item 12: the merged snapshots are published, so pinned gauges and the panel refresh
+    assert sorted(e.snapshot.limit_id for e in published if isinstance(e, ev.RateLimits)) == ["codex", "codex_spark"]
     assert isinstance(result, RateLimitGauges)
     text = result.text()
     assert "5h limit:" in text and "80% left" in text and "Credits:" in text and "Unlimited" in text

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,12 +34,6 @@ from jupyter_agent.ui.transcript import TurnViewState
 
 MODEL = "gpt-5-scripted"
 V2 = "responses_websockets=2026-02-06"
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as s:
-        yield s
 
 
 def add(a: int, b: int) -> int:

@@ -6,7 +6,7 @@ requests), and a refused upgrade later falls back to HTTPS with the notice shown
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -17,13 +17,9 @@ from .kernel_driver import KernelDriver
 pytestmark = pytest.mark.kernel
 
 
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as s:
-        yield s
-
-
-def test_cells_share_one_prewarmed_connection_then_fall_back(tmp_path, server: ScriptedServer) -> None:
+def test_cells_share_one_prewarmed_connection_then_fall_back(
+    tmp_path, server: ScriptedServer, start_kernel: Callable[..., KernelDriver]
+) -> None:
     server.add_ws_connection(
         WsConn(
             requests=[
@@ -34,17 +30,16 @@ def test_cells_share_one_prewarmed_connection_then_fall_back(tmp_path, server: S
             close_after_requests=False,
         )
     )
-    driver = KernelDriver(cwd=str(tmp_path))
+    driver = start_kernel(
+        cwd=tmp_path,
+        setup="%load_ext jupyter_agent\n"
+        "import jupyter_agent.magics as M\n"
+        f"%agent connect --base-url {server.base_url} --provider openai --model gpt-5-scripted --transport websocket\n"
+        "a = M.get_agent()\n"
+        "a.web_search = 'disabled'\n"
+        "a.prewarm()  # connect replaced the session: warm the new one\n",
+    )
     try:
-        setup = driver.run(
-            "%load_ext jupyter_agent\n"
-            "import jupyter_agent.magics as M\n"
-            f"%agent connect --base-url {server.base_url} --provider openai --model gpt-5-scripted --transport websocket\n"
-            "a = M.get_agent()\n"
-            "a.web_search = 'disabled'\n"
-            "a.prewarm()  # connect replaced the session: warm the new one\n"
-        )
-        assert setup.status == "ok", setup.text
         assert server.wait_for(
             lambda: len(server.ws_connections) == 1 and len(server.ws_connections[0].frames) == 1, 10
         )

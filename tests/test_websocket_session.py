@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -61,12 +60,6 @@ from jupyter_agent.transport.websocket import (
 )
 
 MODEL = "gpt-5-scripted"
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as s:
-        yield s
 
 
 def session_for(server: ScriptedServer, *, max_retries: int = 0, idle: float = 5.0, **kw: Any) -> WebSocketSession:

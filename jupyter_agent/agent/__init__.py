@@ -9,6 +9,6 @@ agent events (no I/O). Frontends import from here: ``from jupyter_agent.agent im
 from __future__ import annotations
 
 from .core import DEFAULT_INSTRUCTIONS, Agent, Turn, TurnHandle
-from .turns import INTERRUPTED_MARK
+from .turns import INTERRUPTED_MARK, TurnRunning
 
-__all__ = ["DEFAULT_INSTRUCTIONS", "INTERRUPTED_MARK", "Agent", "Turn", "TurnHandle"]
+__all__ = ["DEFAULT_INSTRUCTIONS", "INTERRUPTED_MARK", "Agent", "Turn", "TurnHandle", "TurnRunning"]

@@ -28,6 +28,7 @@ from ..protocol.responses import (
     ResponseCompleted,
     ResponseDone,
     TimingEvent,
+    UnknownEvent,
     WebSearchCallItem,
 )
 from ..protocol.types import Phase, Usage
@@ -47,8 +48,11 @@ class Sampling:
     #: Streamed text pieces per message item (joined once: no quadratic concatenation).
     partial_text: dict[str, list[str]] = field(default_factory=dict)
     phases: dict[str, Phase] = field(default_factory=dict)
+    #: A malformed text-carrying event was reported to the user in this attempt.
+    unreadable_noticed: bool = False
 
     def reset(self) -> None:
+        self.unreadable_noticed = False
         self.items.clear()
         self.partial_text.clear()
         self.phases.clear()
@@ -214,6 +218,13 @@ class TurnAccumulator:
             )
         )
 
+    def _unknown(self, event: UnknownEvent) -> None:
+        """A malformed event that may have carried answer text is never dropped silently (issue 15 item 6)."""
+        if event.invalid and not self.sampling.unreadable_noticed and _may_carry_text(event.type):
+            self.sampling.unreadable_noticed = True  # once per attempt
+            message = f"Part of the answer could not be read (a malformed {event.type} event was skipped)."
+            self.emit(ev.Notice(level="warning", message=message, turn_id=self.turn_id))
+
     def _notice(self, event: SessionNotice) -> None:
         level: Literal["info", "warning"] = "warning" if event.level == "warning" else "info"
         self.emit(ev.Notice(level=level, message=event.message, turn_id=self.turn_id))
@@ -233,7 +244,13 @@ _HANDLERS: dict[type, Callable[[TurnAccumulator, Any], None]] = {
     RateLimitsUpdated: TurnAccumulator._rate_limits,
     SessionRetry: TurnAccumulator._retry,
     SessionNotice: TurnAccumulator._notice,
+    UnknownEvent: TurnAccumulator._unknown,
 }
+
+
+def _may_carry_text(event_type: str) -> bool:
+    """Events whose loss could lose answer text (deltas, finished items and parts)."""
+    return event_type.endswith((".delta", ".done", "content_part.added")) and event_type != "response.done"
 
 
 def add_usage(a: Usage | None, b: Usage) -> Usage:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import uuid
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from traitlets import Bool, Dict, Enum, Float, Int, Unicode, observe
+from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
 from .. import events as ev
@@ -74,7 +75,10 @@ class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable):
     ).tag(config=True)
     max_output_tokens = Int(None, allow_none=True, help="Cap on output tokens per request.").tag(config=True)
     max_retries = Int(5, help="Retries of a failed request before the turn fails.").tag(config=True)
-    idle_timeout = Float(300.0, help="Seconds without a byte before a stream counts as dead.").tag(config=True)
+    idle_timeout = Float(300.0, help="Seconds without an event before a stream counts as dead.").tag(config=True)
+    turn_timeout = Float(
+        None, allow_none=True, help="Optional limit in seconds on a whole turn's model requests and retries."
+    ).tag(config=True)
     max_tool_rounds = Int(25, help="Tool follow-up requests allowed per turn.").tag(config=True)
     parallel_tool_calls = Bool(True, help="Let the model request several tool calls at once.").tag(config=True)
     realtime_url = Unicode(None, allow_none=True, help="Realtime WebSocket URL (or base URL) for %agent voice.").tag(
@@ -139,6 +143,8 @@ class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable):
         self._subscribers: list[EventCallback] = []
         self._turn_lock: asyncio.Lock | None = None
         self._tasks: dict[str, asyncio.Task[Turn]] = {}
+        #: Changes refused during a turn and deferred until no turn runs (``after_turns``).
+        self._after_turns: list[Callable[[], Any]] = []
         self._approvals: dict[str, asyncio.Future[str]] = {}
         self._notified_local = False
         self._last_server_model: str | None = None
@@ -178,6 +184,8 @@ class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable):
         """Apply option values (e.g. one cell's ``--model``/``--transport``) and restore them after.
 
         A session replaced here is not warmed up: a one-cell switch is not worth a connection.
+        A change that would cut a running turn raises ``TraitError`` with nothing changed; a
+        restore refused for that reason (a panel turn started meanwhile) runs once the turns end.
         """
         saved: dict[str, Any] = {}
         self._warm_on_change = False
@@ -185,6 +193,11 @@ class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable):
             for name, value in changes.items():
                 saved[name] = getattr(self, name)
                 setattr(self, name, value)
+        except TraitError:
+            with contextlib.suppress(TraitError):
+                for name, value in saved.items():
+                    setattr(self, name, value)
+            raise
         finally:
             self._warm_on_change = True
         try:
@@ -193,9 +206,20 @@ class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable):
             self._warm_on_change = False
             try:
                 for name, value in saved.items():
-                    setattr(self, name, value)
+                    try:
+                        setattr(self, name, value)
+                    except TraitError:  # another turn (the panel) started meanwhile: restore when it ends
+                        self.after_turns(functools.partial(setattr, self, name, value))
             finally:
                 self._warm_on_change = True
+
+    @validate("base_url", "provider", "transport", "max_retries", "idle_timeout")
+    def _no_connection_change_mid_turn(self, proposal: Any) -> Any:
+        """A new connection would cut a running turn (issue 15 item 10): refused until it ends."""
+        name = proposal["trait"].name
+        if getattr(self, "_tasks", None) and proposal["value"] != self._trait_values.get(name):
+            raise TraitError(f"A turn is running: stop it (or let it finish) before changing {name}.")
+        return proposal["value"]
 
     @observe("base_url", "provider", "transport", "max_retries", "idle_timeout")
     def _connection_changed(self, change: dict[str, Any]) -> None:
@@ -223,7 +247,11 @@ class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable):
             return self._provider_obj
 
     def set_api_key(self, api_key: str | None) -> None:
-        """Use another API key from the next request on."""
+        """Use another API key from the next request on (refused while a turn runs)."""
+        self._refuse_while_running("changing the API key")
+        self._set_api_key(api_key)
+
+    def _set_api_key(self, api_key: str | None) -> None:
         with self._provider_lock:
             self._api_key = Secret(api_key) if api_key else None
             self._provider_obj = None

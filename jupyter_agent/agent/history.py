@@ -15,8 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..loop import AgentLoop
-from ..protocol.responses import FunctionCallItem, MessageItem, ReasoningItem, WebSearchCallItem
+from ..protocol.responses import FunctionCallItem, MessageItem, OtherItem, ReasoningItem, WebSearchCallItem
 from ..session import ModelSession
+from ..store import is_warning_item
 
 log = logging.getLogger("jupyter_agent")
 
@@ -34,6 +35,7 @@ class HistoryMixin:
     _session: ModelSession | None
     _tasks: dict[str, Any]
     _loop: AgentLoop
+    _refuse_while_running: Callable[[str], None]
 
     def add_history_message(self, role: str, text: str) -> None:
         """Append a user or assistant message (e.g. a voice transcript) to the conversation."""
@@ -41,7 +43,12 @@ class HistoryMixin:
         self._append_history({"type": "message", "role": role, "content": [{"type": part, "text": text}]})
 
     def reset(self) -> None:
-        """Start a new conversation (history cleared, new conversation id; the old one stays saved)."""
+        """Start a new conversation (history cleared, new conversation id; the old one stays saved).
+
+        Refused with ``TurnRunning`` while a turn runs: its items would land in the new conversation
+        without their user message (issue 15 item 10).
+        """
+        self._refuse_while_running("starting a new conversation")
         self._replace_history([], str(uuid.uuid4()))
 
     def _replace_history(self, items: list[dict[str, Any]], conversation_id: str) -> None:
@@ -104,7 +111,7 @@ class HistoryMixin:
             if kind == "message":
                 text = _content_text(item.get("content"))
                 role = item.get("role", "user")
-                if role == "user" and text.startswith("Warning: "):
+                if role == "user" and is_warning_item(item):
                     role = "warning"
                 out.append({"role": role, "text": text, "phase": item.get("phase")})
             elif kind == "function_call":
@@ -150,6 +157,8 @@ def _replay_item(item: Any, keep_ids: bool) -> dict[str, Any] | None:
     """An output item as it is sent back on later requests (None: not replayable)."""
     if isinstance(item, ReasoningItem) and not item.encrypted_content and not keep_ids:
         return None  # stateless replay needs the encrypted content
+    if isinstance(item, OtherItem) and not item.replayable:
+        return None  # a type the API does not take as input would fail every later request
     data = item.to_input(keep_id=keep_ids)
     if data.get("type") == "message":
         data.pop("status", None)

@@ -19,6 +19,7 @@ from ..config import Provider, Secret
 from ..protocol import errors as E
 from ..protocol.responses import FunctionCallItem
 from ..session import ModelSession, TurnContext
+from ..store import warning_item
 from .accumulator import TurnAccumulator
 from .history import _assistant_message, _final_text, _replay_item, _user_message
 
@@ -60,6 +61,10 @@ class TurnHandle:
         return self.future.result(timeout)
 
 
+class TurnRunning(RuntimeError):
+    """A conversation or connection change was refused because a turn is running."""
+
+
 class TurnsMixin:
     """Part of ``Agent``: the turn loop and what it emits."""
 
@@ -69,6 +74,8 @@ class TurnsMixin:
     _loop: Any
     _turn_lock: asyncio.Lock | None
     _tasks: dict[str, asyncio.Task[Turn]]
+    _after_turns: list[Callable[[], Any]]
+    turn_timeout: float | None
     _subscribers: list[EventCallback]
     _notified_local: bool
     _last_server_model: str | None
@@ -84,7 +91,7 @@ class TurnsMixin:
         def session(self) -> ModelSession: ...
 
     resolved_provider: Callable[[], Provider]
-    set_api_key: Callable[[str | None], None]
+    _set_api_key: Callable[[str | None], None]
     _append_history: Callable[[dict[str, Any]], None]
     _close_dangling: Callable[[list[FunctionCallItem], str], None]
     _reject_approvals: Callable[[TurnContext], None]
@@ -105,6 +112,27 @@ class TurnsMixin:
                 return await self._run_turn(turn_id, prompt, source, sink, interactive)
         finally:
             self._tasks.pop(turn_id, None)
+            while not self._tasks and self._after_turns:
+                try:
+                    self._after_turns.pop(0)()
+                except Exception:  # a deferred setting must not break the turn's end
+                    log.exception("deferred change after the turn failed")
+
+    def after_turns(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on the agent loop once no turn is running (now, if none is)."""
+
+        def _queue() -> None:
+            if self._tasks:
+                self._after_turns.append(fn)
+            else:
+                fn()
+
+        self._loop.call_soon(_queue)
+
+    def _refuse_while_running(self, what: str) -> None:
+        """A conversation or connection change would cut the running turn (issue 15 item 10)."""
+        if self._tasks:
+            raise TurnRunning(f"A turn is running: stop it (or let it finish) before {what}.")
 
     async def _run_turn(
         self, turn_id: str, prompt: str, source: str, sink: EventCallback | None, interactive: bool
@@ -117,6 +145,8 @@ class TurnsMixin:
 
         provider = self.resolved_provider()
         ctx = TurnContext(turn_id=turn_id, requested_model=self.model_name, interactive=interactive)
+        if self.turn_timeout:
+            ctx.deadline = asyncio.get_running_loop().time() + self.turn_timeout
         # Spec §7: "reasoning included" is per turn; the next response's headers set it again.
         self.session.reasoning_included = False
         emit(ev.TurnStarted(prompt=prompt, model=ctx.requested_model, source=source, turn_id=turn_id))
@@ -143,16 +173,22 @@ class TurnsMixin:
                 self._append_history(_assistant_message(f"{partial}\n\n{INTERRUPTED_MARK}"))
             turn.text = partial
             self._reject_approvals(ctx)
+            # An interrupted turn cost requests and time too: its footer comes first (issue 15 item 13).
+            turn.telemetry = ctx.metrics.summary()
+            emit(ev.Telemetry(summary=turn.telemetry, line=ctx.metrics.line(), turn_id=turn_id))
             emit(ev.TurnDone(status="interrupted", text=turn.text, turn_id=turn_id))
             raise
         except E.AgentError as error:
             turn.usage = acc.usage
             self._turn_failed(turn, error, pending_calls, emit)
-        except Exception as error:  # never crash the kernel on a bug or bad data
+        except Exception:  # never crash the kernel on a bug or bad data
             log.exception("turn failed")
             turn.usage = acc.usage
             turn.status = "failed"
-            turn.error = f"{type(error).__name__}: {error}"
+            # Plain language for the user (issue 15 item 5); the traceback is in the log above.
+            turn.error = (
+                "the turn stopped because of a bug in jupyter-agent (details in the log, logger 'jupyter_agent')"
+            )
             self._close_dangling(pending_calls, "Tool not run: internal error.")
             emit(ev.Error(message=f"Internal error: {turn.error}", turn_id=turn_id))
         turn.telemetry = ctx.metrics.summary()
@@ -220,13 +256,13 @@ class TurnsMixin:
         emit(ev.Error(message=error.message, retryable=False, code=error.code, turn_id=turn.id))
         if isinstance(error, E.AuthenticationError) and self._api_key is None:
             # Spec §3.5 "401 -> reload stored auth": the next turn reads the key from the environment / .env again.
-            self.set_api_key(None)
+            self._set_api_key(None)  # the turn's own ending: not a change under a running turn
 
     def _emit_turn_event(self, turn: Turn, sink: EventCallback | None, event: ev.AgentEvent) -> None:
         """``_emit`` for the accumulator's events; a reroute warning also goes into history (spec §4)."""
         self._emit(turn, sink, event)
         if type(event) is ev.RerouteWarning:
-            self._append_history(_user_message(f"Warning: {event.message}"))
+            self._append_history(warning_item(event.message))
 
     def _emit(self, turn: Turn, sink: EventCallback | None, event: ev.AgentEvent) -> None:
         turn.events.append(event)

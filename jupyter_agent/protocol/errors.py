@@ -61,6 +61,21 @@ class IdleTimeout(StreamError):
     code = "idle_timeout"
 
 
+class StreamTooLarge(AgentError):
+    """One event, or the decompressed body, exceeded its limit (issue 15 item 2).
+
+    Not retried: a server that sent it once will send it again, and each try costs the limit in
+    memory and time."""
+
+    code = "stream_too_large"
+
+
+class TurnDeadline(AgentError):
+    """The optional overall turn deadline passed (spec §3.4 bounds silence, this bounds the whole turn)."""
+
+    code = "turn_deadline"
+
+
 class InvalidRequest(AgentError):
     code = "invalid_request"
 

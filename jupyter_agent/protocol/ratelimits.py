@@ -115,14 +115,18 @@ def parse_duration(text: str | None) -> float | None:
     plain = _float(text)
     if plain is not None:
         return plain
-    total, pos = 0.0, 0
+    # Milliseconds are summed apart and divided once: ``43ms`` is 43 / 1000 == 0.043, not 43 * 0.001.
+    seconds, millis, pos = 0.0, 0.0, 0
     for match in _DURATION_RE.finditer(text):
         if match.start() != pos:
             return None
         value, unit = float(match.group(1)), match.group(2)
-        total += value * {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}[unit]
+        if unit == "ms":
+            millis += value
+        else:
+            seconds += value * {"h": 3600.0, "m": 60.0, "s": 1.0}[unit]
         pos = match.end()
-    return total if pos == len(text) and pos > 0 else None
+    return seconds + millis / 1000 if pos == len(text) and pos > 0 else None
 
 
 def parse_platform_rate_limits(headers: Mapping[str, Any], now: float | None = None) -> list[RateLimitSnapshot]:

@@ -133,12 +133,18 @@ class RateLimitsUpdated(_Event):
 
 
 class ErrorEvent(_Event):
-    """A server (or transport) error. ``fatal`` errors end the conversation (backend dialect)."""
+    """A server (or transport) error. ``fatal`` errors end the conversation (backend dialect).
+
+    ``source`` names the GA event that carried a non-fatal error other than ``error`` itself
+    (``conversation.item.input_audio_transcription.failed``, ``response.done`` with status
+    ``failed``, ``response.mcp_call.failed``, ``mcp_list_tools.failed``; issue 15 item 8)."""
 
     kind: Literal["error"] = "error"
     message: str
     code: str | None = None
     fatal: bool = True
+    source: str | None = None
+    item_id: str | None = None
 
 
 RealtimeInbound = Annotated[
@@ -242,6 +248,27 @@ _GA_OUT_TRANSCRIPT_DONE = {
 _GA_ITEMS = ("conversation.item.added", "conversation.item.done", "conversation.item.created")
 
 
+#: GA server events that report a failure without ending the session, and what the user reads.
+_GA_FAILED = {
+    "conversation.item.input_audio_transcription.failed": "Your speech could not be transcribed",
+    "response.mcp_call.failed": "A tool call on the MCP server failed",
+    "mcp_list_tools.failed": "Listing the MCP server's tools failed",
+}
+
+
+def _response_failed(resp: dict[str, Any]) -> ErrorEvent:
+    """``response.done`` with ``status: failed``: the reply was lost; ``status_details.error`` says why."""
+    details = _dict(resp.get("status_details"))
+    err = _dict(details.get("error"))
+    detail = _str(err.get("message"))
+    return ErrorEvent(
+        message="The voice reply failed" + (f": {detail}" if detail else "."),
+        code=_str(err.get("code")) or _str(err.get("type")) or "response_failed",
+        fatal=False,
+        source="response.done",
+    )
+
+
 def parse_openai_event(text: str) -> RealtimeInbound | None:
     """Parse one text frame of the OpenAI Realtime GA API (beta names accepted); ``None`` = ignore."""
     try:
@@ -284,7 +311,19 @@ def parse_openai_event(text: str) -> RealtimeInbound | None:
         return ConversationItemAdded(item=msg.get("item"))
     if kind == "response.done":
         resp = _dict(msg.get("response"))
+        if resp.get("status") == "failed":
+            return _response_failed(resp)
         return ResponseDone(status=_str(resp.get("status")), response_id=_str(resp.get("id")))
+    if kind in _GA_FAILED:
+        err = _dict(msg.get("error"))
+        detail = _str(err.get("message"))
+        return ErrorEvent(
+            message=_GA_FAILED[kind] + (f": {detail}" if detail else "."),
+            code=_str(err.get("code")) or kind.replace(".", "_"),
+            fatal=False,
+            source=kind,
+            item_id=item_id,
+        )
     if kind == "rate_limits.updated":
         limits = []
         for raw in msg.get("rate_limits") or []:

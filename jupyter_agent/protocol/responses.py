@@ -191,9 +191,47 @@ class CompactionItem(_Item):
 
 
 class OtherItem(_Item):
-    """Any item type this client does not model; kept verbatim for replay."""
+    """Any item type this client does not model; kept verbatim, and replayed only when the API
+    accepts that type as input (``replayable``): an unknown type sent back would make every later
+    request fail with 400 (issue 15 item 9, found by validating against ``CreateResponse``)."""
 
     type: str
+
+    @property
+    def replayable(self) -> bool:
+        return self.type in REPLAYABLE_ITEM_TYPES
+
+    def to_input(self, *, keep_id: bool = False) -> dict[str, Any]:
+        """Verbatim, nulls included (e.g. ``outputs: null`` is required on ``code_interpreter_call``)."""
+        data = self.model_dump(by_alias=True)
+        if not keep_id:
+            data.pop("id", None)
+        return data
+
+
+#: Output item types OpenAI's published ``Item`` union (API 2.3.0) accepts back as input.
+REPLAYABLE_ITEM_TYPES = frozenset(
+    {
+        "file_search_call",
+        "computer_call",
+        "computer_call_output",
+        "tool_search_call",
+        "tool_search_output",
+        "additional_tools",
+        "compaction",
+        "image_generation_call",
+        "code_interpreter_call",
+        "local_shell_call_output",
+        "shell_call",
+        "shell_call_output",
+        "apply_patch_call",
+        "apply_patch_call_output",
+        "mcp_list_tools",
+        "mcp_approval_request",
+        "mcp_approval_response",
+        "mcp_call",
+    }
+)
 
 
 _ITEM_TAGS = frozenset(
@@ -498,10 +536,14 @@ class PassThroughEvent(_Event):
 
 
 class UnknownEvent(BaseModel):
-    """An event this client does not model (or could not validate); never an error."""
+    """An event this client does not model (or could not validate); never an error.
+
+    ``invalid`` marks a *known* type whose payload did not fit: the agent says so when such an
+    event could have carried text (issue 15 item 6: no silent text loss)."""
 
     type: str
     raw: dict[str, Any] = Field(default_factory=dict)
+    invalid: bool = False
 
 
 _EVENT_MODELS: dict[str, type[BaseModel]] = {
@@ -612,9 +654,7 @@ def parse_event(data: bytes | str) -> AnyServerEvent | None:
             return None
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
             return None
-        if raw["type"] == "response.completed":
-            raise ProtocolError(f"failed to parse ResponseCompleted: {_short(exc)}") from None
-        return UnknownEvent(type=raw["type"], raw=raw)
+        return _revalidate(raw, exc)
 
 
 def parse_event_dict(raw: dict[str, Any]) -> AnyServerEvent | None:
@@ -624,9 +664,41 @@ def parse_event_dict(raw: dict[str, Any]) -> AnyServerEvent | None:
     except ValidationError as exc:
         if not isinstance(raw.get("type"), str):
             return None
-        if raw["type"] == "response.completed":
-            raise ProtocolError(f"failed to parse ResponseCompleted: {_short(exc)}") from None
-        return UnknownEvent(type=raw["type"], raw=raw)
+        return _revalidate(raw, exc)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _revalidate(raw: dict[str, Any], exc: ValidationError) -> AnyServerEvent:
+    """A dict that failed validation: repair lone surrogates, else `UnknownEvent` (or raise, spec §3.4).
+
+    JSON may escape half a UTF-16 pair (``"\\ud83d"``); Python decodes it to a lone surrogate that
+    pydantic refuses. The text is kept with U+FFFD in its place instead of dropping the event.
+    """
+    repaired = _replace_surrogates(raw)
+    if repaired is not raw:
+        try:
+            event: AnyServerEvent = EVENT_ADAPTER.validate_python(repaired)
+            return event
+        except ValidationError as again:
+            exc, raw = again, repaired
+    if raw["type"] == "response.completed":
+        raise ProtocolError(f"failed to parse ResponseCompleted: {_short(exc)}") from None
+    return UnknownEvent(type=raw["type"], raw=raw, invalid=raw["type"] in _EVENT_MODELS)
+
+
+def _replace_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate replaced by U+FFFD; the same object when there is none."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        out = {k: _replace_surrogates(v) for k, v in value.items()}
+        return value if all(out[k] is value[k] for k in value) else out
+    if isinstance(value, list):
+        items = [_replace_surrogates(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
 
 
 def _short(exc: ValidationError) -> str:

@@ -300,6 +300,15 @@ class RealtimeConversationManager:
         elif isinstance(event, P.RateLimitsUpdated):
             for limit in event.rate_limits:
                 self._emit(RateLimits(snapshot=_snapshot(limit)))
+        elif isinstance(event, P.ErrorEvent) and not event.fatal:
+            # A server-reported failure the session survives (GA ``error``, a failed transcription,
+            # a failed response): the user sees it, the conversation goes on (issue 15 item 8).
+            payload: dict[str, Any] = {"message": event.message, "code": event.code or "server_error"}
+            if event.source:
+                payload["source"] = event.source
+            if event.item_id:
+                payload["item_id"] = event.item_id
+            self._emit(RealtimeEvent(kind="error", payload=payload))
 
     def _transcript(self, role: str, text: str, final: bool, item_id: str | None) -> None:
         payload: dict[str, Any] = {"role": role, "text": text, "final": final}

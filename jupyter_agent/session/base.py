@@ -25,7 +25,7 @@ from ..protocol.retry import RetryBudget, backoff_delay
 from ..protocol.types import RateLimitSnapshot
 from ..telemetry import TurnMetrics
 from ..transport.base import EventServerModel, ResponseHeaders, Transport
-from ..transport.sse import SseTransport
+from ..transport.sse import DEFAULT_LIMITS, SseLimits, SseTransport
 from .stream import (
     HeaderFact,
     ModelsEtagSeen,
@@ -56,6 +56,9 @@ class TurnContext:
     interactive: bool = False
     requests_sent: int = 0
     metrics: TurnMetrics = field(default_factory=TurnMetrics)
+    #: Optional end of the whole turn on the event-loop clock (issue 15 item 4): no request or
+    #: retry outlives it. ``None``: only the per-event idle timeout applies.
+    deadline: float | None = None
 
     def capture_turn_state(self, value: str | None) -> bool:
         """Keep the first turn state of the turn; True when ``value`` became it."""
@@ -79,6 +82,8 @@ class SessionOptions:
     idle_timeout: float = 300.0
     backoff_base: float = 0.2
     max_backoff: float = 10.0
+    #: Caps on one SSE event and one decoded response body (``transport.sse.SseLimits``, issue 15).
+    sse_limits: SseLimits = DEFAULT_LIMITS
 
 
 class ModelSession:
@@ -121,9 +126,11 @@ class ModelSession:
     def transport(self, metrics: TurnMetrics | None = None) -> Transport:
         """The HTTP+SSE transport; it counts API calls and SSE events into ``metrics`` (spec §10)."""
         if metrics is not None:
-            return SseTransport(self.client, self.provider.responses_url, metrics=metrics)
+            return SseTransport(
+                self.client, self.provider.responses_url, metrics=metrics, limits=self.options.sse_limits
+            )
         if self._sse is None:
-            self._sse = SseTransport(self.client, self.provider.responses_url)
+            self._sse = SseTransport(self.client, self.provider.responses_url, limits=self.options.sse_limits)
         return self._sse
 
     async def aclose(self) -> None:
@@ -223,7 +230,7 @@ class ModelSession:
             turn.requests_sent += 1
             try:
                 async for event in self.transport(turn.metrics).stream(
-                    body, self.request_headers(turn), idle_timeout=self.options.idle_timeout
+                    body, self.request_headers(turn), idle_timeout=self.options.idle_timeout, deadline=turn.deadline
                 ):
                     if type(event) in HEADER_KINDS:
                         for fact in self.header_facts(event, turn):
@@ -239,5 +246,9 @@ class ModelSession:
                     if error.retryable and error.status == 429:
                         raise E.retry_limit_exceeded(error) from None
                     raise
+                if turn.deadline is not None and asyncio.get_running_loop().time() + delay >= turn.deadline:
+                    raise E.TurnDeadline(
+                        f"The turn reached its deadline (turn_timeout) while retrying: {error.message}"
+                    ) from None
                 yield SessionRetry(budget.attempt, budget.max_retries, delay, error.message)
                 await asyncio.sleep(delay)

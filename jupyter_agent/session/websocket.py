@@ -108,7 +108,12 @@ class WebSocketSession(ModelSession):
 
     def transport(self, metrics: TurnMetrics | None = None) -> Transport:
         """The HTTP+SSE transport of the fallback path, counting into the current turn's metrics."""
-        return SseTransport(self.client, self.provider.responses_url, metrics=metrics or self._sse_metrics)
+        return SseTransport(
+            self.client,
+            self.provider.responses_url,
+            metrics=metrics or self._sse_metrics,
+            limits=self.options.sse_limits,
+        )
 
     def _switch_to_http(self, error: E.AgentError, metrics: TurnMetrics) -> None:
         if self.http_fallback:

@@ -43,7 +43,7 @@ def usage(input_tokens: int = 10, output_tokens: int = 5, cached: int = 0, reaso
     """A ``usage`` object as in ``response.completed``."""
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": cached},
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": reasoning},
         "total_tokens": input_tokens + output_tokens,
@@ -51,13 +51,31 @@ def usage(input_tokens: int = 10, output_tokens: int = 5, cached: int = 0, reaso
 
 
 def _response(rid: str, model: str, status: str, **extra: Any) -> dict[str, Any]:
+    """A complete Response object: every field the real API always sends (and openai-python's
+    strict validation requires), with the defaults of a plain request (issue 15 item 9)."""
     return {
         "id": rid,
         "object": "response",
         "created_at": int(time.time()),
         "status": status,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": None,
+        "max_output_tokens": None,
         "model": model,
         "output": [],
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": False,
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": None,
+        "metadata": {},
         **extra,
     }
 
@@ -119,6 +137,7 @@ def _message_events(
                 "output_index": output_index,
                 "content_index": 0,
                 "delta": piece,
+                "logprobs": [],
             }
         )
     evs += [
@@ -128,6 +147,7 @@ def _message_events(
             "output_index": output_index,
             "content_index": 0,
             "text": text,
+            "logprobs": [],
         },
         {
             "type": "response.content_part.done",
@@ -295,17 +315,37 @@ def incomplete_events(
     model: str = DEFAULT_MODEL,
     response_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """created, [partial text deltas], ``response.incomplete`` with ``incomplete_details.reason``."""
+    """created, [message added, content part added, partial text delta], ``response.incomplete`` with
+    ``incomplete_details.reason`` (the order the real API uses: a delta never precedes its part)."""
     rid = response_id or _next_id("resp")
     evs: list[dict[str, Any]] = [created_event(rid, model)]
+    output: list[dict[str, Any]] = []
     if text:
         mid = _next_id("msg")
         item = {"type": "message", "id": mid, "status": "in_progress", "role": "assistant", "content": []}
         evs.append({"type": "response.output_item.added", "output_index": 0, "item": item})
         evs.append(
-            {"type": "response.output_text.delta", "item_id": mid, "output_index": 0, "content_index": 0, "delta": text}
+            {
+                "type": "response.content_part.added",
+                "item_id": mid,
+                "output_index": 0,
+                "content_index": 0,
+                "part": {"type": "output_text", "text": "", "annotations": []},
+            }
         )
-    inc = _response(rid, model, "incomplete", incomplete_details={"reason": reason}, usage=usage(10, 0))
+        evs.append(
+            {
+                "type": "response.output_text.delta",
+                "item_id": mid,
+                "output_index": 0,
+                "content_index": 0,
+                "delta": text,
+                "logprobs": [],
+            }
+        )
+        partial = {"type": "output_text", "text": text, "annotations": []}
+        output.append({**item, "status": "incomplete", "content": [partial]})
+    inc = _response(rid, model, "incomplete", incomplete_details={"reason": reason}, usage=usage(10, 0), output=output)
     evs.append({"type": "response.incomplete", "response": inc})
     return _number(evs)
 

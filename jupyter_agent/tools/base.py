@@ -2,7 +2,8 @@
 
 ``FunctionTool.from_callable(fn)`` derives the parameters schema from type hints with pydantic
 and validates the model's arguments before calling. Tool errors are returned to the model as
-text, never raised into the user's face.
+text, never raised into the user's face. Every tool is sent with an explicit ``strict`` flag,
+decided per tool (``tools/strict.py``, issue 15 item 7).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import inspect
 import json
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from .strict import NotStrictCompatible, drop_added_nulls, strict_schema
 
 ApprovalPolicy = Literal["ask", "auto", "never"]
 MAX_TOOL_OUTPUT = 20_000
@@ -33,6 +36,27 @@ class FunctionTool:
     needs_kernel_thread: bool = False
     #: Executes arbitrary code (``%agent approve POLICY`` without a tool name targets these).
     runs_code: bool = False
+    #: ``None``: strict whenever the schema allows it; ``True`` insists (error if it cannot be);
+    #: ``False`` sends the schema as written with ``strict: false``.
+    strict: bool | None = None
+    #: (strict flag, parameters) as sent on the wire, decided once.
+    _wire: tuple[bool, dict[str, Any]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.strict is False:
+            self._wire = (False, self.parameters)
+            return
+        try:
+            self._wire = (True, strict_schema(self.parameters))
+        except NotStrictCompatible as exc:
+            if self.strict:
+                raise ValueError(f"tool {self.name!r} cannot be strict: {exc}") from None
+            self._wire = (False, self.parameters)
+
+    @property
+    def is_strict(self) -> bool:
+        """Whether the tool goes out with ``strict: true``."""
+        return self._wire[0]
 
     @classmethod
     def from_callable(
@@ -42,6 +66,7 @@ class FunctionTool:
         name: str | None = None,
         description: str | None = None,
         approval: ApprovalPolicy = "auto",
+        strict: bool | None = None,
     ) -> FunctionTool:
         sig = inspect.signature(fn)
         hints = inspect.get_annotations(fn, eval_str=True)
@@ -65,15 +90,25 @@ class FunctionTool:
             fn=fn,
             approval=approval,
             args_model=model,
+            strict=strict,
         )
 
     def spec(self) -> dict[str, Any]:
-        return {"type": "function", "name": self.name, "description": self.description, "parameters": self.parameters}
+        strict, parameters = self._wire
+        return {
+            "type": "function",
+            "name": self.name,
+            "description": self.description,
+            "parameters": parameters,
+            "strict": strict,
+        }
 
     def parse_arguments(self, arguments: str) -> dict[str, Any]:
         data = json.loads(arguments or "{}")
         if not isinstance(data, dict):
             raise ValueError("tool arguments must be a JSON object")
+        if self.is_strict:
+            data = drop_added_nulls(data, self.parameters)  # null for an optional argument = its default
         if self.args_model is not None:
             parsed = self.args_model.model_validate(data)
             data = {name: getattr(parsed, name) for name in type(parsed).model_fields}  # keeps pydantic values

@@ -127,7 +127,12 @@ class Transport:
     name = "base"
 
     def stream(
-        self, body: dict[str, Any], headers: dict[str, str], *, idle_timeout: float
+        self,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        *,
+        idle_timeout: float,
+        deadline: float | None = None,
     ) -> AsyncIterator[Any]:  # pragma: no cover - interface
         raise NotImplementedError
 

@@ -55,6 +55,9 @@ class SecretFilter(logging.Filter):
         if len(secret) >= 8:  # short values would mangle unrelated text
             self._secrets.add(secret)
 
+    def secrets(self) -> frozenset[str]:
+        return frozenset(self._secrets)
+
     def filter(self, record: logging.LogRecord) -> bool:
         if self._secrets:
             message = record.getMessage()

@@ -9,6 +9,12 @@ replayed at the start of every request, spec §2.3; rate limits are never read f
 in flight per connection. Each connection remembers its last request and the last response (id and
 output items) so the next request can be incremental (``plan_request``, spec §2.5). Any error
 drops the connection: a later request opens a new one with a full create.
+
+Stale events (issue 15 item 1): a server may send a late event of a response that already ended
+(a second ``response.completed``, a late delta); it then waits on the reused connection. Each
+request's events are matched to the response in flight (its id from ``response.created``); events
+naming a finished response, a different response, or an item of a finished response are discarded
+and counted (``jupyter_agent.websocket.stale_event`` in the turn's telemetry).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import CloseCode
 from websockets.protocol import State
 
 from ..protocol import errors as E
@@ -36,7 +43,9 @@ from ..protocol.responses import (
     parse_event,
 )
 from .base import ResponseHeaders, StreamState
+from .failures import log_detail, plain
 from .redact import WS_CLIENT_LOGGER
+from .sse import DEFAULT_LIMITS
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,8 @@ BETA_V2 = "responses_websockets=2026-02-06"
 TIMING_HEADER = "x-responsesapi-include-timing-metrics"
 #: Handshake statuses that mean "no WebSocket endpoint here": switch to HTTP at once (spec §2.7).
 NO_WEBSOCKET_STATUSES = frozenset({404, 405, 426, 501})
+#: Largest (decompressed) message accepted: the SSE per-event cap (issue 15 item 2); larger closes with 1009.
+MAX_FRAME_BYTES = DEFAULT_LIMITS.max_event_bytes
 #: Fields that never break request chaining (spec §2.5).
 _NOT_COMPARED = frozenset({"type", "input", "previous_response_id", "generate", "client_metadata", "stream_id"})
 #: Item keys that differ between an output item and its replay in later input.
@@ -137,11 +148,6 @@ def _is_loopback(url: str) -> bool:
     return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text[:300]
-
-
 class WsConnection:
     """One Responses WebSocket connection (see the module docstring)."""
 
@@ -155,6 +161,11 @@ class WsConnection:
         self.requests = 0
         self.broken = False
         self._lock = asyncio.Lock()
+        #: Responses (and their items) that ended on this connection: late events naming them are stale.
+        self._finished_ids: set[str] = set()
+        self._finished_items: set[str] = set()
+        #: Stale events discarded over the connection's life.
+        self.stale_events = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -168,7 +179,7 @@ class WsConnection:
                 url,
                 additional_headers=dict(headers),
                 compression="deflate",
-                max_size=None,
+                max_size=MAX_FRAME_BYTES,  # decompressed size: a deflate bomb stops here too
                 open_timeout=open_timeout,
                 logger=WS_CLIENT_LOGGER,
                 **kwargs,
@@ -182,10 +193,12 @@ class WsConnection:
                 status, dict(response.headers.raw_items()), bytes(response.body or b""), url=url
             ) from None
         except (OSError, TimeoutError) as exc:
-            raise E.StreamError(f"websocket connect to {url} failed: {_describe(exc)}") from None
+            log_detail(f"websocket connect to {url}", exc)
+            raise E.StreamError(f"websocket connect to {url} failed: {plain(exc)}") from None
         except Exception as exc:  # noqa: BLE001 - handshake protocol errors: retryable, key-free
+            log_detail(f"websocket handshake with {url}", exc)
             raise E.StreamError(
-                f"websocket handshake with {url} failed: {type(exc).__name__}: {_describe(exc)}"
+                f"websocket handshake with {url} failed: the server's reply was not a valid WebSocket handshake"
             ) from None
         raw = dict(ws.response.headers.raw_items()) if ws.response is not None else {}
         handshake = ResponseHeaders.from_http(raw, read_rate_limits=False)
@@ -273,13 +286,38 @@ class WsConnection:
         except Exception as exc:  # noqa: BLE001 - closed or broken socket
             if metrics is not None:
                 metrics.record_ws_request(time.perf_counter() - started, False, connection_reused=reused)
-            raise E.StreamError(f"websocket send failed: {_describe(exc)}") from None
+            log_detail("websocket send", exc)
+            raise E.StreamError(f"websocket send failed: {plain(exc)}") from None
         if metrics is not None:
             metrics.record_ws_request(time.perf_counter() - started, True, connection_reused=reused)
+
+    def _is_stale(self, event: Any, current: str | None) -> tuple[bool, str | None]:
+        """(stale?, the response in flight) for one event (see the module docstring)."""
+        response = getattr(event, "response", None)
+        rid = getattr(response, "id", None) if response is not None else None
+        if rid:
+            if current is None:
+                return (True, None) if rid in self._finished_ids else (False, rid)
+            return rid != current, current
+        if self._finished_items:
+            item = getattr(event, "item", None)
+            item_id = getattr(event, "item_id", None) or (getattr(item, "id", None) if item is not None else None)
+            if item_id and item_id in self._finished_items:
+                return True, current
+        return False, current
+
+    def _finish(self, response_id: str | None, items: list[Any]) -> None:
+        if len(self._finished_ids) > 256:  # a long-lived connection: forget the oldest generations
+            self._finished_ids.clear()
+            self._finished_items.clear()
+        if response_id:
+            self._finished_ids.add(response_id)
+        self._finished_items.update(i for i in (getattr(item, "id", None) for item in items) if i)
 
     async def _events(self, idle_timeout: float, metrics: Any | None) -> AsyncIterator[Any]:
         state = StreamState()
         items: list[Any] = []
+        current: str | None = None
         record = metrics.record_ws_event if metrics is not None else None
         while True:
             waited = time.perf_counter()
@@ -293,6 +331,11 @@ class WsConnection:
             except ConnectionClosed as exc:
                 if record:
                     record(time.perf_counter() - waited, "unknown", False)
+                if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                    raise E.StreamTooLarge(
+                        f"The server sent a WebSocket message larger than this client accepts "
+                        f"({MAX_FRAME_BYTES // 2**20} MiB), so the response was stopped."
+                    ) from None
                 if exc.rcvd is not None:
                     raise E.StreamError("websocket closed by server before response.completed") from None
                 raise E.StreamError("stream closed before response.completed") from None
@@ -309,6 +352,13 @@ class WsConnection:
                 continue
             if record:
                 record(elapsed, event.type, not isinstance(event, ResponseFailed))
+            stale, current = self._is_stale(event, current)
+            if stale:
+                self.stale_events += 1
+                if metrics is not None:
+                    metrics.record_stale_event(event.type)
+                log.debug("discarded a stale %s on a reused websocket", event.type)
+                continue
             model = state.server_model(event)
             if model is not None:
                 yield model
@@ -318,4 +368,5 @@ class WsConnection:
             if state.check_terminal(event):
                 response = event.response if isinstance(event, (ResponseCompleted, ResponseDone)) else None
                 self.last_response = LastResponse((response.id if response else None) or "", items)
+                self._finish(current or (response.id if response else None), items)
                 return

@@ -92,17 +92,10 @@ def slow_reply(text: str, chunks: int, delay: float) -> Reply:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ScriptedServer]:
-    srv = ScriptedServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, server: ScriptedServer) -> Iterator[str]:
+def lab(tmp_path_factory: pytest.TempPathFactory, module_server: ScriptedServer) -> Iterator[str]:
     root = tmp_path_factory.mktemp("lab")
     connect = (
-        f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-5.2 --transport sse"
+        f"%agent connect --base-url {module_server.base_url} --provider compatible --model gpt-5.2 --transport sse"
         f" --api-key-env {CANARY_ENV}"
     )
     (root / "alpha.ipynb").write_text(json.dumps(notebook("%load_ext jupyter_agent", connect, "x = 41")))
@@ -113,7 +106,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory, server: ScriptedServer) -> Ite
     with jupyter_server(root, token=TOKEN) as lab_server:
         yield lab_server.base
     # every request the kernels made carried the key (which the server-stop check found nowhere)
-    assert server.requests and {r.headers.get("authorization") for r in server.requests} == {f"Bearer {CANARY}"}
+    assert module_server.requests and {r.headers.get("authorization") for r in module_server.requests} == {
+        f"Bearer {CANARY}"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -184,8 +179,8 @@ def test_panel_connects_to_the_notebook_kernel(page: Any) -> None:
     assert "alpha.ipynb" in page.inner_text(f"{PANEL} .jp-AgentPanel-title")
 
 
-def test_streaming_turn_with_phases_search_gauges_and_warning(page: Any, server: ScriptedServer) -> None:
-    server.add_response(rich_reply())
+def test_streaming_turn_with_phases_search_gauges_and_warning(page: Any, module_server: ScriptedServer) -> None:
+    module_server.add_response(rich_reply())
     send(page, "How do Jupyter comms work?")
     # The prompt appears at once, then the stream: search progress first.
     page.wait_for_selector(f"{PANEL} .jp-AgentPanel-user:has-text('How do Jupyter comms work?')")
@@ -207,14 +202,14 @@ def test_streaming_turn_with_phases_search_gauges_and_warning(page: Any, server:
     assert any("5h" in g and "42%" in g for g in gauges), gauges
     assert any("1w" in g and "12%" in g for g in gauges), gauges
     # The kernel-side request carried the panel's prompt.
-    body = server.requests[-1].json
+    body = module_server.requests[-1].json
     assert "How do Jupyter comms work?" in json.dumps(body["input"])
     shot(page, "panel-light")
 
 
-def test_stop_button_interrupts_the_turn(page: Any, server: ScriptedServer) -> None:
+def test_stop_button_interrupts_the_turn(page: Any, module_server: ScriptedServer) -> None:
     long_text = " ".join(f"word{i}" for i in range(200))
-    server.add_response(slow_reply(long_text, chunks=100, delay=0.1))
+    module_server.add_response(slow_reply(long_text, chunks=100, delay=0.1))
     send(page, "Write a long story.")
     page.wait_for_selector(f"{PANEL} .jp-AgentPanel-text.jp-mod-streaming:has-text('word1')")
     assert page.is_enabled(f"{PANEL} .jp-AgentPanel-stop")
@@ -227,8 +222,8 @@ def test_stop_button_interrupts_the_turn(page: Any, server: ScriptedServer) -> N
     shot(page, "panel-stopped")
 
 
-def test_notebook_cells_run_while_the_panel_streams(page: Any, server: ScriptedServer) -> None:
-    server.add_response(slow_reply("tick " * 60, chunks=60, delay=0.1))
+def test_notebook_cells_run_while_the_panel_streams(page: Any, module_server: ScriptedServer) -> None:
+    module_server.add_response(slow_reply("tick " * 60, chunks=60, delay=0.1))
     send(page, "Count slowly.")
     page.wait_for_selector(f"{PANEL}[data-busy='true']")
     # Execute a cell in the notebook while the panel turn streams.
@@ -249,8 +244,8 @@ def test_notebook_cells_run_while_the_panel_streams(page: Any, server: ScriptedS
     page.wait_for_selector(f"{PANEL}[data-busy='false']", timeout=30_000)
 
 
-def test_cell_turns_show_in_the_panel(page: Any, server: ScriptedServer) -> None:
-    server.add_response(slow_reply("From the cell.", chunks=2, delay=0.05))
+def test_cell_turns_show_in_the_panel(page: Any, module_server: ScriptedServer) -> None:
+    module_server.add_response(slow_reply("From the cell.", chunks=2, delay=0.05))
     page.evaluate("""async () => {
         const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
         await kernel.requestExecute({code: '%%agent\\nHello from a cell'}).done;
@@ -259,7 +254,7 @@ def test_cell_turns_show_in_the_panel(page: Any, server: ScriptedServer) -> None
     page.wait_for_selector(f"{PANEL} .jp-AgentPanel-assistant:has-text('From the cell.')")
 
 
-def test_switching_notebooks_follows_the_kernel(page: Any, server: ScriptedServer) -> None:
+def test_switching_notebooks_follows_the_kernel(page: Any, module_server: ScriptedServer) -> None:
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:open', {path: 'beta.ipynb'})")
     page.wait_for_selector(f"{PANEL} .jp-AgentPanel-title:has-text('beta.ipynb')")
     # beta's kernel has not loaded jupyter_agent: the panel offers to load it.
@@ -270,7 +265,7 @@ def test_switching_notebooks_follows_the_kernel(page: Any, server: ScriptedServe
     page.click(f"{PANEL} .jp-AgentPanel-loadButton")
     page.wait_for_selector(f"{PANEL}[data-status='connected']")
     run_all_cells(page)  # %agent connect in beta's kernel
-    server.add_response(slow_reply("Beta answer.", chunks=2, delay=0.05))
+    module_server.add_response(slow_reply("Beta answer.", chunks=2, delay=0.05))
     send(page, "Hello beta")
     page.wait_for_selector(f"{PANEL} .jp-AgentPanel-assistant:has-text('Beta answer.')")
     assert "Write a long story." not in page.inner_text(f"{PANEL} .jp-AgentPanel-messages")
@@ -281,7 +276,7 @@ def test_switching_notebooks_follows_the_kernel(page: Any, server: ScriptedServe
     assert "Hello beta" not in page.inner_text(f"{PANEL} .jp-AgentPanel-messages")
 
 
-def test_kernel_restart_reconnects(page: Any, server: ScriptedServer) -> None:
+def test_kernel_restart_reconnects(page: Any, module_server: ScriptedServer) -> None:
     page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
     page.wait_for_function(f"document.querySelector('{PANEL}').dataset.status !== 'connected'")
     page.wait_for_selector(f"{PANEL}[data-status='connected']", timeout=60_000)
@@ -307,7 +302,7 @@ def test_kernel_restart_reconnects(page: Any, server: ScriptedServer) -> None:
         assert any(want in s for s in shown)
     # The reconnected comm carries new turns.
     run_all_cells(page)
-    server.add_response(slow_reply("After the restart.", chunks=2, delay=0.05))
+    module_server.add_response(slow_reply("After the restart.", chunks=2, delay=0.05))
     send(page, "Still there?")
     page.wait_for_selector(f"{PANEL} .jp-AgentPanel-assistant:has-text('After the restart.')")
     shot(page, "panel-after-restart")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_agent.testing import ScriptedServer
 from jupyter_agent.testing.replies import function_call_reply, text_reply
 
 from .lab_server import (
@@ -49,31 +48,24 @@ def _notebook(path: Path, base_url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def server():
-    srv = ScriptedServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory, server):
+def lab(tmp_path_factory, module_server):
     root = tmp_path_factory.mktemp("lab")
-    _notebook(root / "analysis.ipynb", server.base_url)
+    _notebook(root / "analysis.ipynb", module_server.base_url)
     with jupyter_server(root, token=TOKEN, env={"JUPYTER_AGENT_HISTORY_DIR": str(root / "_history")}) as lab_server:
         yield lab_server.base, root
 
 
-def test_mean_of_x_with_approval_survives_a_kernel_restart(lab, server):
+def test_mean_of_x_with_approval_survives_a_kernel_restart(lab, module_server):
     from playwright.sync_api import expect, sync_playwright
 
     base, root = lab
-    server.add_response(
+    module_server.add_response(
         function_call_reply(
             "describe_variable", '{"name": "df"}', call_id="call_1", preamble="Let me look at df first."
         )
     )
-    server.add_response(function_call_reply("run_python", '{"code": "df[\\"x\\"].mean()"}', call_id="call_2"))
-    server.add_response(text_reply("The mean of column x is 3.0.", phase="final_answer"))
+    module_server.add_response(function_call_reply("run_python", '{"code": "df[\\"x\\"].mean()"}', call_id="call_2"))
+    module_server.add_response(text_reply("The mean of column x is 3.0.", phase="final_answer"))
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
@@ -108,10 +100,12 @@ def test_mean_of_x_with_approval_survives_a_kernel_restart(lab, server):
             expect(approve).to_be_visible(timeout=30_000)
             expect(out).to_contain_text("run_python")
             expect(out).to_contain_text('df["x"].mean()')
-            assert len(server.requests) == 2  # the code has not run: the model waits for it
+            assert len(module_server.requests) == 2  # the code has not run: the model waits for it
             assert (
                 "x    float64"
-                in [i for i in server.requests[1].json["input"] if i.get("type") == "function_call_output"][0]["output"]
+                in [i for i in module_server.requests[1].json["input"] if i.get("type") == "function_call_output"][0][
+                    "output"
+                ]
             )
             page.screenshot(path=str(ARTIFACTS / "tools_approval_pending.png"))
             approve.click()
@@ -129,7 +123,7 @@ def test_mean_of_x_with_approval_survives_a_kernel_restart(lab, server):
             resumed = cells.nth(3).locator(".jp-Cell-outputArea")
             expect(resumed).to_contain_text("Resumed the conversation started", timeout=30_000)
             expect(resumed).to_contain_text("Last answer: The mean of column x is 3.0.")
-            server.add_response(text_reply('I ran df["x"].mean().', phase="final_answer"))
+            module_server.add_response(text_reply('I ran df["x"].mean().', phase="final_answer"))
             run(4)
             expect(final_of(4)).to_contain_text('I ran df["x"].mean().')
             page.screenshot(path=str(ARTIFACTS / "tools_approval_resumed.png"))
@@ -139,12 +133,12 @@ def test_mean_of_x_with_approval_survives_a_kernel_restart(lab, server):
             raise
         finally:
             browser.close()
-    last = server.requests[-1].json["input"]
+    last = module_server.requests[-1].json["input"]
     calls = [i for i in last if i.get("type") == "function_call"]
     assert [c["name"] for c in calls] == ["describe_variable", "run_python"]
     assert last[0]["content"][0]["text"] == "What is the mean of column x in df?"
     assert last[-1]["content"][0]["text"] == "And what did you run?"
     # the key was used on every request (and, checked when the server stops, saved nowhere)
-    assert {r.headers.get("authorization") for r in server.requests} == {f"Bearer {CANARY}"}
+    assert {r.headers.get("authorization") for r in module_server.requests} == {f"Bearer {CANARY}"}
     saved = list((root / "_history").glob("analysis-*/*.jsonl"))
     assert len(saved) == 1  # one conversation, continued after the restart
