@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from traitlets import Bool, Dict, Enum, Float, Int, Unicode, observe
@@ -21,6 +22,8 @@ from traitlets.config import Configurable
 
 from . import events as ev
 from .config import Provider, Secret, resolve_provider
+from .instructions import InstructionPart, project_parts
+from .instructions import assemble as assemble_instructions
 from .loop import AgentLoop, get_agent_loop
 from .protocol import errors as E
 from .protocol.ratelimits import snapshot_from_codex_event
@@ -42,6 +45,8 @@ from .protocol.responses import (
 )
 from .session import ModelSession, SessionNotice, SessionOptions, SessionRetry, TurnContext
 from .tools.base import FunctionTool, as_tool
+from .tools.mcp import McpManager, McpTool, output_text
+from .tools.mcp_config import McpServerConfig, read_codex_servers
 from .transport.base import EventServerModel, ResponseHeaders
 
 log = logging.getLogger("jupyter_agent")
@@ -150,6 +155,21 @@ class Agent(Configurable):
         False,
         help="In a kernel: continue this notebook's last saved conversation when the extension loads.",
     ).tag(config=True)
+    mcp_servers = Dict(
+        key_trait=Unicode(),
+        help=(
+            "MCP tool servers by name: {'NAME': {'command': 'CMD', 'args': [...], 'env': {...}, 'cwd': DIR} or "
+            "{'url': 'http://...', 'headers': {...}}}; also approval, tool_approval, enabled_tools, "
+            "disabled_tools, startup_timeout, tool_timeout, env_vars, env_headers, bearer_token_env_var."
+        ),
+    ).tag(config=True)
+    mcp_codex_config = Bool(
+        False, help="Also start the [mcp_servers.*] of ~/.codex/config.toml ($CODEX_HOME/config.toml)."
+    ).tag(config=True)
+    project_instructions = Bool(
+        True, help="Add AGENTS.md files (notebook directory up to the repository root) to the instructions."
+    ).tag(config=True)
+    agents_md_max_bytes = Int(32 * 1024, help="Cap on the AGENTS.md text added to the instructions.").tag(config=True)
     history_dir = Unicode(
         None,
         allow_none=True,
@@ -207,6 +227,13 @@ class Agent(Configurable):
         self.kernel_runner: Callable[[Callable[[], Any]], Any] | None = None
         #: Hook called with each history item as it is appended (persistence).
         self.on_history_append: Callable[[dict[str, Any]], None] | None = None
+        #: MCP tool servers (``tools/mcp.py``): configured by ``mcp_servers`` and ``%agent mcp add``.
+        self.mcp = McpManager(self._loop)
+        self._mcp_added: dict[str, McpServerConfig] = {}
+        #: Where AGENTS.md discovery starts (the notebook's directory); None = the current directory.
+        self.project_dir: str | None = None
+        if self.mcp_servers or self.mcp_codex_config:
+            self._mcp_reconfigure()
         self._prewarm = prewarm
         #: Set while per-cell options are applied and restored: those switches do not warm up.
         self.prewarm_paused = False
@@ -329,6 +356,72 @@ class Agent(Configurable):
             merged[n] = policy
         self.tool_approval = merged
 
+    # -- MCP servers and project instructions ------------------------------------------------
+
+    @observe("mcp_servers", "mcp_codex_config")
+    def _mcp_config_changed(self, change: dict[str, Any]) -> None:
+        if getattr(self, "mcp", None) is not None:  # not during __init__
+            self._mcp_reconfigure()
+
+    def mcp_configs(self) -> list[McpServerConfig]:
+        """The effective MCP servers: codex's (opt-in), then ``mcp_servers``, then ``%agent mcp add`` (last wins)."""
+        configs: dict[str, McpServerConfig] = {}
+        problems: list[str] = []
+        if self.mcp_codex_config:
+            found, problems = read_codex_servers()
+            configs.update((c.name, c) for c in found)
+        for name, entry in self.mcp_servers.items():
+            try:
+                configs[name] = McpServerConfig.from_dict(name, entry)
+            except ValueError as exc:
+                problems.append(str(exc))
+        configs.update(self._mcp_added)
+        self.mcp.problems = problems
+        return list(configs.values())
+
+    def _mcp_reconfigure(self, wait: float | None = None) -> None:
+        self.mcp.configure(self.mcp_configs(), wait=wait)
+
+    def add_mcp_server(self, name: str, *, wait: bool = True, **entry: Any) -> McpServerConfig:
+        """Add (or replace) an MCP server, e.g. ``add_mcp_server("fs", command="npx", args=[...])``;
+        waits until it is ready or failed (``%agent mcp list`` tells which). Raises ``ValueError`` on bad entries."""
+        config = McpServerConfig.from_dict(name, entry, source="%agent mcp add")
+        self._mcp_added[name] = config
+        self._mcp_reconfigure(wait=config.startup_timeout + 15 if wait else None)
+        return config
+
+    def remove_mcp_server(self, name: str, *, wait: bool = True) -> None:
+        """Stop and forget MCP server ``name`` (from every source); raises ``KeyError`` when unknown."""
+        known = name in self._mcp_added or name in self.mcp_servers or name in self.mcp.servers
+        if not known:
+            raise KeyError(f"no MCP server named {name!r}")
+        self._mcp_added.pop(name, None)
+        if name in self.mcp_servers:
+            self.mcp_servers = {k: v for k, v in self.mcp_servers.items() if k != name}  # observer reconfigures
+        configs = [c for c in self.mcp_configs() if c.name != name]
+        self.mcp.configure(configs, wait=10.0 if wait else None)
+
+    async def _mcp_tools(self, emit: EventCallback, turn_id: str) -> None:
+        """Before a turn: the ready servers' tools replace the previous MCP tools; failures become notices."""
+        tools, notices = await self.mcp.ready_tools()
+        for name in [n for n, t in self.tools.items() if isinstance(t, McpTool)]:
+            del self.tools[name]
+        for tool in tools:
+            self.tools.setdefault(tool.name, tool)
+        for message in notices:
+            emit(ev.Notice(level="warning", message=message, turn_id=turn_id))
+
+    def instruction_parts(self) -> list[InstructionPart]:
+        """The effective instructions, part by part: ``Agent.instructions`` then AGENTS.md files (nearest last)."""
+        parts = [InstructionPart("Agent.instructions", self.instructions)]
+        if self.project_instructions:
+            start = Path(self.project_dir) if self.project_dir else Path.cwd()
+            parts += project_parts(start, self.agents_md_max_bytes)
+        return parts
+
+    def effective_instructions(self) -> str:
+        return assemble_instructions(self.instruction_parts())
+
     # -- events ---------------------------------------------------------------------------
 
     def subscribe(self, callback: EventCallback) -> Callable[[], None]:
@@ -443,7 +536,7 @@ class Agent(Configurable):
         provider = self._provider_obj
         if provider is not None and provider.api_key:
             values.append(provider.api_key.get())
-        return values
+        return values + self.mcp.secret_values()
 
     def attach_store(self, store: Any) -> None:
         """Save every history item to ``store`` (a ``store.ConversationStore``) as it is appended."""
@@ -537,6 +630,7 @@ class Agent(Configurable):
                 )
             )
         self._web_search_notices(provider, emit, turn_id)
+        await self._mcp_tools(emit, turn_id)
         started = time.perf_counter()
         last: _Sampling | None = None
         pending_calls: list[FunctionCallItem] = []
@@ -683,7 +777,7 @@ class Agent(Configurable):
                 reasoning["summary"] = self.reasoning_summary
         body: dict[str, Any] = {
             "model": self.model_name,
-            "instructions": self.instructions,
+            "instructions": self.effective_instructions(),
             "input": list(self.history),
             "tools": self.tool_specs(provider),
             "tool_choice": "auto",
@@ -832,7 +926,7 @@ class Agent(Configurable):
         for call, (output, _is_error) in zip(calls, results):
             self._append_history({"type": "function_call_output", "call_id": call.call_id, "output": output})
 
-    async def _run_tool(self, call: FunctionCallItem, ctx: TurnContext, emit: EventCallback) -> tuple[str, bool]:
+    async def _run_tool(self, call: FunctionCallItem, ctx: TurnContext, emit: EventCallback) -> tuple[Any, bool]:
         tid = ctx.turn_id
         emit(ev.ToolCall(call_id=call.call_id, name=call.name, arguments=call.arguments, turn_id=tid))
         tool = self.tools.get(call.name)
@@ -865,7 +959,8 @@ class Agent(Configurable):
                 )
             else:
                 output, is_error = f"The user denied the call to {call.name}.", True
-        emit(ev.ToolResult(call_id=call.call_id, name=call.name, output=output, is_error=is_error, turn_id=tid))
+        text = output_text(output)  # MCP outputs may be input_text/input_image parts
+        emit(ev.ToolResult(call_id=call.call_id, name=call.name, output=text, is_error=is_error, turn_id=tid))
         return output, is_error
 
     async def _approve(self, tool: FunctionTool, call: FunctionCallItem, ctx: TurnContext, emit: EventCallback) -> str:
