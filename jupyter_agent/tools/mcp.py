@@ -23,7 +23,7 @@ import re
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from .base import MAX_TOOL_OUTPUT, FunctionTool, truncate
 from .mcp_config import McpServerConfig, redact
@@ -212,10 +212,11 @@ class McpServer:
         except asyncio.CancelledError:
             if not self._stop.is_set():
                 raise
-        except TimeoutError:
-            self._fail(f"no answer to initialize/list_tools within {self.config.startup_timeout:g} s")
         except BaseException as exc:  # noqa: BLE001 - anyio ExceptionGroups, OSError, MCPError...
-            self._fail(f"did not start: {_describe(exc)}")
+            if isinstance(_innermost(exc), TimeoutError):
+                self._fail(f"no answer to initialize/list_tools within {self.config.startup_timeout:g} s")
+            else:
+                self._fail(f"did not start: {_describe(exc)}")
         finally:
             self._session = None
             if self._stop.is_set():
@@ -320,10 +321,16 @@ async def _list_all_tools(session: Any) -> list[Any]:
     return tools
 
 
-def _describe(exc: BaseException) -> str:
-    """The innermost useful message of ``exc`` (anyio wraps failures in exception groups)."""
+def _innermost(exc: BaseException) -> BaseException:
+    """anyio wraps failures in exception groups: the first leaf."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
+    return exc
+
+
+def _describe(exc: BaseException) -> str:
+    """The innermost useful message of ``exc``."""
+    exc = _innermost(exc)
     text = str(exc).strip() or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if not text.startswith(type(exc).__name__) else text
 
@@ -482,8 +489,8 @@ class McpManager:
     def secret_values(self) -> list[str]:
         return [s for server in list(self.servers.values()) for s in server.secrets()]
 
-    def describe(self) -> str:
-        """``%agent mcp list``: servers, state, tools (secret-free)."""
+    def describe(self, policy: Callable[[str], str] | None = None) -> str:
+        """``%agent mcp list``: servers, state, tools and their approval policy (secret-free)."""
         if not self.servers and not self.problems:
             return (
                 "No MCP servers. Add one with %agent mcp add NAME -- COMMAND ARGS... or %agent mcp add NAME --url URL"
@@ -501,6 +508,7 @@ class McpManager:
             if server.error:
                 rows.append(f"  error: {server.error}")
             for tool in server.function_tools():
-                rows.append(f"  - {tool.name}: {tool.approval}, {tool.description.splitlines()[0][:80]}")
+                approval = policy(tool.name) if policy else tool.approval
+                rows.append(f"  - {tool.name}: {approval}, {tool.description.splitlines()[0][:80]}")
         rows.extend(f"config problem: {p}" for p in self.problems)
         return "\n".join(rows)

@@ -31,10 +31,10 @@ class McpServerConfig:
     name: str
     command: str | None = None
     args: tuple[str, ...] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # secret values: never in a repr
     cwd: str | None = None
     url: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     approval: Approval = "ask"
     tool_approval: Mapping[str, Approval] = field(default_factory=dict)
     enabled_tools: tuple[str, ...] | None = None
