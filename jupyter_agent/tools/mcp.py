@@ -489,7 +489,11 @@ class McpManager:
     def secret_values(self) -> list[str]:
         return [s for server in list(self.servers.values()) for s in server.secrets()]
 
-    def describe(self, policy: Callable[[str], str] | None = None) -> str:
+    def current_tools(self) -> list[McpTool]:
+        """Tools of the servers that are ready now (no waiting)."""
+        return [t for server in list(self.servers.values()) for t in server.function_tools()]
+
+    def describe(self, policy: Callable[[str], str | None] | None = None) -> str:
         """``%agent mcp list``: servers, state, tools and their approval policy (secret-free)."""
         if not self.servers and not self.problems:
             return (
@@ -508,7 +512,7 @@ class McpManager:
             if server.error:
                 rows.append(f"  error: {server.error}")
             for tool in server.function_tools():
-                approval = policy(tool.name) if policy else tool.approval
+                approval = (policy(tool.name) if policy else None) or tool.approval
                 rows.append(f"  - {tool.name}: {approval}, {tool.description.splitlines()[0][:80]}")
         rows.extend(f"config problem: {p}" for p in self.problems)
         return "\n".join(rows)
