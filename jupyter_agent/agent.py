@@ -388,6 +388,7 @@ class Agent(Configurable):
         config = McpServerConfig.from_dict(name, entry, source="%agent mcp add")
         self._mcp_added[name] = config
         self._mcp_reconfigure(wait=config.startup_timeout + 15 if wait else None)
+        self._set_mcp_tools(self.mcp.current_tools())  # %agent approve works before the first turn
         return config
 
     def remove_mcp_server(self, name: str, *, wait: bool = True) -> None:
@@ -400,16 +401,20 @@ class Agent(Configurable):
             self.mcp_servers = {k: v for k, v in self.mcp_servers.items() if k != name}  # observer reconfigures
         configs = [c for c in self.mcp_configs() if c.name != name]
         self.mcp.configure(configs, wait=10.0 if wait else None)
+        self._set_mcp_tools(self.mcp.current_tools())
 
     async def _mcp_tools(self, emit: EventCallback, turn_id: str) -> None:
         """Before a turn: the ready servers' tools replace the previous MCP tools; failures become notices."""
         tools, notices = await self.mcp.ready_tools()
+        self._set_mcp_tools(tools)
+        for message in notices:
+            emit(ev.Notice(level="warning", message=message, turn_id=turn_id))
+
+    def _set_mcp_tools(self, tools: list[McpTool]) -> None:
         for name in [n for n, t in self.tools.items() if isinstance(t, McpTool)]:
             del self.tools[name]
         for tool in tools:
-            self.tools.setdefault(tool.name, tool)
-        for message in notices:
-            emit(ev.Notice(level="warning", message=message, turn_id=turn_id))
+            self.tools.setdefault(tool.name, tool)  # a user tool of the same name wins
 
     def instruction_parts(self) -> list[InstructionPart]:
         """The effective instructions, part by part: ``Agent.instructions`` then AGENTS.md files (nearest last)."""
