@@ -132,6 +132,30 @@ def _serve_http(app: DemoServer, token_env: str | None) -> None:
     asyncio.run(server.serve(sockets=[sock]))
 
 
+def command(*extra: str) -> list[str]:
+    """The command line that starts this server with ``extra`` options."""
+    return [sys.executable, "-m", "jupyter_agent.testing.mcp_server", *extra]
+
+
+def spawn_http(*extra: str, env: dict[str, str] | None = None) -> tuple[str, Any]:
+    """Start the server over streamable HTTP in a subprocess; returns ``(url, Popen)`` (terminate it when done)."""
+    import subprocess
+
+    proc = subprocess.Popen(
+        command("--http", *extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http://127.0.0.1:"):
+        proc.kill()
+        raise RuntimeError("the MCP demo server did not start")
+    return url, proc
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m jupyter_agent.testing.mcp_server")
     p.add_argument("--http", action="store_true", help="streamable HTTP on 127.0.0.1 (prints the URL)")

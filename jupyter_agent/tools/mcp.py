@@ -17,6 +17,7 @@ import asyncio
 import atexit
 import contextlib
 import hashlib
+import importlib
 import json
 import logging
 import re
@@ -204,6 +205,10 @@ class McpServer:
                 async with asyncio.timeout(self.config.startup_timeout):
                     await session.initialize()
                     self.tools = await _list_all_tools(session)
+                if any(t.output_schema for t in self.tools):
+                    # The SDK validates results with jsonschema, imported on the first call: import it
+                    # in a worker thread now, or that call blocks the agent loop for most of a second.
+                    await asyncio.to_thread(importlib.import_module, "jsonschema.validators")
                 self._session = session
                 self.start_seconds = time.perf_counter() - t0
                 self.state = "ready"
@@ -493,18 +498,20 @@ class McpManager:
         """Tools of the servers that are ready now (no waiting)."""
         return [t for server in list(self.servers.values()) for t in server.function_tools()]
 
-    def describe(self, policy: Callable[[str], str | None] | None = None) -> str:
+    def describe(self, policy: Callable[[str], str | None] | None = None, only: str | None = None) -> str:
         """``%agent mcp list``: servers, state, tools and their approval policy (secret-free)."""
         if not self.servers and not self.problems:
             return (
                 "No MCP servers. Add one with %agent mcp add NAME -- COMMAND ARGS... or %agent mcp add NAME --url URL"
             )
         rows = []
-        for server in self.servers.values():
+        for server in list(self.servers.values()):
+            if only is not None and server.name != only:
+                continue
             cfg = server.config
             head = f"{server.name} [{cfg.transport}] {server.state}"
             if server.state == "ready" and server.start_seconds is not None:
-                head += f" (started in {server.start_seconds:.2f} s, {server.calls} call(s))"
+                head += f" (started in {server.start_seconds:.2f}s, {server.calls} call(s))"
             rows.append(head)
             rows.append(f"  {cfg.describe()}")
             if cfg.source != "Agent.mcp_servers":
