@@ -409,7 +409,7 @@ def mcp_command(agent: Agent, args: list[str]) -> Any:
             agent.add_mcp_server(opts.name, **entry)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        return _Output(agent.mcp.describe(agent.tool_approval.get))
+        return _Output(agent.mcp.describe(agent.tool_approval.get, only=opts.name))
     if sub in ("remove", "restart") and len(rest) == 1:
         try:
             if sub == "remove":
@@ -418,7 +418,7 @@ def mcp_command(agent: Agent, args: list[str]) -> Any:
             agent.mcp.restart(rest[0], wait=60.0)
         except KeyError:
             raise UsageError(f"no MCP server named {rest[0]!r}") from None
-        return _Output(agent.mcp.describe(agent.tool_approval.get))
+        return _Output(agent.mcp.describe(agent.tool_approval.get, only=rest[0]))
     raise UsageError(usage)
 
 
