@@ -425,3 +425,37 @@ def test_mcp_tool_results_do_not_block_the_agent_loop(server, mcp_agent):
     results = [r.call_id for r in of_type(turn.events, ev.ToolResult)]
     assert results == ["c2", "c1"]  # the quick call finished first
     assert time.perf_counter() - t0 < 10
+
+
+def test_panel_approves_an_mcp_call_over_the_comm(server, mcp_agent):
+    """The side panel's path: approval request and decision travel over the comm like any tool's."""
+    from jupyter_agent import comm as C
+
+    from .test_comm import FakeComm
+
+    agent = mcp_agent()
+    agent.add_mcp_server("demo", **stdio_entry())
+    comm = FakeComm()
+    bridge = C.PanelBridge(comm, lambda: agent)
+    try:
+        comm.deliver({"type": "hello", "version": 1})
+        server.add_response(calls_reply(("mcp__demo__add", {"a": 40, "b": 2}, "c1")))
+        server.add_response(text_reply("40 + 2 = 42.", phase="final_answer"))
+        comm.deliver({"type": "send", "id": "m1", "text": "What is 40 + 2?"})
+
+        def asked(sent: list[dict]) -> bool:
+            return any(m["type"] == "event" and m["event"]["type"] == "approval_request" for m in sent)
+
+        request = next(
+            m["event"] for m in comm.wait_for(asked, 20) if m.get("event", {}).get("type") == "approval_request"
+        )
+        assert request["name"] == "mcp__demo__add" and json.loads(request["arguments"]) == {"a": 40, "b": 2}
+        comm.deliver({"type": "approval", "call_id": request["call_id"], "decision": "approve"})
+        sent = comm.wait_for(lambda s: any(m.get("event", {}).get("type") == "turn_done" for m in s), 20)
+        events = [m["event"] for m in sent if m["type"] == "event"]
+        result = next(e for e in events if e["type"] == "tool_result")
+        assert result["output"] == "42" and not result["is_error"]
+        assert events[-1]["type"] == "turn_done" and events[-1]["status"] == "completed"
+        assert outputs(server.requests[1].json)["c1"] == "42"
+    finally:
+        bridge.close()
