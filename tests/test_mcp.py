@@ -459,3 +459,20 @@ def test_panel_approves_an_mcp_call_over_the_comm(server, mcp_agent):
         assert outputs(server.requests[1].json)["c1"] == "42"
     finally:
         bridge.close()
+
+
+def test_server_that_dies_while_idle_is_noticed_at_the_next_turn(server, mcp_agent, tmp_path):
+    import os
+    import signal
+
+    pid_file = tmp_path / "pid"
+    agent = mcp_agent()
+    agent.add_mcp_server("demo", **stdio_entry("--pid-file", str(pid_file)), approval="auto")
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert wait_gone(int(pid_file.read_text()))
+    server.add_response(text_reply("No tools today.", phase="final_answer"))
+    turn = _ask(agent, "hi", interactive=False)
+    assert turn.status == "completed" and turn.text == "No tools today."
+    assert not [n for n in _fn_tools(server.requests[0].json) if n.startswith("mcp__")]
+    assert any("demo is unavailable" in n.message for n in of_type(turn.events, ev.Notice))
+    assert agent.mcp.servers["demo"].state == "failed"

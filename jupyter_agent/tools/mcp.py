@@ -294,6 +294,20 @@ class McpServer:
             return redact(f"MCP server {self.name}: {tool} failed: {text}", self.secrets()), True
         return convert_result(result, self.secrets())
 
+    async def check(self, timeout: float = 5.0) -> None:
+        """Ping a ready server: one that died while idle is marked failed before its tools are offered."""
+        session = self._session
+        if session is None or self.state != "ready":
+            return
+        try:
+            await asyncio.wait_for(session.send_ping(), timeout)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(f"no answer to a ping ({_describe(exc)})")
+            self._function_tools = None
+            self._stop_after_crash()
+
     def _stop_after_crash(self) -> None:
         """The process or connection is gone: end the connection task (its state stays ``failed``)."""
         if self._task is not None and not self._task.done():
@@ -476,6 +490,7 @@ class McpManager:
         """Tools of the ready servers (waiting for those still starting) and notices of state changes."""
         servers = list(self.servers.values())
         await asyncio.gather(*(s.wait_ready(s.config.startup_timeout + 5) for s in servers))
+        await asyncio.gather(*(s.check() for s in servers))
         tools: list[McpTool] = []
         notices: list[str] = []
         for server in servers:
