@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import hashlib
 import importlib
@@ -430,7 +431,10 @@ class McpManager:
         """Make the running servers match ``configs`` (unchanged ones keep running)."""
         future = self._loop.submit(self._reconcile(configs))
         if wait is not None:
-            future.result(wait)
+            try:
+                future.result(wait)
+            except concurrent.futures.TimeoutError:  # still starting: %agent mcp list says so
+                log.info("MCP servers still starting after %.0f s", wait)
 
     def restart(self, name: str, wait: float | None = None) -> None:
         future = self._loop.submit(self._restart(name))
