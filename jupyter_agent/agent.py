@@ -230,10 +230,11 @@ class Agent(Configurable):
         #: MCP tool servers (``tools/mcp.py``): configured by ``mcp_servers`` and ``%agent mcp add``.
         self.mcp = McpManager(self._loop)
         self._mcp_added: dict[str, McpServerConfig] = {}
+        self._mcp_removed: set[str] = set()
         #: Where AGENTS.md discovery starts (the notebook's directory); None = the current directory.
         self.project_dir: str | None = None
         if self.mcp_servers or self.mcp_codex_config:
-            self._mcp_reconfigure()
+            self._mcp_apply(wait=False)  # e.g. from ipython_config.py: start in the background
         self._prewarm = prewarm
         #: Set while per-cell options are applied and restored: those switches do not warm up.
         self.prewarm_paused = False
@@ -361,7 +362,7 @@ class Agent(Configurable):
     @observe("mcp_servers", "mcp_codex_config")
     def _mcp_config_changed(self, change: dict[str, Any]) -> None:
         if getattr(self, "mcp", None) is not None:  # not during __init__
-            self._mcp_reconfigure()
+            self._mcp_apply(wait=not self._loop.in_loop())
 
     def mcp_configs(self) -> list[McpServerConfig]:
         """The effective MCP servers: codex's (opt-in), then ``mcp_servers``, then ``%agent mcp add`` (last wins)."""
@@ -377,18 +378,28 @@ class Agent(Configurable):
                 problems.append(str(exc))
         configs.update(self._mcp_added)
         self.mcp.problems = problems
-        return list(configs.values())
+        return [c for name, c in configs.items() if name not in self._mcp_removed]
 
-    def _mcp_reconfigure(self, wait: float | None = None) -> None:
-        self.mcp.configure(self.mcp_configs(), wait=wait)
+    def _mcp_apply(self, wait: bool) -> None:
+        """Make the servers match the configuration. Waiting (bounded by the startup timeouts), their
+        tools are registered at once, so ``%agent approve ... mcp__S__T`` works before the first turn."""
+        configs = self.mcp_configs()
+        if not wait:
+            self.mcp.configure(configs)
+            return
+        self.mcp.configure(configs, wait=max((c.startup_timeout for c in configs), default=0) + 15)
+        self._loop.run_sync(self._refresh_mcp_tools(), timeout=10)
+
+    async def _refresh_mcp_tools(self) -> None:
+        self._set_mcp_tools(self.mcp.current_tools())  # on the agent loop: turns read self.tools there
 
     def add_mcp_server(self, name: str, *, wait: bool = True, **entry: Any) -> McpServerConfig:
         """Add (or replace) an MCP server, e.g. ``add_mcp_server("fs", command="npx", args=[...])``;
         waits until it is ready or failed (``%agent mcp list`` tells which). Raises ``ValueError`` on bad entries."""
         config = McpServerConfig.from_dict(name, entry, source="%agent mcp add")
         self._mcp_added[name] = config
-        self._mcp_reconfigure(wait=config.startup_timeout + 15 if wait else None)
-        self._set_mcp_tools(self.mcp.current_tools())  # %agent approve works before the first turn
+        self._mcp_removed.discard(name)
+        self._mcp_apply(wait)
         return config
 
     def remove_mcp_server(self, name: str, *, wait: bool = True) -> None:
@@ -397,11 +408,10 @@ class Agent(Configurable):
         if not known:
             raise KeyError(f"no MCP server named {name!r}")
         self._mcp_added.pop(name, None)
+        self._mcp_removed.add(name)  # also hides a server from codex's config
         if name in self.mcp_servers:
-            self.mcp_servers = {k: v for k, v in self.mcp_servers.items() if k != name}  # observer reconfigures
-        configs = [c for c in self.mcp_configs() if c.name != name]
-        self.mcp.configure(configs, wait=10.0 if wait else None)
-        self._set_mcp_tools(self.mcp.current_tools())
+            self.mcp_servers = {k: v for k, v in self.mcp_servers.items() if k != name}
+        self._mcp_apply(wait)
 
     async def _mcp_tools(self, emit: EventCallback, turn_id: str) -> None:
         """Before a turn: the ready servers' tools replace the previous MCP tools; failures become notices."""
