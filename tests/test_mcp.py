@@ -137,7 +137,11 @@ def test_codex_config_is_opt_in(mcp_agent, tmp_path, monkeypatch):
     agent.mcp_codex_config = True
     assert [(c.name, c.source) for c in agent.mcp_configs()] == [("demo", str(tmp_path / "config.toml"))]
     agent.mcp_codex_config = False
-    agent.mcp.configure([], wait=10)
+    # %config Agent.mcp_servers / ipython_config.py go through traitlets config: the servers start at once.
+    from traitlets.config import Config
+
+    agent.update_config(Config({"Agent": {"mcp_servers": {"cfg": stdio_entry(approval="auto")}}}))
+    assert agent.mcp.servers["cfg"].state == "ready" and agent.approval_policy("mcp__cfg__add") == "auto"
 
 
 # --- stdio: list, call, approval, result ---------------------------------------------------------
