@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from traitlets import Bool, Dict, Enum, Float, Int, Unicode, observe
@@ -22,9 +21,8 @@ from traitlets.config import Configurable
 
 from . import events as ev
 from .config import Provider, Secret, resolve_provider
-from .instructions import InstructionPart, project_parts
-from .instructions import assemble as assemble_instructions
 from .loop import AgentLoop, get_agent_loop
+from .project import ProjectMixin
 from .protocol import errors as E
 from .protocol.ratelimits import snapshot_from_codex_event
 from .protocol.responses import (
@@ -45,8 +43,7 @@ from .protocol.responses import (
 )
 from .session import ModelSession, SessionNotice, SessionOptions, SessionRetry, TurnContext
 from .tools.base import FunctionTool, as_tool
-from .tools.mcp import McpManager, McpTool, output_text
-from .tools.mcp_config import McpServerConfig, read_codex_servers
+from .tools.mcp import output_text
 from .transport.base import EventServerModel, ResponseHeaders
 
 log = logging.getLogger("jupyter_agent")
@@ -107,7 +104,7 @@ class _Sampling:
         self.response_id = None
 
 
-class Agent(Configurable):
+class Agent(ProjectMixin, Configurable):
     """A model agent: one conversation, any number of turns, from cells, panel or Python."""
 
     model = Unicode("", help="Model (or Azure deployment) name; empty = the provider's default.").tag(config=True)
@@ -155,21 +152,6 @@ class Agent(Configurable):
         False,
         help="In a kernel: continue this notebook's last saved conversation when the extension loads.",
     ).tag(config=True)
-    mcp_servers = Dict(
-        key_trait=Unicode(),
-        help=(
-            "MCP tool servers by name: {'NAME': {'command': 'CMD', 'args': [...], 'env': {...}, 'cwd': DIR} or "
-            "{'url': 'http://...', 'headers': {...}}}; also approval, tool_approval, enabled_tools, "
-            "disabled_tools, startup_timeout, tool_timeout, env_vars, env_headers, bearer_token_env_var."
-        ),
-    ).tag(config=True)
-    mcp_codex_config = Bool(
-        False, help="Also start the [mcp_servers.*] of ~/.codex/config.toml ($CODEX_HOME/config.toml)."
-    ).tag(config=True)
-    project_instructions = Bool(
-        True, help="Add AGENTS.md files (notebook directory up to the repository root) to the instructions."
-    ).tag(config=True)
-    agents_md_max_bytes = Int(32 * 1024, help="Cap on the AGENTS.md text added to the instructions.").tag(config=True)
     history_dir = Unicode(
         None,
         allow_none=True,
@@ -227,14 +209,7 @@ class Agent(Configurable):
         self.kernel_runner: Callable[[Callable[[], Any]], Any] | None = None
         #: Hook called with each history item as it is appended (persistence).
         self.on_history_append: Callable[[dict[str, Any]], None] | None = None
-        #: MCP tool servers (``tools/mcp.py``): configured by ``mcp_servers`` and ``%agent mcp add``.
-        self.mcp = McpManager(self._loop)
-        self._mcp_added: dict[str, McpServerConfig] = {}
-        self._mcp_removed: set[str] = set()
-        #: Where AGENTS.md discovery starts (the notebook's directory); None = the current directory.
-        self.project_dir: str | None = None
-        if self.mcp_servers or self.mcp_codex_config:
-            self._mcp_apply(wait=False)  # e.g. from ipython_config.py: start in the background
+        self._init_project()  # MCP servers and AGENTS.md (project.py)
         self._prewarm = prewarm
         #: Set while per-cell options are applied and restored: those switches do not warm up.
         self.prewarm_paused = False
@@ -356,86 +331,6 @@ class Agent(Configurable):
                 raise KeyError(f"no tool named {n!r}")
             merged[n] = policy
         self.tool_approval = merged
-
-    # -- MCP servers and project instructions ------------------------------------------------
-
-    @observe("mcp_servers", "mcp_codex_config")
-    def _mcp_config_changed(self, change: dict[str, Any]) -> None:
-        if getattr(self, "mcp", None) is not None:  # not during __init__
-            self._mcp_apply(wait=not self._loop.in_loop())
-
-    def mcp_configs(self) -> list[McpServerConfig]:
-        """The effective MCP servers: codex's (opt-in), then ``mcp_servers``, then ``%agent mcp add`` (last wins)."""
-        configs: dict[str, McpServerConfig] = {}
-        problems: list[str] = []
-        if self.mcp_codex_config:
-            found, problems = read_codex_servers()
-            configs.update((c.name, c) for c in found)
-        for name, entry in self.mcp_servers.items():
-            try:
-                configs[name] = McpServerConfig.from_dict(name, entry)
-            except ValueError as exc:
-                problems.append(str(exc))
-        configs.update(self._mcp_added)
-        self.mcp.problems = problems
-        return [c for name, c in configs.items() if name not in self._mcp_removed]
-
-    def _mcp_apply(self, wait: bool) -> None:
-        """Make the servers match the configuration. Waiting (bounded by the startup timeouts), their
-        tools are registered at once, so ``%agent approve ... mcp__S__T`` works before the first turn."""
-        configs = self.mcp_configs()
-        if not wait:
-            self.mcp.configure(configs)
-            return
-        self.mcp.configure(configs, wait=max((c.startup_timeout for c in configs), default=0) + 15)
-        self._loop.run_sync(self._refresh_mcp_tools(), timeout=10)
-
-    async def _refresh_mcp_tools(self) -> None:
-        self._set_mcp_tools(self.mcp.current_tools())  # on the agent loop: turns read self.tools there
-
-    def add_mcp_server(self, name: str, *, wait: bool = True, **entry: Any) -> McpServerConfig:
-        """Add (or replace) an MCP server, e.g. ``add_mcp_server("fs", command="npx", args=[...])``;
-        waits until it is ready or failed (``%agent mcp list`` tells which). Raises ``ValueError`` on bad entries."""
-        config = McpServerConfig.from_dict(name, entry, source="%agent mcp add")
-        self._mcp_added[name] = config
-        self._mcp_removed.discard(name)
-        self._mcp_apply(wait)
-        return config
-
-    def remove_mcp_server(self, name: str, *, wait: bool = True) -> None:
-        """Stop and forget MCP server ``name`` (from every source); raises ``KeyError`` when unknown."""
-        known = name in self._mcp_added or name in self.mcp_servers or name in self.mcp.servers
-        if not known:
-            raise KeyError(f"no MCP server named {name!r}")
-        self._mcp_added.pop(name, None)
-        self._mcp_removed.add(name)  # also hides a server from codex's config
-        if name in self.mcp_servers:
-            self.mcp_servers = {k: v for k, v in self.mcp_servers.items() if k != name}
-        self._mcp_apply(wait)
-
-    async def _mcp_tools(self, emit: EventCallback, turn_id: str) -> None:
-        """Before a turn: the ready servers' tools replace the previous MCP tools; failures become notices."""
-        tools, notices = await self.mcp.ready_tools()
-        self._set_mcp_tools(tools)
-        for message in notices:
-            emit(ev.Notice(level="warning", message=message, turn_id=turn_id))
-
-    def _set_mcp_tools(self, tools: list[McpTool]) -> None:
-        for name in [n for n, t in self.tools.items() if isinstance(t, McpTool)]:
-            del self.tools[name]
-        for tool in tools:
-            self.tools.setdefault(tool.name, tool)  # a user tool of the same name wins
-
-    def instruction_parts(self) -> list[InstructionPart]:
-        """The effective instructions, part by part: ``Agent.instructions`` then AGENTS.md files (nearest last)."""
-        parts = [InstructionPart("Agent.instructions", self.instructions)]
-        if self.project_instructions:
-            start = Path(self.project_dir) if self.project_dir else Path.cwd()
-            parts += project_parts(start, self.agents_md_max_bytes)
-        return parts
-
-    def effective_instructions(self) -> str:
-        return assemble_instructions(self.instruction_parts())
 
     # -- events ---------------------------------------------------------------------------
 
