@@ -331,107 +331,12 @@ def status_text(agent: Agent) -> str:
             lines.append(f"Server model: {session.server_model}")
     lines.append(f"Turns:      {len(agent.turns)}; history items: {len(agent.history)}")
     lines.append(f"Web search: {agent.web_search_mode(provider)}")
-    lines.extend(_project_status(agent))
+    from .project_magics import project_status
+
+    lines.extend(project_status(agent))
     lines.append("")
     lines.append(_limits_text(agent.rate_limits))
     return "\n".join(lines)
-
-
-def _project_status(agent: Agent) -> list[str]:
-    """Status lines for AGENTS.md files and MCP servers (only when there are some)."""
-    lines = []
-    files = [p.source for p in agent.instruction_parts()[1:]]
-    if files:
-        lines.append(f"AGENTS.md:  {', '.join(files)}")
-    servers = getattr(agent, "mcp", None)
-    if servers is not None and servers.servers:
-        states = ", ".join(f"{s.name} ({s.state})" for s in list(servers.servers.values()))
-        lines.append(f"MCP:        {states}")
-    return lines
-
-
-def _mcp_add_parser() -> _Parser:
-    p = _Parser(prog="%agent mcp add", add_help=False)
-    p.add_argument("name")
-    p.add_argument("--url")
-    p.add_argument("--header", action="append", default=[], metavar="K=V")
-    p.add_argument("--bearer-token-env", metavar="VAR")
-    p.add_argument("--env", action="append", default=[], metavar="K=V")
-    p.add_argument("--env-var", action="append", default=[], metavar="NAME")
-    p.add_argument("--cwd")
-    p.add_argument("--approval", choices=["ask", "auto", "never"])
-    p.add_argument("--startup-timeout", type=float)
-    p.add_argument("--tool-timeout", type=float)
-    return p
-
-
-def _pairs(values: list[str], what: str) -> dict[str, str]:
-    out = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key:
-            raise UsageError(f"{what} must be KEY=VALUE")
-        out[key] = val
-    return out
-
-
-def mcp_command(agent: Agent, args: list[str]) -> Any:
-    """``%agent mcp add|list|remove|restart``."""
-    usage = "usage: %agent mcp add NAME -- CMD ARGS... | add NAME --url URL | list | remove NAME | restart NAME"
-    if not args or args[0] == "list":
-        return _Output(agent.mcp.describe(agent.tool_approval.get))
-    sub, rest = args[0], args[1:]
-    if sub == "add":
-        command: list[str] = []
-        if "--" in rest:
-            cut = rest.index("--")
-            rest, command = rest[:cut], rest[cut + 1 :]
-        opts = _mcp_add_parser().parse_args(rest)
-        if bool(command) == bool(opts.url):
-            raise UsageError("give a command after -- (stdio) or --url URL (streamable HTTP)\n" + usage)
-        entry: dict[str, Any] = {}
-        if command:
-            entry.update(command=command[0], args=command[1:], env=_pairs(opts.env, "--env"), env_vars=opts.env_var)
-            if opts.cwd:
-                entry["cwd"] = opts.cwd
-        else:
-            entry.update(url=opts.url, headers=_pairs(opts.header, "--header"))
-            if opts.bearer_token_env:
-                entry["bearer_token_env_var"] = opts.bearer_token_env
-        for key, value in (
-            ("approval", opts.approval),
-            ("startup_timeout", opts.startup_timeout),
-            ("tool_timeout", opts.tool_timeout),
-        ):
-            if value is not None:
-                entry[key] = value
-        try:
-            agent.add_mcp_server(opts.name, **entry)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        return _Output(agent.mcp.describe(agent.tool_approval.get, only=opts.name))
-    if sub in ("remove", "restart") and len(rest) == 1:
-        try:
-            if sub == "remove":
-                agent.remove_mcp_server(rest[0])
-                return _Output(f"Removed MCP server {rest[0]}.")
-            agent.mcp.restart(rest[0], wait=60.0)
-        except KeyError:
-            raise UsageError(f"no MCP server named {rest[0]!r}") from None
-        return _Output(agent.mcp.describe(agent.tool_approval.get, only=rest[0]))
-    raise UsageError(usage)
-
-
-def instructions_text(agent: Agent) -> str:
-    """``%agent instructions``: each part with its source, then what is sent."""
-    rows = []
-    for part in agent.instruction_parts():
-        size = len(part.text.encode("utf-8"))
-        note = " (truncated: over Agent.agents_md_max_bytes)" if part.truncated else ""
-        rows.append(f"--- {part.source} ({size} bytes){note}\n{part.text}")
-    if len(rows) == 1:
-        rows.append("(no AGENTS.md between the notebook's directory and the repository root or home)")
-    return "\n\n".join(rows)
 
 
 def _limits_text(snapshots: dict[str, ev.RateLimitSnapshot]) -> str:
@@ -575,9 +480,13 @@ class AgentMagics(Magics):
         return _Output(f"Web search: {agent.web_search_mode(agent.resolved_provider())}")
 
     def _cmd_mcp(self, agent: Agent, args: list[str]) -> Any:
+        from .project_magics import mcp_command
+
         return mcp_command(agent, args)
 
     def _cmd_instructions(self, agent: Agent, args: list[str]) -> Any:
+        from .project_magics import instructions_text
+
         return _Output(instructions_text(agent))
 
     def _cmd_history(self, agent: Agent, args: list[str]) -> Any:
