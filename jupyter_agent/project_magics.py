@@ -1,32 +1,22 @@
-"""``%agent mcp ...``, ``%agent instructions`` and the status lines for MCP servers and AGENTS.md.
+"""``%agent mcp ...`` and ``%agent instructions``: MCP tool servers and AGENTS.md, apart from IPython.
 
-Kept out of ``magics.py``, which only dispatches ``_cmd_mcp`` / ``_cmd_instructions`` here and adds
-``project_status`` to ``%agent status``.
+Kept out of ``magics.py``, which only dispatches ``_cmd_mcp`` / ``_cmd_instructions`` here; the
+status lines (``project_status``) are with the other status text in ``magic_commands.py``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .agent import Agent
-from .magics import UsageError, _Output, _Parser
+from .magic_commands import Parser, UsageError
+from .ui.text import TextOutput
 
-
-def project_status(agent: Agent) -> list[str]:
-    """Status lines for AGENTS.md files and MCP servers (only when there are some)."""
-    lines = []
-    files = [p.source for p in agent.instruction_parts()[1:]]
-    if files:
-        lines.append(f"AGENTS.md:  {', '.join(files)}")
-    servers = getattr(agent, "mcp", None)
-    if servers is not None and servers.servers:
-        states = ", ".join(f"{s.name} ({s.state})" for s in list(servers.servers.values()))
-        lines.append(f"MCP:        {states}")
-    return lines
+if TYPE_CHECKING:
+    from .agent import Agent
 
 
-def _mcp_add_parser() -> _Parser:
-    p = _Parser(prog="%agent mcp add", add_help=False)
+def _mcp_add_parser() -> Parser:
+    p = Parser(prog="%agent mcp add", add_help=False)
     p.add_argument("name")
     p.add_argument("--url")
     p.add_argument("--header", action="append", default=[], metavar="K=V")
@@ -54,7 +44,7 @@ def mcp_command(agent: Agent, args: list[str]) -> Any:
     """``%agent mcp add|list|remove|restart``."""
     usage = "usage: %agent mcp add NAME -- CMD ARGS... | add NAME --url URL | list | remove NAME | restart NAME"
     if not args or args[0] == "list":
-        return _Output(agent.mcp.describe(agent.tool_approval.get))
+        return TextOutput(agent.mcp.describe(agent.tool_approval.get))
     sub, rest = args[0], args[1:]
     if sub == "add":
         command: list[str] = []
@@ -84,16 +74,16 @@ def mcp_command(agent: Agent, args: list[str]) -> Any:
             agent.add_mcp_server(opts.name, **entry)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        return _Output(agent.mcp.describe(agent.tool_approval.get, only=opts.name))
+        return TextOutput(agent.mcp.describe(agent.tool_approval.get, only=opts.name))
     if sub in ("remove", "restart") and len(rest) == 1:
         try:
             if sub == "remove":
                 agent.remove_mcp_server(rest[0])
-                return _Output(f"Removed MCP server {rest[0]}.")
+                return TextOutput(f"Removed MCP server {rest[0]}.")
             agent.mcp.restart(rest[0], wait=60.0)
         except KeyError:
             raise UsageError(f"no MCP server named {rest[0]!r}") from None
-        return _Output(agent.mcp.describe(agent.tool_approval.get, only=rest[0]))
+        return TextOutput(agent.mcp.describe(agent.tool_approval.get, only=rest[0]))
     raise UsageError(usage)
 
 

@@ -16,8 +16,8 @@ from jupyter_agent import events as ev
 from jupyter_agent.agent import Agent
 from jupyter_agent.store import ConversationStore
 from jupyter_agent.testing.replies import text_reply
-from jupyter_agent.tools.mcp import is_strict_compatible, output_text, responses_parameters, tool_name
 from jupyter_agent.tools.mcp_config import McpServerConfig, read_codex_servers
+from jupyter_agent.tools.mcp_tools import is_strict_compatible, output_text, responses_parameters, tool_name
 
 from .mcp_support import http_demo, stdio_entry, wait_gone
 from .sse_support import API_KEY, make_agent, of_type, server  # noqa: F401 - fixtures

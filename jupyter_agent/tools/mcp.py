@@ -1,4 +1,4 @@
-"""MCP tool servers: connections on the agent loop and their tools as ``FunctionTool``s.
+"""MCP tool servers: connections on the agent loop; their tools as ``FunctionTool``s are in ``mcp_tools.py``.
 
 Each server runs in one long-lived task on the agent loop (``loop.py``): the SDK's transports and
 ``ClientSession`` are anyio context managers that must be entered and left by the same task. The
@@ -17,134 +17,21 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
-import hashlib
 import importlib
-import json
 import logging
-import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
-from .base import MAX_TOOL_OUTPUT, FunctionTool, truncate
 from .mcp_config import McpServerConfig, redact
+from .mcp_tools import McpTool, ToolOutput, convert_result, make_tools
 
 log = logging.getLogger("jupyter_agent.mcp")
 
 State = Literal["starting", "ready", "failed", "stopped", "disabled"]
-ToolOutput = str | list[dict[str, Any]]
 STDERR_TAIL = 2_000
-_TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def tool_name(server: str, tool: str) -> str:
-    """The name the model sees: ``mcp__SERVER__TOOL`` (Responses names: ``[A-Za-z0-9_-]{1,64}``)."""
-    name = f"mcp__{server}__{_TOOL_NAME.sub('_', tool)}"
-    if len(name) <= 64:
-        return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-    return f"{name[:55]}_{digest}"
-
-
-# --- schemas --------------------------------------------------------------------------------
-
-_STRICT_KEYWORDS = frozenset(
-    {"type", "properties", "required", "additionalProperties", "items", "enum", "const", "description", "anyOf"}
-)
-
-
-def responses_parameters(schema: dict[str, Any] | None) -> dict[str, Any]:
-    """An MCP ``inputSchema`` as Responses ``parameters``: an object schema, with ``$schema`` dropped."""
-    params = dict(schema or {})
-    params.pop("$schema", None)
-    if params.get("type") is None:
-        params["type"] = "object"
-    if params["type"] == "object":
-        params.setdefault("properties", {})
-    return params
-
-
-def is_strict_compatible(schema: Any) -> bool:
-    """Whether ``schema`` fits Structured Outputs' strict subset: every object closed, every property
-    required, and only keywords strict mode accepts. Anything else is sent with ``strict: false``."""
-    if isinstance(schema, list):
-        return all(is_strict_compatible(s) for s in schema)
-    if not isinstance(schema, dict):
-        return False
-    if set(schema) - _STRICT_KEYWORDS:
-        return False
-    kind = schema.get("type")
-    if kind == "object" or "properties" in schema:
-        props = schema.get("properties", {})
-        if schema.get("additionalProperties") is not False or set(schema.get("required", [])) != set(props):
-            return False
-        if not all(is_strict_compatible(p) for p in props.values()):
-            return False
-    if "items" in schema and not is_strict_compatible(schema["items"]):
-        return False
-    if "anyOf" in schema and not is_strict_compatible(schema["anyOf"]):
-        return False
-    return True
-
-
-# --- results ----------------------------------------------------------------------------------
-
-
-def convert_result(result: Any, secrets: list[str]) -> tuple[ToolOutput, bool]:
-    """A ``CallToolResult`` as function_call_output ``output``: text, or input_text/input_image parts."""
-    parts: list[dict[str, Any]] = []
-    for block in result.content or []:
-        kind = getattr(block, "type", None)
-        if kind == "text":
-            parts.append({"type": "input_text", "text": block.text})
-        elif kind == "image":
-            parts.append({"type": "input_image", "image_url": f"data:{block.mime_type};base64,{block.data}"})
-        elif kind == "audio":
-            parts.append({"type": "input_text", "text": f"[audio content ({block.mime_type}) not shown]"})
-        elif kind == "resource":
-            res = block.resource
-            text = getattr(res, "text", None)
-            mime = getattr(res, "mime_type", None) or ""
-            if text is not None:
-                parts.append({"type": "input_text", "text": f"[resource {res.uri}]\n{text}"})
-            elif mime.startswith("image/"):
-                parts.append({"type": "input_image", "image_url": f"data:{mime};base64,{res.blob}"})
-            else:
-                parts.append({"type": "input_text", "text": f"[binary resource {res.uri} ({mime or 'unknown type'})]"})
-        elif kind == "resource_link":
-            parts.append({"type": "input_text", "text": f"[resource link {block.name}: {block.uri}]"})
-    if not parts and result.structured_content is not None:
-        parts.append({"type": "input_text", "text": json.dumps(result.structured_content, default=repr)})
-    is_error = bool(result.is_error)
-    for part in parts:
-        if part["type"] == "input_text":
-            part["text"] = redact(part["text"], secrets)
-    if is_error:
-        parts.insert(0, {"type": "input_text", "text": "The tool reported an error:"})
-    if all(p["type"] == "input_text" for p in parts):
-        return truncate("\n".join(p["text"] for p in parts) or "(no output)"), is_error
-    budget = MAX_TOOL_OUTPUT
-    for part in parts:
-        if part["type"] == "input_text":
-            part["text"] = truncate(part["text"], max(budget, 200))
-            budget -= len(part["text"])
-    return parts, is_error
-
-
-def output_text(output: ToolOutput) -> str:
-    """A tool output as display text (images named, not inlined)."""
-    if isinstance(output, str):
-        return output
-    rows = []
-    for part in output:
-        if part.get("type") == "input_image":
-            url = str(part.get("image_url", ""))
-            mime = url[5 : url.find(";")] if url.startswith("data:") and ";" in url else "image"
-            rows.append(f"[{mime} image, {len(url) * 3 // 4 // 1024 or 1} KB]")
-        else:
-            rows.append(str(part.get("text", "")))
-    return "\n".join(rows)
 
 
 # --- one server -------------------------------------------------------------------------------
@@ -165,9 +52,9 @@ class McpServer:
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _stderr: Any = None
-    _function_tools: list["McpTool"] | None = None
+    _function_tools: list[McpTool] | None = None
 
-    def function_tools(self) -> list["McpTool"]:
+    def function_tools(self) -> list[McpTool]:
         """The tools as ``McpTool``s, kept while the server lives (so "Approve always" sticks)."""
         if self.state != "ready":
             return []
@@ -218,7 +105,7 @@ class McpServer:
         except asyncio.CancelledError:
             if not self._stop.is_set():
                 raise
-        except BaseException as exc:  # noqa: BLE001 - anyio ExceptionGroups, OSError, MCPError...
+        except BaseException as exc:  # noqa: BLE001 - a failed start is a state: anyio BaseExceptionGroups, OSError, MCPError
             if isinstance(_innermost(exc), TimeoutError):
                 self._fail(f"no answer to initialize/list_tools within {self.config.startup_timeout:g} s")
             else:
@@ -285,7 +172,7 @@ class McpServer:
             raise
         except TimeoutError:
             return f"MCP server {self.name}: {tool} gave no result within {self.config.tool_timeout:g} s.", True
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - any failure is the tool's output (anyio BaseExceptionGroups too)
             text = _describe(exc)
             if "closed" in text.lower() or isinstance(exc, (OSError, EOFError)):
                 self._fail(f"the connection closed during a call to {tool}")
@@ -304,7 +191,7 @@ class McpServer:
             await asyncio.wait_for(session.send_ping(), timeout)
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - however the ping fails, the server is gone
             self._fail(f"no answer to a ping ({_describe(exc)})")
             self._function_tools = None
             self._stop_after_crash()
@@ -355,60 +242,6 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if not text.startswith(type(exc).__name__) else text
 
 
-# --- the tools ----------------------------------------------------------------------------------
-
-
-@dataclass
-class McpTool(FunctionTool):
-    """A ``FunctionTool`` whose call goes to an MCP server; output may hold image parts."""
-
-    server: McpServer | None = None
-    remote_name: str = ""
-    strict: bool = False
-
-    def spec(self) -> dict[str, Any]:
-        return {**super().spec(), "strict": self.strict}
-
-    def parse_arguments(self, arguments: str) -> dict[str, Any]:
-        data = json.loads(arguments or "{}")
-        if not isinstance(data, dict):
-            raise ValueError("tool arguments must be a JSON object")
-        return data  # the server validates against its own schema
-
-    async def invoke(self, arguments: str, *, run_sync: Any = None) -> tuple[Any, bool]:
-        try:
-            kwargs = self.parse_arguments(arguments)
-        except ValueError as exc:
-            return f"Invalid arguments for {self.name}: {exc}", True
-        assert self.server is not None
-        return await self.server.call(self.remote_name, kwargs)
-
-
-def make_tools(server: McpServer) -> list[McpTool]:
-    out = []
-    for tool in server.tools:
-        if not server.config.tool_enabled(tool.name):
-            continue
-        params = responses_parameters(tool.input_schema)
-
-        async def unused(**_: Any) -> None:  # invoke() is overridden; fn is never called
-            return None
-
-        out.append(
-            McpTool(
-                name=tool_name(server.name, tool.name),
-                description=(tool.description or tool.title or tool.name)[:1024],
-                parameters=params,
-                fn=unused,
-                approval=server.config.approval_for(tool.name),
-                server=server,
-                remote_name=tool.name,
-                strict=is_strict_compatible(params),
-            )
-        )
-    return out
-
-
 # --- the manager --------------------------------------------------------------------------------
 
 
@@ -447,7 +280,7 @@ class McpManager:
             return
         try:
             self._loop.run_sync(self.aclose(), timeout=timeout)
-        except Exception:  # noqa: BLE001 - at exit, best effort
+        except Exception:  # at interpreter exit: best effort, logged
             log.debug("closing MCP servers failed", exc_info=True)
 
     # on the agent loop

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
 Approval = Literal["ask", "auto", "never"]
@@ -99,7 +100,7 @@ class McpServerConfig:
         *,
         source: str = "Agent.mcp_servers",
         environ: Mapping[str, str] | None = None,
-    ) -> "McpServerConfig":
+    ) -> McpServerConfig:
         """Validate one entry (codex keys accepted); raises ``ValueError`` naming the problem, never a value."""
         environ = os.environ if environ is None else environ
         if not _NAME.match(name):
@@ -144,7 +145,7 @@ class McpServerConfig:
             url=str(url) if url else None,
             headers=headers,
             approval=approval,
-            tool_approval=tool_approval,  # type: ignore[arg-type]
+            tool_approval=cast("dict[str, Approval]", tool_approval),  # values checked above
             enabled_tools=tuple(_str_list(name, "enabled_tools", enabled_tools)) if enabled_tools is not None else None,
             disabled_tools=tuple(_str_list(name, "disabled_tools", data.get("disabled_tools"))),
             startup_timeout=_seconds(name, data, "startup_timeout", 10.0),

@@ -1,7 +1,7 @@
 """What the agent takes from the user's setup: MCP tool servers and AGENTS.md project instructions.
 
-A mixin of ``Agent`` (its traitlets show up as ``Agent.mcp_servers`` etc.), kept apart from the turn
-loop so the loop only calls four hooks: ``_init_project()`` in ``__init__``, ``await _mcp_tools()``
+A part of ``Agent`` (its traitlets show up as ``Agent.mcp_servers`` etc.), kept apart from the turn
+loop so the other parts only call four hooks: ``_init_project()`` in ``__init__``, ``await _mcp_tools()``
 at turn start, ``effective_instructions()`` in the request body and ``mcp.secret_values()`` for
 redaction. It expects the host class to provide ``_loop`` (``AgentLoop``), ``tools`` (name ->
 ``FunctionTool``) and ``instructions``.
@@ -9,20 +9,22 @@ redaction. It expects the host class to provide ``_loop`` (``AgentLoop``), ``too
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from traitlets import Bool, Dict, HasTraits, Int, Unicode, observe
 
-from . import events as ev
-from .instructions import InstructionPart, project_parts
-from .instructions import assemble as assemble_instructions
-from .tools.mcp import McpManager, McpTool
-from .tools.mcp_config import McpServerConfig, read_codex_servers
+from .. import events as ev
+from ..instructions import InstructionPart, project_parts
+from ..instructions import assemble as assemble_instructions
+from ..tools.mcp import McpManager
+from ..tools.mcp_config import McpServerConfig, read_codex_servers
+from ..tools.mcp_tools import McpTool
 
 
 class ProjectMixin(HasTraits):
-    """MCP servers (``tools/mcp.py``) and AGENTS.md (``instructions.py``) for the ``Agent``."""
+    """MCP servers (``tools/mcp.py``, ``tools/mcp_tools.py``) and AGENTS.md (``instructions.py``) for the ``Agent``."""
 
     mcp_servers = Dict(
         key_trait=Unicode(),
