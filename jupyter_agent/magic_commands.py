@@ -1,7 +1,8 @@
 """What ``%agent`` and ``%%agent`` accept and what their text commands print, apart from IPython.
 
 Parsing (argparse, errors as ``UsageError`` so a bad line shows usage, not a traceback), the
-per-cell options, ``HELP``, and the ``status``/``history`` texts. ``magics.py`` dispatches.
+per-cell options, ``HELP``, and the ``status``/``history`` texts. ``magics.py`` dispatches
+(``%agent mcp`` and ``%agent instructions`` to ``project_magics.py``).
 """
 
 from __future__ import annotations
@@ -79,6 +80,11 @@ HELP = """\
 %agent approve ask|auto|never [TOOL]
                             approval policy (default: every code-running tool)
 %agent websearch live|cached|disabled|default
+%agent mcp add NAME [--approval ask|auto|never] [--env K=V] [--env-var NAME] [--cwd DIR] -- CMD ARGS...
+%agent mcp add NAME --url URL [--header K=V] [--bearer-token-env VAR] [--approval P]
+%agent mcp list | remove NAME | restart NAME
+                            MCP tool servers (tools appear as mcp__NAME__TOOL; approval default ask)
+%agent instructions         the effective instructions and where each part comes from (AGENTS.md)
 %agent voice                realtime voice conversation widget
 Configuration: %config Agent.model = "gpt-5.2" (see %config Agent), ipython_config.py,
 environment variables OPENAI_API_KEY / OPENAI_BASE_URL / AZURE_OPENAI_API_KEY /
@@ -103,9 +109,22 @@ def status_text(agent: Agent) -> str:
             lines.append(f"Server model: {info.server_model}")
     lines.append(f"Turns:      {len(agent.turns)}; history items: {len(agent.history)}")
     lines.append(f"Web search: {agent.web_search_mode(provider)}")
+    lines.extend(project_status(agent))
     lines.append("")
     lines.append(gauges_text(agent.rate_limits))
     return "\n".join(lines)
+
+
+def project_status(agent: Agent) -> list[str]:
+    """Status lines for AGENTS.md files and MCP servers (only when there are some)."""
+    lines = []
+    files = [p.source for p in agent.instruction_parts()[1:]]
+    if files:
+        lines.append(f"AGENTS.md:  {', '.join(files)}")
+    if agent.mcp.servers:
+        states = ", ".join(f"{s.name} ({s.state})" for s in list(agent.mcp.servers.values()))
+        lines.append(f"MCP:        {states}")
+    return lines
 
 
 def history_text(agent: Agent) -> str:

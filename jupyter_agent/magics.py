@@ -21,6 +21,7 @@ from traitlets import TraitError
 
 from . import events as ev
 from .agent import Agent, TurnRunning
+from .instructions import notebook_dir
 from .loop import EventBridge
 from .magic_commands import (
     HELP,
@@ -32,6 +33,7 @@ from .magic_commands import (
     parse_cell_line,
     status_text,
 )
+from .project_magics import instructions_text, mcp_command
 from .ui.text import TextOutput
 
 FRAME_INTERVAL = 1 / 30
@@ -67,6 +69,10 @@ def _setup_kernel(agent: Agent, shell: Any) -> None:
         import logging
 
         logging.getLogger("jupyter_agent").exception("kernel tools not installed")
+    try:
+        agent.project_dir = str(notebook_dir(shell.user_ns))  # AGENTS.md discovery starts here
+    except OSError:  # the kernel's cwd is gone: discovery then starts at each turn's cwd
+        pass
     if agent.persist:
         store = ConversationStore(
             agent.history_dir or None,
@@ -311,6 +317,12 @@ class AgentMagics(Magics):
             raise UsageError("usage: %agent websearch live|cached|disabled|default")
         agent.web_search = args[0]
         return TextOutput(f"Web search: {agent.web_search_mode(agent.resolved_provider())}")
+
+    def _cmd_mcp(self, agent: Agent, args: list[str]) -> Any:
+        return mcp_command(agent, args)
+
+    def _cmd_instructions(self, agent: Agent, args: list[str]) -> Any:
+        return TextOutput(instructions_text(agent))
 
     def _cmd_history(self, agent: Agent, args: list[str]) -> Any:
         return TextOutput(history_text(agent))

@@ -2,8 +2,9 @@
 
 ``core.py`` public API, configuration and pub/sub; ``turns.py`` the turn loop and cancel;
 ``tools.py`` tool running and approvals; ``history.py`` replay, transcript, reset and resume;
-``requests.py`` request bodies and the web-search policy; ``accumulator.py`` session events ->
-agent events (no I/O). Frontends import from here: ``from jupyter_agent.agent import Agent``.
+``requests.py`` request bodies and the web-search policy; ``project.py`` MCP tool servers and
+AGENTS.md instructions; ``accumulator.py`` session events -> agent events (no I/O). Frontends
+import from here: ``from jupyter_agent.agent import Agent``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 The other roles are mixed in from their own modules: the turn loop (``turns.py``), tools and
 approvals (``tools.py``), history (``history.py``), request building and the web-search policy
-(``requests.py``); session events become agent events in ``accumulator.py``.
+(``requests.py``), MCP tool servers and AGENTS.md instructions (``project.py``); session events
+become agent events in ``accumulator.py``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..loop import AgentLoop, get_agent_loop
 from ..session import ModelSession, SessionOptions, make_session
 from ..tools.base import FunctionTool
 from .history import HistoryMixin
+from .project import ProjectMixin
 from .requests import RequestsMixin
 from .tools import ToolsMixin
 from .turns import Turn, TurnHandle, TurnsMixin
@@ -50,7 +52,7 @@ class SessionInfo:
     server_model: str | None
 
 
-class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable):
+class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, ProjectMixin, Configurable):
     """A model agent: one conversation, any number of turns, from cells, panel or Python."""
 
     model = Unicode("", help="Model (or Azure deployment) name; empty = the provider's default.").tag(config=True)
@@ -160,6 +162,7 @@ class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable):
         self.kernel_runner: Callable[[Callable[[], Any]], Any] | None = None
         #: Hook called with each history item as it is appended (persistence).
         self.on_history_append: Callable[[dict[str, Any]], None] | None = None
+        self._init_project()  # MCP servers and AGENTS.md (project.py)
         self._prewarm = prewarm
         #: False while ``temporary_options`` applies or restores a cell's options: no warm-up then.
         self._warm_on_change = True
@@ -368,7 +371,7 @@ class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, Configurable):
         provider = self._provider_obj
         if provider is not None and provider.api_key:
             values.append(provider.api_key.get())
-        return values
+        return values + self.mcp.secret_values()
 
     @observe("web_search")
     def _web_search_changed(self, change: dict[str, Any]) -> None:

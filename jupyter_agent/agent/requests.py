@@ -35,6 +35,7 @@ class RequestsMixin:
     _web_search_rejected: bool
     _azure_live_noticed: bool
     _last_server_model: str | None
+    effective_instructions: Callable[[], str]
 
     # Provided by ``Agent`` (annotations only: nothing here shadows them).
     if TYPE_CHECKING:  # properties of Agent
@@ -115,7 +116,7 @@ class RequestsMixin:
                 reasoning["summary"] = self.reasoning_summary
         body: dict[str, Any] = {
             "model": self.model_name,
-            "instructions": self.instructions,
+            "instructions": self.effective_instructions(),
             "input": list(self.history),
             "tools": self.tool_specs(provider),
             "tool_choice": "auto",

@@ -16,6 +16,7 @@ from .. import events as ev
 from ..protocol.responses import FunctionCallItem
 from ..session import TurnContext
 from ..tools.base import FunctionTool, as_tool
+from ..tools.mcp_tools import output_text
 
 if TYPE_CHECKING:
     from .core import Turn
@@ -80,7 +81,7 @@ class ToolsMixin:
         for call, (output, _is_error) in zip(calls, results, strict=True):
             self._append_history({"type": "function_call_output", "call_id": call.call_id, "output": output})
 
-    async def _run_tool(self, call: FunctionCallItem, ctx: TurnContext, emit: EventCallback) -> tuple[str, bool]:
+    async def _run_tool(self, call: FunctionCallItem, ctx: TurnContext, emit: EventCallback) -> tuple[Any, bool]:
         tid = ctx.turn_id
         emit(ev.ToolCall(call_id=call.call_id, name=call.name, arguments=call.arguments, turn_id=tid))
         tool = self.tools.get(call.name)
@@ -113,7 +114,8 @@ class ToolsMixin:
                 )
             else:
                 output, is_error = f"The user denied the call to {call.name}.", True
-        emit(ev.ToolResult(call_id=call.call_id, name=call.name, output=output, is_error=is_error, turn_id=tid))
+        text = output_text(output)  # MCP outputs may be input_text/input_image parts
+        emit(ev.ToolResult(call_id=call.call_id, name=call.name, output=text, is_error=is_error, turn_id=tid))
         return output, is_error
 
     async def _approve(self, tool: FunctionTool, call: FunctionCallItem, ctx: TurnContext, emit: EventCallback) -> str:

@@ -82,13 +82,15 @@ class TurnsMixin:
     _api_key: Secret | None
 
     # Provided by the other parts of ``Agent``.
-    if TYPE_CHECKING:  # properties of Agent
+    if TYPE_CHECKING:  # properties of Agent, and a coroutine of ProjectMixin
 
         @property
         def model_name(self) -> str: ...
 
         @property
         def session(self) -> ModelSession: ...
+
+        async def _mcp_tools(self, emit: EventCallback, turn_id: str) -> None: ...  # project.py
 
     resolved_provider: Callable[[], Provider]
     _set_api_key: Callable[[str | None], None]
@@ -152,6 +154,7 @@ class TurnsMixin:
         emit(ev.TurnStarted(prompt=prompt, model=ctx.requested_model, source=source, turn_id=turn_id))
         self._append_history(_user_message(prompt))
         self._turn_notices(provider, emit, turn_id)
+        await self._mcp_tools(emit, turn_id)  # MCP servers' tools for this turn (project.py)
         acc = TurnAccumulator(
             turn_id,
             lambda e: self._emit_turn_event(turn, sink, e),
