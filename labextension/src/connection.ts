@@ -31,7 +31,7 @@ export class AgentConnection {
     readonly sessionContext: ISessionContext,
     private _options: IConnectionOptions
   ) {
-    sessionContext.kernelChanged.connect(this._onKernelChanged, this);
+    sessionContext.kernelChanged.connect(this._onKernelChanged);
     this.model.setStatus('connecting');
     void sessionContext.ready.then(() => {
       if (!this._disposed) {
@@ -53,7 +53,7 @@ export class AgentConnection {
       return;
     }
     this._disposed = true;
-    this.sessionContext.kernelChanged.disconnect(this._onKernelChanged, this);
+    this.sessionContext.kernelChanged.disconnect(this._onKernelChanged);
     this._detach();
   }
 
@@ -112,7 +112,7 @@ export class AgentConnection {
         return;
       }
     } catch (err) {
-      this.model.setStatus('not-loaded', `Loading jupyter_agent failed: ${err}`);
+      this.model.setStatus('not-loaded', `Loading jupyter_agent failed: ${errorText(err)}`);
       return;
     }
     this._open(false, resume);
@@ -125,9 +125,9 @@ export class AgentConnection {
 
   // -- kernel lifecycle -----------------------------------------------------------------------
 
-  private _onKernelChanged(_: ISessionContext, change: { newValue: Kernel.IKernelConnection | null }): void {
+  private _onKernelChanged = (_: ISessionContext, change: { newValue: Kernel.IKernelConnection | null }): void => {
     this._attach(change.newValue, false);
-  }
+  };
 
   private _attach(kernel: Kernel.IKernelConnection | null, autoload: boolean): void {
     this._detach();
@@ -137,10 +137,14 @@ export class AgentConnection {
       this.model.setStatus('no-kernel');
       return;
     }
-    kernel.statusChanged.connect(this._onStatus, this);
-    kernel.iopubMessage.connect(this._onIOPub, this);
+    kernel.statusChanged.connect(this._onStatus);
+    kernel.iopubMessage.connect(this._onIOPub);
     if (kernel.status === 'idle' || kernel.status === 'busy') {
-      autoload ? void this.loadExtension() : this._open();
+      if (autoload) {
+        void this.loadExtension();
+      } else {
+        this._open();
+      }
     } else {
       this._restarting = true;
       this.model.setStatus('connecting');
@@ -150,13 +154,13 @@ export class AgentConnection {
   private _detach(): void {
     this._closeComm();
     if (this._kernel) {
-      this._kernel.statusChanged.disconnect(this._onStatus, this);
-      this._kernel.iopubMessage.disconnect(this._onIOPub, this);
+      this._kernel.statusChanged.disconnect(this._onStatus);
+      this._kernel.iopubMessage.disconnect(this._onIOPub);
     }
     this._kernel = null;
   }
 
-  private _onIOPub(_: Kernel.IKernelConnection, msg: KernelMessage.IIOPubMessage): void {
+  private _onIOPub = (_: Kernel.IKernelConnection, msg: KernelMessage.IIOPubMessage): void => {
     if (msg.header.msg_type !== 'execute_input' || this.model.status !== 'not-loaded') {
       return;
     }
@@ -164,9 +168,9 @@ export class AgentConnection {
     if (code.includes('jupyter_agent')) {
       this._probe = true;
     }
-  }
+  };
 
-  private _onStatus(kernel: Kernel.IKernelConnection, status: Kernel.Status): void {
+  private _onStatus = (_: Kernel.IKernelConnection, status: Kernel.Status): void => {
     if (status === 'idle' && this._probe && !this._restarting) {
       // The user loaded the extension from a cell: connect without a click.
       this._probe = false;
@@ -195,7 +199,7 @@ export class AgentConnection {
         this._open();
       }
     }
-  }
+  };
 
   // -- the comm -----------------------------------------------------------------------------
 
@@ -209,7 +213,7 @@ export class AgentConnection {
     try {
       comm = kernel.createComm(COMM_TARGET);
     } catch (err) {
-      this.model.setStatus('disconnected', `Cannot open a comm: ${err}`);
+      this.model.setStatus('disconnected', `Cannot open a comm: ${errorText(err)}`);
       return;
     }
     this._comm = comm;
@@ -244,10 +248,10 @@ export class AgentConnection {
       const hello: PanelMessage = resume
         ? { type: 'hello', version: PROTOCOL_VERSION, resume: true }
         : { type: 'hello', version: PROTOCOL_VERSION };
-      comm.open(hello as any);
+      comm.open(hello);
     } catch (err) {
       this._comm = null;
-      this.model.setStatus('disconnected', `Cannot open a comm: ${err}`);
+      this.model.setStatus('disconnected', `Cannot open a comm: ${errorText(err)}`);
     }
   }
 
@@ -269,7 +273,11 @@ export class AgentConnection {
       this.model.addLocalError('Not connected to the agent in this kernel.');
       return false;
     }
-    comm.send(msg as any);
+    comm.send(msg);
     return true;
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

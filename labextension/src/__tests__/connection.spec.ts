@@ -1,6 +1,7 @@
+import { ISessionContext } from '@jupyterlab/apputils';
 import { AgentConnection } from '../connection';
 
-type Handler = (...args: any[]) => void;
+type Handler = (sender: unknown, value: unknown) => void;
 
 class FakeSignal {
   private handlers: { fn: Handler; thisArg: unknown }[] = [];
@@ -24,8 +25,8 @@ class FakeComm {
   sent: unknown[] = [];
   closed = false;
   isDisposed = false;
-  onMsg: ((msg: any) => void) | null = null;
-  onClose: ((msg: any) => void) | null = null;
+  onMsg: ((msg: { content: { data: unknown } }) => void) | null = null;
+  onClose: ((msg: unknown) => void) | null = null;
   open(data: unknown) {
     this.opened.push(data);
   }
@@ -73,7 +74,7 @@ const HISTORY = { type: 'history', messages: [{ role: 'user', text: 'earlier', p
 async function setup(reload = true) {
   const kernel = new FakeKernel();
   const session = { kernelChanged: new FakeSignal(), ready: Promise.resolve(), session: { kernel } };
-  const conn = new AgentConnection(session as any, { reloadAfterRestart: () => reload });
+  const conn = new AgentConnection(session as unknown as ISessionContext, { reloadAfterRestart: () => reload });
   await Promise.resolve();
   await Promise.resolve();
   return { kernel, session, conn };
@@ -106,7 +107,10 @@ describe('AgentConnection', () => {
   it('connects by itself after a cell loads the extension', async () => {
     const { kernel, conn } = await setup();
     kernel.lastComm.kernelCloses();
-    kernel.iopubMessage.emit(kernel, { header: { msg_type: 'execute_input' }, content: { code: '%load_ext jupyter_agent' } });
+    kernel.iopubMessage.emit(kernel, {
+      header: { msg_type: 'execute_input' },
+      content: { code: '%load_ext jupyter_agent' }
+    });
     kernel.setStatus('busy');
     expect(kernel.comms).toHaveLength(1);
     kernel.setStatus('idle');
@@ -125,7 +129,7 @@ describe('AgentConnection', () => {
     conn.stop();
     conn.approve('call_1', 'deny');
     expect(conn.send('x'.repeat(100 * 1024 + 1))).toBe(false);
-    const sent = kernel.lastComm.sent as any[];
+    const sent = kernel.lastComm.sent as Record<string, unknown>[];
     expect(sent.map(m => m.type)).toEqual(['send', 'stop', 'approval']);
     expect(sent[0].text).toBe('hello');
     expect(sent[2]).toEqual({ type: 'approval', call_id: 'call_1', decision: 'deny' });
