@@ -54,7 +54,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       let conn = connections.get(nb);
       if (!conn) {
         conn = new AgentConnection(nb.sessionContext, {
-          reloadAfterRestart: () => settings.reloadAfterRestart
+          reloadAfterRestart: () => settings.reloadAfterRestart,
+          notebookPath: () => nb.sessionContext.path
         });
         connections.set(nb, conn);
         nb.disposed.connect(() => {

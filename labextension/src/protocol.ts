@@ -225,7 +225,7 @@ export type KernelMessage = StateMessage | HistoryMessage | EventMessage | Error
 // --- panel -> kernel ------------------------------------------------------------------------
 
 export type PanelMessage =
-  | { type: 'hello'; version: number; resume?: boolean }
+  | { type: 'hello'; version: number; resume?: boolean; notebook?: string }
   | { type: 'send'; id: string; text: string }
   | { type: 'stop' }
   | { type: 'approval'; call_id: string; decision: Decision }

@@ -1,5 +1,5 @@
 import { ISessionContext } from '@jupyterlab/apputils';
-import { AgentConnection } from '../connection';
+import { AgentConnection, IConnectionOptions } from '../connection';
 
 type Handler = (sender: unknown, value: unknown) => void;
 
@@ -44,12 +44,21 @@ class FakeComm {
   }
 }
 
+type Reply = { content: { status: string } };
+
 class FakeKernel {
   status = 'idle';
+  connectionStatus = 'connected';
   statusChanged = new FakeSignal();
   iopubMessage = new FakeSignal();
+  connectionStatusChanged = new FakeSignal();
   comms: FakeComm[] = [];
   executed: string[] = [];
+  /** A hung kernel (as after some Kernel Gateway restarts): execute requests get no reply. */
+  hang = false;
+  /** Replies held back while hung: answer them late with `answerLate()`. */
+  held: ((reply: Reply) => void)[] = [];
+  disposedFutures = 0;
   createComm() {
     const c = new FakeComm();
     this.comms.push(c);
@@ -57,11 +66,23 @@ class FakeKernel {
   }
   requestExecute(content: { code: string }) {
     this.executed.push(content.code);
-    return { onIOPub: null, done: Promise.resolve({ content: { status: 'ok' } }) };
+    const done = this.hang
+      ? new Promise<Reply>(resolve => this.held.push(resolve))
+      : Promise.resolve({ content: { status: 'ok' } });
+    return { onIOPub: null, done, dispose: () => (this.disposedFutures += 1) };
+  }
+  answerLate() {
+    for (const resolve of this.held.splice(0)) {
+      resolve({ content: { status: 'ok' } });
+    }
   }
   setStatus(s: string) {
     this.status = s;
     this.statusChanged.emit(this, s);
+  }
+  setConnectionStatus(s: string) {
+    this.connectionStatus = s;
+    this.connectionStatusChanged.emit(this, s);
   }
   get lastComm(): FakeComm {
     return this.comms[this.comms.length - 1];
@@ -71,16 +92,33 @@ class FakeKernel {
 const STATE = { type: 'state', model: 'm', provider: 'p', transport: 'sse', rate_limits: {}, busy: false };
 const HISTORY = { type: 'history', messages: [{ role: 'user', text: 'earlier', phase: null }] };
 
-async function setup(reload = true) {
+async function setup(reload = true, extra: Partial<IConnectionOptions> = {}) {
   const kernel = new FakeKernel();
   const session = { kernelChanged: new FakeSignal(), ready: Promise.resolve(), session: { kernel } };
-  const conn = new AgentConnection(session as unknown as ISessionContext, { reloadAfterRestart: () => reload });
+  const conn = new AgentConnection(session as unknown as ISessionContext, {
+    reloadAfterRestart: () => reload,
+    ...extra
+  });
   await Promise.resolve();
   await Promise.resolve();
   return { kernel, session, conn };
 }
 
 const flush = () => new Promise(r => setTimeout(r, 0));
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+
+/** What SessionContext.restartKernel does (Kernel menu, toolbar): restart, then re-emit the same kernel. */
+function menuRestart(session: { kernelChanged: FakeSignal }, kernel: FakeKernel, emitBeforeIdle: boolean) {
+  kernel.setStatus('restarting');
+  kernel.setStatus('starting');
+  if (emitBeforeIdle) {
+    session.kernelChanged.emit(session, { name: 'kernel', oldValue: kernel, newValue: kernel });
+    kernel.setStatus('idle');
+  } else {
+    kernel.setStatus('idle');
+    session.kernelChanged.emit(session, { name: 'kernel', oldValue: kernel, newValue: kernel });
+  }
+}
 
 describe('AgentConnection', () => {
   it('opens the comm with hello and goes connected on the state reply', async () => {
@@ -176,5 +214,118 @@ describe('AgentConnection', () => {
     expect(conn.model.status).toBe('connecting');
     conn.dispose();
     expect(other.lastComm.closed).toBe(true);
+  });
+
+  it.each([true, false])(
+    'reloads and resumes after a Kernel-menu restart (kernelChanged with the same kernel, before idle: %s)',
+    async emitBeforeIdle => {
+      const { kernel, session, conn } = await setup();
+      kernel.lastComm.reply(STATE);
+      menuRestart(session, kernel, emitBeforeIdle);
+      await flush();
+      expect(kernel.executed).toEqual(['%load_ext jupyter_agent']);
+      expect(kernel.comms).toHaveLength(2);
+      expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1, resume: true }]);
+      kernel.lastComm.reply(STATE);
+      kernel.lastComm.reply(HISTORY);
+      expect(conn.model.status).toBe('connected');
+      expect(conn.model.entries.map(e => e.text)).toEqual(['earlier']);
+      // a second menu restart works the same way
+      menuRestart(session, kernel, emitBeforeIdle);
+      await flush();
+      expect(kernel.executed).toHaveLength(2);
+      expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1, resume: true }]);
+    }
+  );
+
+  it('sends the notebook path in hello', async () => {
+    const { kernel } = await setup(true, { notebookPath: () => 'work/analysis.ipynb' });
+    expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1, notebook: 'work/analysis.ipynb' }]);
+  });
+
+  it('times out a load the kernel never answers, says so, and retries when the kernel reconnects', async () => {
+    const { kernel, conn } = await setup(true, { loadTimeoutMs: 30 });
+    kernel.lastComm.reply(STATE);
+    kernel.hang = true;
+    kernel.setStatus('restarting');
+    kernel.setStatus('idle');
+    await flush();
+    expect(conn.model.status).toBe('loading');
+    await sleep(60);
+    expect(conn.model.status).toBe('not-loaded');
+    expect(conn.model.lastError).toContain('timed out');
+    expect(conn.model.lastError).toContain('Reconnect');
+    expect(kernel.comms).toHaveLength(1);
+    // Kernel -> Reconnect to Kernel: the websocket drops and comes back; the kernel answers again.
+    kernel.hang = false;
+    kernel.setConnectionStatus('connecting');
+    expect(kernel.executed).toHaveLength(1);
+    kernel.setConnectionStatus('connected');
+    await flush();
+    expect(kernel.executed).toEqual(['%load_ext jupyter_agent', '%load_ext jupyter_agent']);
+    expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1, resume: true }]);
+    kernel.lastComm.reply(STATE);
+    expect(conn.model.status).toBe('connected');
+    expect(conn.model.lastError).toBe('');
+  });
+
+  it('retries a load cut off by a reconnect before its timeout, ignoring the abandoned attempt', async () => {
+    const { kernel, conn } = await setup(true, { loadTimeoutMs: 10000 });
+    kernel.lastComm.kernelCloses();
+    kernel.hang = true;
+    const first = conn.loadExtension();
+    await flush();
+    kernel.hang = false;
+    kernel.setConnectionStatus('disconnected');
+    kernel.setConnectionStatus('connected');
+    await flush();
+    expect(kernel.executed).toHaveLength(2);
+    expect(kernel.comms).toHaveLength(2);
+    kernel.answerLate(); // the first attempt's reply, late: no second comm
+    await first;
+    await flush();
+    expect(kernel.comms).toHaveLength(2);
+    expect(kernel.disposedFutures).toBe(1);
+    kernel.lastComm.reply(STATE);
+    expect(conn.model.status).toBe('connected');
+  });
+
+  it('connects when a timed-out load is answered late after all', async () => {
+    const { kernel, conn } = await setup(true, { loadTimeoutMs: 20 });
+    kernel.lastComm.kernelCloses();
+    kernel.hang = true;
+    await conn.loadExtension();
+    expect(conn.model.status).toBe('not-loaded');
+    expect(kernel.comms).toHaveLength(1);
+    kernel.answerLate();
+    await flush();
+    expect(kernel.comms).toHaveLength(2);
+    expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1 }]);
+  });
+
+  it('finishes a restart that never reported idle once the kernel reconnects', async () => {
+    const { kernel, conn } = await setup();
+    kernel.lastComm.reply(STATE);
+    kernel.setStatus('restarting');
+    kernel.setStatus('starting'); // hung: no idle ever comes
+    expect(conn.model.status).toBe('restarting');
+    kernel.setConnectionStatus('connecting');
+    kernel.setConnectionStatus('connected');
+    await flush();
+    expect(kernel.executed).toEqual(['%load_ext jupyter_agent']);
+    expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1, resume: true }]);
+  });
+
+  it('re-sends an unanswered hello after a reconnect, but leaves a connected panel alone', async () => {
+    const { kernel, conn } = await setup();
+    expect(kernel.comms).toHaveLength(1);
+    kernel.setConnectionStatus('connecting');
+    kernel.setConnectionStatus('connected');
+    expect(kernel.comms).toHaveLength(2);
+    kernel.lastComm.reply(STATE);
+    kernel.setConnectionStatus('connecting');
+    kernel.setConnectionStatus('connected');
+    expect(kernel.comms).toHaveLength(2);
+    expect(conn.model.status).toBe('connected');
   });
 });
