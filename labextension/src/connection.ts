@@ -47,6 +47,8 @@ export class AgentConnection {
   private _loadAttempt = 0;
   /** A load that timed out or was cut off: retried (with this `resume`) when the websocket is back. */
   private _retryLoad: { resume: boolean } | null = null;
+  /** The `resume` of the load in progress (a reconnect retries it with the same). */
+  private _loadResume = false;
   /** The websocket dropped since the last attach: its return may need a retry. */
   private _lostConnection = false;
 
@@ -121,6 +123,7 @@ export class AgentConnection {
     }
     const attempt = ++this._loadAttempt;
     this._retryLoad = null;
+    this._loadResume = resume;
     this.model.setStatus('loading');
     const timeoutMs = this._options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -293,7 +296,7 @@ export class AgentConnection {
     }
     this._lostConnection = false;
     if (this._retryLoad || this.model.status === 'loading') {
-      void this.loadExtension(this._retryLoad?.resume ?? this._restarting);
+      void this.loadExtension(this._retryLoad?.resume ?? this._loadResume);
     } else if (this._restarting) {
       this._restarting = false;
       this._afterRestart();

@@ -328,4 +328,20 @@ describe('AgentConnection', () => {
     expect(kernel.comms).toHaveLength(2);
     expect(conn.model.status).toBe('connected');
   });
+
+  it('a reconnect during the reload after a restart retries it with resume', async () => {
+    const { kernel, conn } = await setup(true, { loadTimeoutMs: 10000 });
+    kernel.lastComm.reply(STATE);
+    kernel.hang = true; // the restarted kernel reports idle, then ignores shell requests
+    kernel.setStatus('restarting');
+    kernel.setStatus('idle');
+    await flush();
+    expect(conn.model.status).toBe('loading');
+    kernel.hang = false;
+    kernel.setConnectionStatus('connecting');
+    kernel.setConnectionStatus('connected');
+    await flush();
+    expect(kernel.executed).toHaveLength(2);
+    expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1, resume: true }]);
+  });
 });
