@@ -23,6 +23,7 @@ from .protocol import errors as E
 from .protocol.ratelimits import merge_snapshot
 from .telemetry import TurnMetrics
 from .transport.base import ResponseHeaders, Transport
+from .transport.proxy import httpx_client_options
 from .transport.sse import SseTransport
 
 
@@ -106,6 +107,7 @@ class ModelSession:
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
+                **httpx_client_options(),
                 http2=False,
                 limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
                 follow_redirects=False,

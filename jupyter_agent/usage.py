@@ -15,6 +15,7 @@ import httpx
 from .config import ORIGINATOR, USER_AGENT
 from .events import RateLimitSnapshot
 from .protocol.ratelimits import snapshots_from_usage_payload
+from .transport.proxy import httpx_client_options
 
 if TYPE_CHECKING:  # pragma: no cover
     from .agent import Agent
@@ -51,7 +52,7 @@ async def fetch_usage(agent: "Agent", *, timeout: float = 15.0) -> list[RateLimi
         )
     headers = {"User-Agent": USER_AGENT, "originator": ORIGINATOR, **provider.auth_headers()}
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with httpx.AsyncClient(timeout=timeout, **httpx_client_options()) as client:
             response = await client.get(url, headers=headers)
     except httpx.HTTPError as exc:
         raise UsageUnavailable(f"Could not reach the usage endpoint {url}: {type(exc).__name__}") from None

@@ -35,6 +35,7 @@ from ..protocol.responses import (
     parse_event,
 )
 from .base import ResponseHeaders, StreamState
+from .proxy import ws_proxy_option
 from .redact import WS_CLIENT_LOGGER
 
 log = logging.getLogger(__name__)
@@ -132,10 +133,6 @@ def plan_request(
 # --- the connection --------------------------------------------------------------------------
 
 
-def _is_loopback(url: str) -> bool:
-    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
-
-
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text[:300]
@@ -161,7 +158,7 @@ class WsConnection:
     async def open(cls, url: str, headers: Mapping[str, str], *, open_timeout: float = 15.0) -> "WsConnection":
         """Handshake; raises ``UpgradeRequired`` (426 and other "no WebSocket here" statuses),
         the HTTP status mapping of spec §3.5 for other refusals, else a retryable ``StreamError``."""
-        kwargs: dict[str, Any] = {"proxy": None} if _is_loopback(url) else {}
+        kwargs = ws_proxy_option(url)  # HTTPS_PROXY / NO_PROXY; loopback direct
         try:
             ws = await connect(
                 url,
