@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,3 +100,27 @@ def kernel_gateway(
         log.close()
     leaks = [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and CANARY.encode() in p.read_bytes()]
     assert not leaks, f"the API key leaked into {leaks}"
+
+
+def wait_for_idle_kernel(pg: Any) -> int:
+    """Wait until the notebook's gateway kernel is idle. Lab opens two websockets to the gateway
+    for one kernel and the kernel's replies sometimes go to the stale one: the kernel then never
+    leaves "starting" for this page. Kernel → Reconnect to Kernel fixes it, as for a user; returns
+    how many reconnects that took."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    pg.wait_for_function(
+        "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+        " return w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel; }",
+        timeout=60_000,
+    )
+    for reconnects in range(6):
+        try:
+            pg.wait_for_function(
+                "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+                timeout=20_000,
+            )
+            return reconnects
+        except PlaywrightTimeout:
+            pg.evaluate("() => window.jupyterapp.commands.execute('kernelmenu:reconnect-to-kernel')")
+    raise AssertionError("the gateway kernel never became idle, even after 6 reconnects")

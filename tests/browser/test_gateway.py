@@ -31,7 +31,7 @@ from jupyter_agent.testing.replies import (
     text_reply,
 )
 
-from .gateway_server import kernel_gateway
+from .gateway_server import kernel_gateway, wait_for_idle_kernel
 from .lab_server import (
     ARTIFACTS,
     CANARY,
@@ -110,30 +110,6 @@ def page(stack: dict[str, Any]) -> Iterator[Any]:
             assert_no_canary(pg)
             browser.close()
     assert not [e for e in errors if "jupyter-agent" in e or "AgentPanel" in e], errors
-
-
-def wait_for_idle_kernel(pg: Any) -> int:
-    """Wait until the notebook's gateway kernel is idle. Lab opens two websockets to the gateway
-    for one kernel and the kernel's replies sometimes go to the stale one: the kernel then never
-    leaves "starting" for this page. Kernel → Reconnect to Kernel fixes it, as for a user; returns
-    how many reconnects that took."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    pg.wait_for_function(
-        "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-        " return w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel; }",
-        timeout=60_000,
-    )
-    for reconnects in range(6):
-        try:
-            pg.wait_for_function(
-                "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-                timeout=20_000,
-            )
-            return reconnects
-        except PlaywrightTimeout:
-            pg.evaluate("() => window.jupyterapp.commands.execute('kernelmenu:reconnect-to-kernel')")
-    raise AssertionError("the gateway kernel never became idle, even after 6 reconnects")
 
 
 def kernel_output(pg: Any, code: str) -> str:
