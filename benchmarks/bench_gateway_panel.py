@@ -69,7 +69,7 @@ def measure(lab: Any, page: Any, sends: int, warmup: int, gateway: bool) -> list
 def row(name: str, samples: list[float]) -> str:
     q = statistics.quantiles(samples, n=10)
     return (
-        f"| {name} | {statistics.median(samples):.0f} ms | {min(samples):.0f}–{max(samples):.0f} ms "
+        f"| {name} | {statistics.median(samples):.0f} ms | {min(samples):.0f}-{max(samples):.0f} ms "
         f"| {q[-1]:.0f} ms | {len(samples)} |"
     )
 

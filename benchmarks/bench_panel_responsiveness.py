@@ -87,7 +87,7 @@ class Kernel:
 
 def summary(name: str, samples: list[float]) -> str:
     ms = sorted(s * 1000 for s in samples)
-    p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
+    p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
     return (
         f"{name:<28} n={len(ms):4d}  median {statistics.median(ms):7.2f} ms   p95 {p95:7.2f} ms   max {ms[-1]:7.2f} ms"
     )

@@ -24,10 +24,11 @@ import os
 import queue
 import random
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import comm
 from comm import DummyComm
@@ -249,8 +250,9 @@ def _execute(kc: Any, code: str, timeout: float = 120.0) -> list[dict[str, Any]]
 def _frames(times: list[float], gap: float = 0.010) -> list[float]:
     """Group message times into frames (messages less than ``gap`` apart belong to one frame)."""
     frames: list[float] = []
+    last: float | None = None
     for t in sorted(times):
-        if not frames or t - last > gap:
+        if last is None or t - last > gap:
             frames.append(t)
         last = t
     return frames
@@ -306,7 +308,7 @@ def run_kernel(rates: list[int], seconds: float) -> list[KernelResult]:
                 for m in msgs
                 if m["msg_type"] == "display_data" and "text/markdown" in m["content"].get("data", {})
             ]
-            size = lambda ms: sum(len(json.dumps(m["content"], default=str, ensure_ascii=False).encode()) for m in ms)  # noqa: E731
+            size = lambda ms: sum(len(json.dumps(m["content"], default=str, ensure_ascii=False).encode()) for m in ms)  # noqa: E731 - a one-line local helper
             identical = (
                 len(finals) == 1
                 and finals[0].startswith(f"**Final answer**\n\n{expected}\n\n")

@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from jupyter_agent.agent import Agent
 from jupyter_agent.loop import AgentLoop

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import time
 from typing import Any
@@ -57,7 +58,7 @@ def responder(req: Any) -> Reply:
         events = list(text_events(answer, phase="final_answer", chunks=8))
         return Reply(events=events)
     key = last_user_text(body)[:24] or "default"
-    events = list(function_call_events("lookup", '{"key": "%s"}' % key.replace('"', "")))
+    events = list(function_call_events("lookup", json.dumps({"key": key.replace('"', "")})))
     return Reply(events=events)
 
 

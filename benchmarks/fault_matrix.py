@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
         widths[-1] = len(head[-1])
-        print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+        print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
         for r in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)))
     bad = [r for r in rows if r[-1] != "ok"]
     slowest = max(rows, key=lambda r: float(r[3])) if rows else None
     print(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     from .agent import Agent, Turn, TurnHandle
@@ -40,12 +40,9 @@ def __getattr__(name: str) -> Any:
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext jupyter_agent``: magics, the %%agent rewrite and the side-panel comm target."""
     from . import magics
+    from .comm import register_comm_target
 
     magics.register(ipython)
-    try:
-        from .comm import register_comm_target
-    except ImportError:  # the panel bridge is optional
-        return
     register_comm_target(ipython, lambda: magics.get_agent(ipython))
 
 

@@ -22,7 +22,8 @@ import json
 import logging
 import queue
 import threading
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
@@ -207,7 +208,7 @@ def coalesce(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class PanelBridge:
     """One open panel comm: validates requests, drives the agent, forwards its events."""
 
-    def __init__(self, comm: Any, get_agent: Callable[[], "Agent"]) -> None:
+    def __init__(self, comm: Any, get_agent: Callable[[], Agent]) -> None:
         self.comm = comm
         self._get_agent = get_agent
         self._agent: Agent | None = None
@@ -228,7 +229,7 @@ class PanelBridge:
     # -- agent ----------------------------------------------------------------------------
 
     @property
-    def agent(self) -> "Agent":
+    def agent(self) -> Agent:
         if self._agent is None:
             self._agent = self._get_agent()
             self._unsubscribe = self._agent.subscribe(self._on_event)
@@ -279,7 +280,7 @@ class PanelBridge:
                 # Model, server model, rate limits and busy change at turn boundaries.
                 try:
                     self._send(self.state())
-                except Exception:  # noqa: BLE001
+                except Exception:  # a failed refresh waits for the next boundary
                     log.debug("state refresh failed", exc_info=True)
             if stop:
                 return
@@ -298,7 +299,7 @@ class PanelBridge:
         with self._send_lock:
             try:
                 self.comm.send(payload)
-            except Exception:  # noqa: BLE001 - a dead iopub must not break the agent
+            except Exception:  # a dead iopub must not break the agent
                 log.debug("comm send failed", exc_info=True)
 
     def send_error(self, message: str, request_type: str | None = None) -> None:
@@ -317,7 +318,7 @@ class PanelBridge:
             "provider": provider,
             "transport": str(agent.transport),
             "rate_limits": limits,
-            "busy": self.busy or (not self._seen_turn and _agent_busy(agent)),
+            "busy": self.busy or (not self._seen_turn and agent.busy),
         }
 
     def send_state(self) -> None:
@@ -370,7 +371,7 @@ class PanelBridge:
 
     def _adopt_notebook(self, path: str) -> None:
         """Use the panel's notebook path for saved conversations when the kernel cannot see its own."""
-        store = getattr(self.agent, "store", None)
+        store = self.agent.store
         if store is None or not hasattr(store, "adopt_notebook"):
             return
         try:
@@ -407,27 +408,22 @@ class PanelBridge:
                 self.agent.cancel()
             elif isinstance(msg, Approval):
                 self.agent.resolve_approval(msg.call_id, msg.decision)
-        except Exception as exc:  # noqa: BLE001 - report, never kill the kernel's comm handler
+        except Exception as exc:  # report, never kill the kernel's comm handler
             log.exception("panel request %s failed", msg.type)
             self.send_error(f"{msg.type} failed: {exc}", msg.type)
-
-
-def _agent_busy(agent: Any) -> bool:
-    tasks = getattr(agent, "_tasks", None)
-    return bool(tasks)
 
 
 def _snapshot_dict(snapshot: Any) -> dict[str, Any]:
     if isinstance(snapshot, dict):
         return snapshot
-    return ev._jsonable(snapshot)
+    return ev.jsonable(snapshot)
 
 
 #: Open bridges in this kernel (tests and diagnostics).
 bridges: list[PanelBridge] = []
 
 
-def register_comm_target(shell: Any, get_agent: Callable[[], "Agent"]) -> None:
+def register_comm_target(shell: Any, get_agent: Callable[[], Agent]) -> None:
     """Register the ``jupyter_agent`` comm target; each panel that opens it gets a `PanelBridge`."""
     manager = _comm_manager(shell)
     if manager is None:
@@ -464,5 +460,5 @@ def _comm_manager(shell: Any) -> Any:
         import comm as comm_pkg
 
         return comm_pkg.get_comm_manager()
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - no kernel comm manager here (plain IPython): no panel
         return None

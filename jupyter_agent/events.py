@@ -12,63 +12,16 @@ inverse.
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-Phase = Literal["commentary", "final_answer"] | None
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimitWindow:
-    """One window of a bucket: percent used, window length and reset time (unix seconds)."""
-
-    used_percent: float
-    window_minutes: int | None = None
-    resets_at: float | None = None
-    #: Absolute figures, known for the platform ``x-ratelimit-*`` headers only.
-    limit: int | None = None
-    remaining: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Credits:
-    has_credits: bool
-    unlimited: bool
-    balance: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimitSnapshot:
-    """The state of one rate-limit bucket.
-
-    ``source`` is ``"codex"`` for the ``x-<id>-primary-*`` header families, the
-    ``codex.rate_limits`` WebSocket event and the usage endpoint; ``"platform"`` for the
-    OpenAI ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` headers (then
-    ``limit_id`` is ``requests`` or ``tokens``); ``"realtime"`` for ``rate_limits.updated``.
-    """
-
-    limit_id: str
-    limit_name: str | None = None
-    primary: RateLimitWindow | None = None
-    secondary: RateLimitWindow | None = None
-    credits: Credits | None = None
-    plan_type: str | None = None
-    source: Literal["codex", "platform", "realtime"] = "codex"
-    captured_at: float = field(default_factory=time.time)
-
-    @property
-    def label(self) -> str:
-        return self.limit_name or self.limit_id
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    input_tokens: int = 0
-    cached_input_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_output_tokens: int = 0
-    total_tokens: int = 0
+# Value types live in the protocol layer; re-exported here so frontends need one import.
+from .protocol.types import Credits as Credits
+from .protocol.types import Phase as Phase
+from .protocol.types import RateLimitSnapshot as RateLimitSnapshot
+from .protocol.types import RateLimitWindow as RateLimitWindow
+from .protocol.types import Usage as Usage
+from .protocol.types import snapshot_from_dict as snapshot_from_dict
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,17 +35,18 @@ class AgentEvent:
     def to_dict(self) -> dict[str, Any]:
         data = {"type": self.type}
         for f in dataclasses.fields(self):
-            data[f.name] = _jsonable(getattr(self, f.name))
+            data[f.name] = jsonable(getattr(self, f.name))
         return data
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` with dataclasses (events, snapshots) as dicts and tuples as lists: JSON-safe."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     return value
 
 
@@ -314,16 +268,3 @@ def event_from_dict(data: dict[str, Any]) -> AgentEvent:
     if cls is UsageEvent and isinstance(kwargs.get("usage"), dict):
         kwargs["usage"] = Usage(**kwargs["usage"])
     return cls(**kwargs)
-
-
-def snapshot_from_dict(data: dict[str, Any]) -> RateLimitSnapshot:
-    def window(w: dict[str, Any] | None) -> RateLimitWindow | None:
-        return RateLimitWindow(**w) if w else None
-
-    credits = data.get("credits")
-    return RateLimitSnapshot(
-        **{k: v for k, v in data.items() if k not in {"primary", "secondary", "credits"}},
-        primary=window(data.get("primary")),
-        secondary=window(data.get("secondary")),
-        credits=Credits(**credits) if credits else None,
-    )

@@ -11,7 +11,8 @@ import asyncio
 import collections
 import concurrent.futures
 import threading
-from typing import Any, Awaitable, Callable, Coroutine, Generic, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -128,8 +129,3 @@ class EventBridge(Generic[T]):
         finally:
             self._waiter = None
         return self.drain()
-
-
-def run_blocking(fn: Callable[..., T], *args: Any) -> Awaitable[T]:
-    """Run blocking ``fn`` in a worker thread from the agent loop."""
-    return asyncio.to_thread(fn, *args)

@@ -9,17 +9,28 @@ thread. Without autoawait the plain ``%%agent`` magic runs the same turn and blo
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import shlex
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from . import events as ev
 from .agent import Agent
 from .loop import EventBridge
+from .magic_commands import (
+    HELP,
+    UsageError,
+    cell_options,
+    cell_prompt,
+    connect_parser,
+    history_text,
+    parse_cell_line,
+    status_text,
+)
+from .ui.text import TextOutput
 
 FRAME_INTERVAL = 1 / 30
 _default_agent: Agent | None = None
@@ -32,12 +43,9 @@ def get_agent(shell: Any | None = None) -> Agent:
     with _lock:
         if _default_agent is None:
             if shell is None:
-                try:
-                    from IPython import get_ipython
+                from IPython import get_ipython
 
-                    shell = get_ipython()
-                except ImportError:  # pragma: no cover
-                    shell = None
+                shell = get_ipython()
             _default_agent = Agent(parent=shell) if shell is not None else Agent()
             if shell is not None and _default_agent not in shell.configurables:
                 shell.configurables.append(_default_agent)
@@ -53,7 +61,7 @@ def _setup_kernel(agent: Agent, shell: Any) -> None:
 
     try:
         install_kernel_tools(agent, shell)
-    except Exception:  # noqa: BLE001 - the agent still answers without tools
+    except Exception:  # the agent still answers without tools
         import logging
 
         logging.getLogger("jupyter_agent").exception("kernel tools not installed")
@@ -67,83 +75,10 @@ def _setup_kernel(agent: Agent, shell: Any) -> None:
         if agent.auto_resume:
             try:
                 agent.resume()
-            except Exception:  # noqa: BLE001 - an unreadable store must not stop the extension loading
+            except Exception:  # an unreadable store must not stop the extension loading
                 import logging
 
                 logging.getLogger("jupyter_agent").exception("auto-resume failed")
-
-
-def set_agent(agent: Agent) -> None:
-    """Make ``agent`` the one ``%%agent`` cells and the side panel use."""
-    global _default_agent
-    with _lock:
-        _default_agent = agent
-
-
-class UsageError(Exception):
-    """A bad ``%agent`` command line; shown as a usage message, not a traceback."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message}\n\n{self.format_usage().strip()}")
-
-    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
-        raise UsageError(message or self.format_help())
-
-
-def _cell_parser() -> _Parser:
-    p = _Parser(prog="%%agent", add_help=False, description="Ask the agent; the cell body is the prompt.")
-    p.add_argument("-m", "--model", help="model for this cell")
-    p.add_argument("-t", "--transport", choices=["auto", "sse", "websocket"], help="transport for this cell")
-    p.add_argument("--reasoning", choices=["minimal", "low", "medium", "high"], help="reasoning effort for this cell")
-    p.add_argument("words", nargs="*", help="prompt text (the cell body is appended)")
-    return p
-
-
-def parse_cell_line(line: str) -> argparse.Namespace:
-    try:
-        parts = shlex.split(line)
-    except ValueError as exc:
-        raise UsageError(f"cannot parse options: {exc}") from None
-    return _cell_parser().parse_args(parts)
-
-
-def _prompt(opts: argparse.Namespace, body: str) -> str:
-    head = " ".join(opts.words).strip()
-    body = body.strip("\n")
-    return f"{head}\n{body}".strip() if head and body.strip() else (head or body).strip()
-
-
-class _Overrides:
-    """Per-cell option overrides, restored when the cell ends."""
-
-    def __init__(self, agent: Agent, opts: argparse.Namespace) -> None:
-        self.agent = agent
-        self.changes = {
-            k: v
-            for k, v in (("model", opts.model), ("transport", opts.transport), ("reasoning_effort", opts.reasoning))
-            if v
-        }
-        self.saved: dict[str, Any] = {}
-
-    def __enter__(self) -> "_Overrides":
-        self.agent.prewarm_paused = True
-        try:
-            for name, value in self.changes.items():
-                self.saved[name] = getattr(self.agent, name)
-                setattr(self.agent, name, value)
-        finally:
-            self.agent.prewarm_paused = False
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.agent.prewarm_paused = True
-        try:
-            for name, value in self.saved.items():
-                setattr(self.agent, name, value)
-        finally:
-            self.agent.prewarm_paused = False
 
 
 def _make_view(agent: Agent) -> Any:
@@ -163,7 +98,7 @@ async def run_agent_cell(line: str, body: str, *, agent: Agent | None = None) ->
     except UsageError as exc:
         print(f"UsageError: {exc}")
         return
-    prompt = _prompt(opts, body)
+    prompt = cell_prompt(opts, body)
     if not prompt:
         print(
             "UsageError: empty prompt. Write the question in the cell body, e.g.\n%%agent\nWhat does df.describe() show?"
@@ -171,7 +106,7 @@ async def run_agent_cell(line: str, body: str, *, agent: Agent | None = None) ->
         return
     agent = agent or get_agent()
     bridge: EventBridge[ev.AgentEvent] = EventBridge()
-    with _Overrides(agent, opts):
+    with agent.temporary_options(**cell_options(opts)):
         view = _make_view(agent)
         view.display()
         handle = agent.start(prompt, source="cell", sink=bridge.put, interactive=True)
@@ -218,13 +153,13 @@ def _nullcontext() -> Any:
 
 
 def run_agent_cell_blocking(line: str, body: str) -> None:
-    """Fallback without autoawait: run the cell's coroutine to completion on a private loop."""
+    """Without autoawait: run the cell's coroutine to completion on a private loop."""
     result: dict[str, BaseException] = {}
 
     def runner() -> None:
         try:
             asyncio.run(run_agent_cell(line, body))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which re-raises it
             result["error"] = exc
 
     kernel_runner = getattr(get_agent(), "kernel_runner", None)
@@ -258,107 +193,12 @@ def agent_cell_transform(lines: list[str]) -> list[str]:
 
 # --- %agent line commands ------------------------------------------------------------------
 
-HELP = """\
-%%agent [-m MODEL] [-t auto|sse|websocket] [--reasoning EFFORT] [prompt words]
-    Ask the agent. The cell body is the prompt; answers stream into the cell.
-
-%agent help                 this help
-%agent status               provider, model, transport, session and rate limits
-%agent usage                usage/limits from the provider's usage endpoint, as gauges
-%agent limits               a rate-limit gauge widget that keeps updating (pin it)
-%agent model NAME           use another model from now on
-%agent transport auto|sse|websocket
-%agent connect [--base-url URL] [--provider openai|azure|compatible|local]
-               [--api-key-env VAR] [--model NAME] [--transport T]
-%agent reset                start a new conversation (the old one stays saved)
-%agent resume [ID]          continue this notebook's last saved conversation (e.g. after a restart)
-%agent conversations        this notebook's saved conversations
-%agent history              the conversation so far
-%agent tools                tools and their approval policies
-%agent approve ask|auto|never [TOOL]
-                            approval policy (default: every code-running tool)
-%agent websearch live|cached|disabled|default
-%agent voice                realtime voice conversation widget
-Configuration: %config Agent.model = "gpt-5.2" (see %config Agent), ipython_config.py,
-environment variables OPENAI_API_KEY / OPENAI_BASE_URL / AZURE_OPENAI_API_KEY /
-AZURE_OPENAI_ENDPOINT (a .env file in the working directory is read too)."""
-
-
-class _Output:
-    """A line command's rich result: text/plain and text/markdown."""
-
-    def __init__(self, text: str, markdown: str | None = None) -> None:
-        self.text = text
-        self.md = markdown
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        bundle = {"text/plain": self.text}
-        if self.md:
-            bundle["text/markdown"] = self.md
-        return bundle
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-def status_text(agent: Agent) -> str:
-    provider = agent.resolved_provider()
-    lines = [
-        f"Provider:   {provider.describe()}",
-        f"Model:      {agent.model_name}",
-        f"Transport:  {agent.transport}",
-    ]
-    session = agent._session
-    if session is not None:
-        active = getattr(session, "active_transport", "sse")
-        reason = getattr(session, "fallback_reason", None)
-        if active != agent.transport or reason:
-            lines[-1] += f" (in use: {'HTTP+SSE' if active == 'sse' else 'WebSocket'}"
-            lines[-1] += f"; fell back from WebSocket: {reason})" if reason else ")"
-        lines.append(f"Session:    {session.conversation_id}")
-        if session.server_model:
-            lines.append(f"Server model: {session.server_model}")
-    lines.append(f"Turns:      {len(agent.turns)}; history items: {len(agent.history)}")
-    lines.append(f"Web search: {agent.web_search_mode(provider)}")
-    lines.append("")
-    lines.append(_limits_text(agent.rate_limits))
-    return "\n".join(lines)
-
-
-def _limits_text(snapshots: dict[str, ev.RateLimitSnapshot]) -> str:
-    try:
-        from .ui.gauges import gauges_text
-
-        return gauges_text(snapshots)
-    except ImportError:
-        if not snapshots:
-            return "Rate limits: data not available yet"
-        return "\n".join(f"{s.label}: {s.primary.used_percent:.0f}% used" for s in snapshots.values() if s.primary)
-
 
 def pinned_gauges(agent: Agent) -> Any:
     """A gauge widget that follows the agent's rate limits from every later turn (``close()`` stops it)."""
     from .ui.gauges import pinned_gauges as _pinned
 
     return _pinned(agent)
-
-
-def history_text(agent: Agent) -> str:
-    rows = []
-    for msg in agent.transcript():
-        label = msg["role"] + (f" ({msg['phase']})" if msg.get("phase") else "")
-        rows.append(f"[{label}] {msg['text']}")
-    return "\n\n".join(rows) or "(no conversation yet)"
-
-
-def _connect_parser() -> _Parser:
-    p = _Parser(prog="%agent connect", add_help=False)
-    p.add_argument("--base-url")
-    p.add_argument("--provider", choices=["openai", "azure", "compatible", "local"])
-    p.add_argument("--api-key-env", help="name of the environment variable holding the key")
-    p.add_argument("--model")
-    p.add_argument("--transport", choices=["auto", "sse", "websocket"])
-    return p
 
 
 @magics_class
@@ -389,28 +229,28 @@ class AgentMagics(Magics):
         return handler(agent, args)
 
     def _cmd_help(self, agent: Agent, args: list[str]) -> Any:
-        return _Output(HELP)
+        return TextOutput(HELP)
 
     def _cmd_status(self, agent: Agent, args: list[str]) -> Any:
         text = status_text(agent)
-        return _Output(text, "```\n" + text + "\n```")
+        return TextOutput(text, "```\n" + text + "\n```")
 
     def _cmd_model(self, agent: Agent, args: list[str]) -> Any:
         if len(args) != 1:
             raise UsageError("usage: %agent model NAME")
         agent.model = args[0]
-        return _Output(f"Model set to {args[0]}")
+        return TextOutput(f"Model set to {args[0]}")
 
     def _cmd_transport(self, agent: Agent, args: list[str]) -> Any:
         if len(args) != 1 or args[0] not in ("auto", "sse", "websocket"):
             raise UsageError("usage: %agent transport auto|sse|websocket")
         agent.transport = args[0]
-        return _Output(f"Transport set to {args[0]}")
+        return TextOutput(f"Transport set to {args[0]}")
 
     def _cmd_reset(self, agent: Agent, args: list[str]) -> Any:
         agent.reset()
         agent.publish(ev.Notice(level="info", message="Started a new conversation."))
-        return _Output("Started a new conversation.")
+        return TextOutput("Started a new conversation.")
 
     def _cmd_resume(self, agent: Agent, args: list[str]) -> Any:
         from .store import resume_summary
@@ -422,23 +262,23 @@ class AgentMagics(Magics):
         except (RuntimeError, ValueError, FileNotFoundError) as exc:
             raise UsageError(f"cannot resume: {exc}") from None
         if conv is None:
-            return _Output("No saved conversation to resume for this notebook.")
+            return TextOutput("No saved conversation to resume for this notebook.")
         agent.publish(ev.Notice(level="info", message=f"Resumed a saved conversation ({len(conv.items)} items)."))
         text = resume_summary(conv)
-        return _Output(text)
+        return TextOutput(text)
 
     def _cmd_conversations(self, agent: Agent, args: list[str]) -> Any:
         from .store import read_conversation, resume_summary
 
         if agent.store is None:
-            return _Output("Conversations are not saved (Agent.persist is off).")
+            return TextOutput("Conversations are not saved (Agent.persist is off).")
         rows = []
         for path in agent.store.conversations()[:20]:
             conv = read_conversation(path)
             mark = " (current)" if conv.id == agent.conversation_id else ""
             first = resume_summary(conv).splitlines()
             rows.append(f"{conv.id}{mark}\n  " + "\n  ".join(first))
-        return _Output("\n".join(rows) or "No saved conversations for this notebook.")
+        return TextOutput("\n".join(rows) or "No saved conversations for this notebook.")
 
     def _cmd_tools(self, agent: Agent, args: list[str]) -> Any:
         rows = [
@@ -447,7 +287,7 @@ class AgentMagics(Magics):
         ]
         provider = agent.resolved_provider()
         rows.append(f"web_search: {agent.web_search_mode(provider)} (hosted by the provider)")
-        return _Output("\n".join(rows))
+        return TextOutput("\n".join(rows))
 
     def _cmd_approve(self, agent: Agent, args: list[str]) -> Any:
         if not args or args[0] not in ("ask", "auto", "never") or len(args) > 2:
@@ -457,21 +297,21 @@ class AgentMagics(Magics):
         except KeyError as exc:
             raise UsageError(str(exc.args[0])) from None
         names = [args[1]] if len(args) == 2 else sorted(agent.tool_approval)
-        return _Output(f"Approval policy {args[0]} for: {', '.join(names) or '(no tools)'}")
+        return TextOutput(f"Approval policy {args[0]} for: {', '.join(names) or '(no tools)'}")
 
     def _cmd_websearch(self, agent: Agent, args: list[str]) -> Any:
         if len(args) != 1 or args[0] not in ("live", "cached", "disabled", "default"):
             raise UsageError("usage: %agent websearch live|cached|disabled|default")
         agent.web_search = args[0]
-        return _Output(f"Web search: {agent.web_search_mode(agent.resolved_provider())}")
+        return TextOutput(f"Web search: {agent.web_search_mode(agent.resolved_provider())}")
 
     def _cmd_history(self, agent: Agent, args: list[str]) -> Any:
-        return _Output(history_text(agent))
+        return TextOutput(history_text(agent))
 
     def _cmd_connect(self, agent: Agent, args: list[str]) -> Any:
         import os
 
-        opts = _connect_parser().parse_args(args)
+        opts = connect_parser().parse_args(args)
         if opts.api_key_env:
             key = os.environ.get(opts.api_key_env)
             if not key:
@@ -485,7 +325,7 @@ class AgentMagics(Magics):
             agent.model = opts.model
         if opts.transport:
             agent.transport = opts.transport
-        return _Output(f"Connected: {agent.resolved_provider().describe()}, model {agent.model_name}")
+        return TextOutput(f"Connected: {agent.resolved_provider().describe()}, model {agent.model_name}")
 
     def _cmd_limits(self, agent: Agent, args: list[str]) -> Any:
         return pinned_gauges(agent)

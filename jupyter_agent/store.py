@@ -19,9 +19,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 log = logging.getLogger("jupyter_agent.store")
 
@@ -36,13 +37,9 @@ def default_root() -> Path:
     env = os.environ.get("JUPYTER_AGENT_HISTORY_DIR")
     if env:
         return Path(env).expanduser()
-    try:
-        from jupyter_core.paths import jupyter_data_dir
+    from jupyter_core.paths import jupyter_data_dir  # a dependency of ipykernel
 
-        base = Path(jupyter_data_dir())
-    except ImportError:  # pragma: no cover - jupyter_core ships with ipykernel
-        base = Path.home() / ".local" / "share" / "jupyter"
-    return base / "agent" / "conversations"
+    return Path(jupyter_data_dir()) / "agent" / "conversations"
 
 
 #: Last path component of the identity of a kernel that cannot see its notebook.
@@ -221,7 +218,7 @@ class ConversationStore:
         self._close_locked()
         path = self.path_for(conversation_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(path, "ab")  # noqa: SIM115 - kept open across appends
+        fh = open(path, "ab")  # kept open across appends
         if fh.tell() == 0:
             meta = {
                 "type": "conversation",

@@ -133,10 +133,10 @@ class TurnMetrics:
         self._add("codex.websocket.event", tags, 1)
         self._add("codex.websocket.event.duration_ms", tags, seconds * 1000.0)
 
-    def record_fallback(self) -> None:
+    def record_http_fallback(self) -> None:
         self.metric("codex.transport.fallback_to_http", 1, from_wire_api="responses_websocket")
 
-    def merge(self, other: "TurnMetrics") -> None:
+    def merge(self, other: TurnMetrics) -> None:
         """Add ``other``'s counts (e.g. a prewarm's) to this turn's."""
         for name in ("tool_calls", "api_calls", "streaming_events", "websocket_calls", "websocket_events"):
             mine, theirs = getattr(self, name), getattr(other, name)

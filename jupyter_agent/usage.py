@@ -16,6 +16,8 @@ from .config import ORIGINATOR, USER_AGENT
 from .events import RateLimitSnapshot
 from .protocol.ratelimits import snapshots_from_usage_payload
 from .transport.proxy import httpx_client_options
+from .ui.gauges import RateLimitGauges
+from .ui.text import TextOutput
 
 if TYPE_CHECKING:  # pragma: no cover
     from .agent import Agent
@@ -39,7 +41,7 @@ def usage_url(base_url: str) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc, "/api/codex/usage", "", ""))
 
 
-async def fetch_usage(agent: "Agent", *, timeout: float = 15.0) -> list[RateLimitSnapshot]:
+async def fetch_usage(agent: Agent, *, timeout: float = 15.0) -> list[RateLimitSnapshot]:
     """Fetch the usage endpoint and merge the snapshots into the agent's rate-limit state."""
     provider = agent.resolved_provider()
     if provider.name == "local":
@@ -67,23 +69,15 @@ async def fetch_usage(agent: "Agent", *, timeout: float = 15.0) -> list[RateLimi
     if not isinstance(payload, dict):
         raise UsageUnavailable("The usage endpoint answered with an unexpected shape.")
     snapshots = snapshots_from_usage_payload(payload)
-    session = agent.session
-    return [session.update_rate_limits(s) for s in snapshots]
+    return [agent.update_rate_limits(s) for s in snapshots]
 
 
-def fetch_usage_sync(agent: "Agent") -> Any:
+def fetch_usage_sync(agent: Agent) -> Any:
     """Run ``fetch_usage`` on the agent loop and return a displayable result."""
-    from .magics import _limits_text, _Output
-
     try:
-        snapshots = agent._loop.run_sync(fetch_usage(agent), timeout=30)
+        snapshots = agent.agent_loop.run_sync(fetch_usage(agent), timeout=30)
     except UsageUnavailable as exc:
-        return _Output(f"Usage: {exc}")
-    try:
-        from .ui.gauges import RateLimitGauges
-
-        widget = RateLimitGauges()
-        widget.update({s.limit_id: s for s in snapshots})
-        return widget
-    except ImportError:
-        return _Output(_limits_text({s.limit_id: s for s in snapshots}))
+        return TextOutput(f"Usage: {exc}")
+    widget = RateLimitGauges()
+    widget.update({s.limit_id: s for s in snapshots})
+    return widget

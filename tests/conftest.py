@@ -11,5 +11,5 @@ _HISTORY_DIR = tempfile.mkdtemp(prefix="jupyter-agent-test-history-")
 os.environ.setdefault("JUPYTER_AGENT_HISTORY_DIR", _HISTORY_DIR)
 
 
-def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001 - pytest hook signature
+def pytest_sessionfinish(session, exitstatus):  # the pytest hook signature, unused arguments included
     shutil.rmtree(_HISTORY_DIR, ignore_errors=True)

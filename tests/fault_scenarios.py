@@ -19,8 +19,9 @@ import asyncio
 import contextlib
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from jupyter_agent import events as ev
 from jupyter_agent.agent import Agent, Turn
@@ -681,7 +682,7 @@ async def run_scenario(sc: Scenario, loop: AgentLoop, *, transport: str = "sse")
     turn: Turn | None = None
     try:
         turn = await asyncio.wait_for(agent.ask(prompt), sc.max_seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         problems.append(f"no outcome within {sc.max_seconds} s")
     except Exception as exc:  # noqa: BLE001 - a raising ask() is itself the finding
         problems.append(f"ask() raised {type(exc).__name__}: {exc}")
@@ -726,7 +727,7 @@ async def run_scenario(sc: Scenario, loop: AgentLoop, *, transport: str = "sse")
                     problems.append("next request does not carry the faulted prompt exactly once")
                 if _user_texts(sent)[-1:] != ["and the next question"]:
                     problems.append("next request does not end with the new prompt")
-    except asyncio.TimeoutError:
+    except TimeoutError:
         problems.append("next turn timed out")
         next_status = "timeout"
     finally:

@@ -11,9 +11,11 @@ import queue
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from jupyter_agent import comm as C
 from jupyter_agent import events as ev
@@ -73,7 +75,7 @@ class FakeAgent:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
         self.subscribers: list[Callable[[ev.AgentEvent], None]] = []
-        self._tasks: dict[str, Any] = {}
+        self.busy = False
         self.rate_limits = {
             "codex": ev.RateLimitSnapshot(
                 limit_id="codex", primary=ev.RateLimitWindow(used_percent=42.0, window_minutes=300)
@@ -232,9 +234,9 @@ def test_close_unsubscribes_and_stops_sending(fake):
 
 
 def test_coalesce_keeps_items_and_phases_apart():
-    d = lambda delta, item="a", phase="commentary", turn="t": ev.TextDelta(
-        delta=delta, item_id=item, phase=phase, turn_id=turn
-    ).to_dict()  # noqa: E731
+    def d(delta: str, item: str = "a", phase: str = "commentary", turn: str = "t") -> dict[str, Any]:
+        return ev.TextDelta(delta=delta, item_id=item, phase=phase, turn_id=turn).to_dict()  # type: ignore[arg-type]
+
     out = C.coalesce([d("a"), d("b"), d("c", phase="final_answer"), d("d", item="b"), d("e", item="b", turn="u")])
     assert [(e["delta"], e["item_id"], e["phase"], e["turn_id"]) for e in out] == [
         ("ab", "a", "commentary", "t"),
@@ -245,9 +247,9 @@ def test_coalesce_keeps_items_and_phases_apart():
 
 
 def test_kernel_messages_are_validated_before_sending():
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         C.validate_kernel_message({"type": "event", "event": {"type": "not-an-event"}})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         C.validate_kernel_message({"type": "state", "model": "m"})
 
 
@@ -263,7 +265,7 @@ def test_register_comm_target_on_a_kernel_comm_manager():
             self.targets.pop(name)
 
     class Shell:
-        class kernel:  # noqa: N801
+        class kernel:
             comm_manager = Manager()
 
     shell, agent, comm = Shell(), FakeAgent(), FakeComm()

@@ -7,7 +7,7 @@ message kept exactly once, history consistent, the caller's loop responsive, the
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -7,7 +7,8 @@ answers promptly right after, and the next ``%%agent`` cell works.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 

@@ -9,7 +9,7 @@ reconnecting with a full request.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

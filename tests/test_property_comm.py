@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -69,7 +70,7 @@ class RecordingAgent:
     model_name = "gpt-test"
     provider_name = "compatible"
     transport = "sse"
-    rate_limits: dict[str, Any] = {}
+    rate_limits: ClassVar[dict[str, Any]] = {}
 
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []

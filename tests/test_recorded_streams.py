@@ -154,7 +154,7 @@ async def test_web_search_streams(
     assert all(s.display_text == "Searching the web" and s.action is None for s in started)
     assert [(s.action, s.detail) for s in completed] == expected
     assert [s.display_text for s in completed] == [f"Searched {d}" for _, d in expected]
-    for got, raw in zip(completed, oracle["searches"]):
+    for got, raw in zip(completed, oracle["searches"], strict=True):
         action = raw["action"]
         assert got.item_id == raw["id"]
         if action["type"] == "search":

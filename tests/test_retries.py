@@ -9,6 +9,7 @@ import pytest
 
 from jupyter_agent import events as ev
 from jupyter_agent.config import Provider
+from jupyter_agent.protocol import errors as E
 from jupyter_agent.session import ModelSession, SessionOptions
 from jupyter_agent.testing import Reply, ScriptedServer, error_reply, failed_reply, function_call_reply, text_reply
 from jupyter_agent.testing.replies import function_call_events, text_events
@@ -162,12 +163,12 @@ def test_backoff_doubles_with_jitter() -> None:
 
 
 async def test_retry_through_the_cell_transcript_shows_text_once(server: ScriptedServer, make_agent: Any) -> None:
-    from jupyter_agent.ui.transcript import TurnState
+    from jupyter_agent.ui.transcript import TurnViewState
 
     server.add_response(dropped(text_events("Hello wor", chunks=3), 4))
     server.add_response(text_reply("Hello world", chunks=3, phase="final_answer"))
     turn = await make_agent(max_retries=1).ask("hi")
-    state = TurnState()
+    state = TurnViewState()
     for e in turn.events:
         state.handle(e)
     assert state.answer_text() == "Hello world"
@@ -180,3 +181,17 @@ async def test_delay_beyond_the_cap_is_not_waited_for(server: ScriptedServer, ma
     assert turn.status == "failed" and len(server.requests) == 1
     assert not of_type(turn.events, ev.Retry)
     assert "try again in 3600s" in of_type(turn.events, ev.Error)[0].message
+
+
+def test_retry_budget_obeys_the_server_then_backs_off_then_gives_up() -> None:
+    """One policy for SSE and WebSocket (``protocol/retry.py``): server delay first, backoff else."""
+    from jupyter_agent.protocol.retry import RECONNECT_CODES, RetryBudget
+
+    budget = RetryBudget(2, backoff_base=0.2, max_backoff=10.0)
+    assert budget.next_delay(E.StreamError("slow", delay=1.5)) == 1.5
+    assert 0.36 <= (budget.next_delay(E.StreamError("broken")) or 0) <= 0.44  # attempt 2: 0.4 ± 10%
+    assert budget.spent and budget.next_delay(E.StreamError("again")) is None
+    assert RetryBudget(5).next_delay(E.InvalidRequest("bad")) is None  # not retryable: final at once
+    ws = RetryBudget(5, reconnect_codes=RECONNECT_CODES)
+    assert ws.next_delay(E.StreamError("gone", code="previous_response_not_found", delay=3.0)) == 0.0
+    assert ws.attempt == 1

@@ -21,18 +21,18 @@ import logging
 import os
 import secrets
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from jupyter_agent import events as ev
 from jupyter_agent.agent import Agent
 from jupyter_agent.comm import PanelBridge
 from jupyter_agent.config import resolve_provider
 from jupyter_agent.loop import AgentLoop
 from jupyter_agent.testing import RecordedRequest, Reply, ScriptedServer, WsConn, text_reply
-from jupyter_agent.ui.transcript import TurnState
+from jupyter_agent.ui.transcript import TurnViewState
 
 ROOT = Path(__file__).resolve().parent.parent
 CANARY = "sk-canary-" + secrets.token_hex(12)
@@ -46,11 +46,14 @@ def _key_of(req: RecordedRequest) -> str:
 
 def hostile_replies(key: str) -> list[Reply]:
     """One turn's worth of replies per entry, each echoing ``key`` somewhere the client reads."""
-    err = lambda status, **kw: Reply(
-        status=status,
-        headers={"x-request-id": key, **kw.pop("headers", {})},  # noqa: E731
-        body={"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error", **kw}},
-    )
+
+    def err(status: int, **kw: Any) -> Reply:
+        return Reply(
+            status=status,
+            headers={"x-request-id": key, **kw.pop("headers", {})},
+            body={"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error", **kw}},
+        )
+
     return [
         err(400, code="invalid_api_key"),
         err(401),
@@ -116,7 +119,7 @@ def everything_visible(agent: Agent, turns: list[Any], extra: list[Any] = ()) ->
     for turn in turns:
         parts += [str(turn.error), turn.text, json.dumps(turn.telemetry, default=str), repr(turn)]
         parts += [json.dumps(e.to_dict(), default=str) for e in turn.events]
-        state = TurnState()
+        state = TurnViewState()
         for e in turn.events:
             state.handle(e)
         parts += [state.markdown(), state.plain_text(), repr(state)]
@@ -308,7 +311,7 @@ def test_secret_objects_do_not_show_the_key() -> None:
     from jupyter_agent.config import Secret
 
     s = Secret(CANARY)
-    assert CANARY not in repr(s) + str(s) + f"{s}" + "%s" % (s,)
+    assert CANARY not in repr(s) + str(s) + f"{s}" + "%s" % (s,)  # noqa: UP031 - %-formatting is what is tested
     with pytest.raises(TypeError):
         pickle.dumps(s)
     provider = resolve_provider(

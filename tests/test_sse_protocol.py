@@ -268,7 +268,7 @@ async def test_incomplete_content_filter_is_one_request(server: ScriptedServer, 
 
 
 def test_malformed_completed_is_a_protocol_error() -> None:
-    with pytest.raises(E.ProtocolError, match="^failed to parse ResponseCompleted"):
+    with pytest.raises(E.ProtocolError, match=r"^failed to parse ResponseCompleted"):
         R.parse_event(b'{"type":"response.completed","response":{"usage":null}}')
 
 
@@ -577,7 +577,7 @@ def test_usage_limit_messages() -> None:
     assert "credits" in msg(limit_name=None, plan_type="pro", resets_at=reset)
     assert (
         msg(limit_name=None, plan_type="enterprise", resets_at=reset)
-        == f"You've hit your usage limit. Try again at 23:59."
+        == "You've hit your usage limit. Try again at 23:59."
     )
     assert msg(limit_name=None, plan_type=None, resets_at=None) == "You've hit your usage limit. Try again later."
 

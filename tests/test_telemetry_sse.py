@@ -7,7 +7,7 @@ from jupyter_agent.testing.replies import function_call_reply, text_reply
 from tests.sse_support import make_agent, of_type, server  # noqa: F401
 
 
-async def test_sse_turn_counts_api_calls_events_and_tools(server, make_agent):  # noqa: F811
+async def test_sse_turn_counts_api_calls_events_and_tools(server, make_agent):
     agent = make_agent()
 
     def lookup(key: str) -> str:
@@ -35,7 +35,7 @@ async def test_sse_turn_counts_api_calls_events_and_tools(server, make_agent):  
     assert "Local tools: 1 call" in line and "Inference: 2 calls" in line and "Streams: " in line
 
 
-async def test_each_turn_starts_from_zero(server, make_agent):  # noqa: F811
+async def test_each_turn_starts_from_zero(server, make_agent):
     agent = make_agent()
     for answer in ("one", "two"):
         server.add_response(text_reply(answer, phase="final_answer"))
@@ -43,7 +43,7 @@ async def test_each_turn_starts_from_zero(server, make_agent):  # noqa: F811
         assert turn.telemetry["api_calls"]["count"] == 1
 
 
-async def test_reasoning_included_is_per_turn(server, make_agent):  # noqa: F811
+async def test_reasoning_included_is_per_turn(server, make_agent):
     """Spec §7: the flag comes from the response headers and is reset at every regular turn."""
     from jupyter_agent.testing import Reply
     from jupyter_agent.testing.replies import text_events

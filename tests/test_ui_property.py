@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -134,7 +135,7 @@ def _check_streamed_text(deltas: list[tuple[str, str]]) -> None:
     assert {k: v for k, v in expected.items() if k in got} == got
     assert all(not v for k, v in expected.items() if k not in got)
     # the live segments carry exactly the streamed text
-    for key, (block, box, _v) in view._block_widgets.items():
+    for block, box, _v in view._block_widgets.values():
         seg = box._jpa_seg
         assert "".join(seg.body(block.text, i) for i in range(len(seg.splits))) == block.text
     view.finish()

@@ -1,4 +1,4 @@
-"""TurnView / TurnState: renderings from event sequences, retry rollback, throttling, controls."""
+"""TurnView / TurnViewState: renderings from event sequences, retry rollback, throttling, controls."""
 
 from __future__ import annotations
 
@@ -196,7 +196,7 @@ def test_errors_show_one_clear_message():
     )
     text = view.plain_text()
     assert text.count("Error: ") == 1 and msg in text and "Reconnecting" not in text
-    assert f"**Error:** You've hit your usage limit for codex-other." in view.markdown()
+    assert "**Error:** You've hit your usage limit for codex-other." in view.markdown()
 
 
 def test_usage_limit_error_names_the_exhausted_bucket_and_reset(frontend):
@@ -311,7 +311,7 @@ def test_flush_is_throttled_to_30_per_second(frontend):
     view = live_view(clock=clock)
     view.display()
     frames = 0
-    for i in range(10_000):  # 10,000 deltas over 1 s of fake time, flush after each
+    for _ in range(10_000):  # 10,000 deltas over 1 s of fake time, flush after each
         clock.t += 0.0001
         view.handle(ev.TextDelta(delta="x", item_id="m", phase="final_answer"))
         frames += view.flush()

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from jupyter_agent.agent import Agent
-from jupyter_agent.magics import _Output
 from jupyter_agent.testing import Raw, Reply, ScriptedServer
 from jupyter_agent.ui.gauges import RateLimitGauges
+from jupyter_agent.ui.text import TextOutput
 from jupyter_agent.usage import fetch_usage_sync, usage_url
 
 KEY = "sk-usage-" + "c0ffee" * 4
@@ -105,7 +105,7 @@ def test_usage_fetches_buckets_into_gauges_and_agent_state(server, agent):
 def test_usage_errors_are_one_clear_line(server, agent, reply, message):
     server.add_route("GET", "/api/codex/usage", reply)
     result = fetch_usage_sync(agent)
-    assert isinstance(result, _Output)
+    assert isinstance(result, TextOutput)
     assert result.text.startswith("Usage: ") and message in result.text
     assert KEY not in result.text
 
@@ -116,8 +116,8 @@ def test_usage_unreachable_and_openai_keys(agent):
         port = s.getsockname()[1]
     agent.base_url = f"http://127.0.0.1:{port}/v1"  # nothing listens there
     result = fetch_usage_sync(agent)
-    assert isinstance(result, _Output) and "Could not reach the usage endpoint" in result.text
+    assert isinstance(result, TextOutput) and "Could not reach the usage endpoint" in result.text
     assert KEY not in result.text
     agent.base_url = "https://api.openai.com/v1"
     result = fetch_usage_sync(agent)
-    assert isinstance(result, _Output) and "OpenAI API keys have no usage endpoint" in result.text
+    assert isinstance(result, TextOutput) and "OpenAI API keys have no usage endpoint" in result.text

@@ -17,6 +17,7 @@ import pytest
 
 from jupyter_agent import events as ev
 from jupyter_agent.agent import Agent
+from jupyter_agent.session.websocket import TIMING_ENV, WebSocketSession
 from jupyter_agent.testing import (
     Ev,
     Hang,
@@ -30,8 +31,7 @@ from jupyter_agent.testing import (
     text_reply,
     usage,
 )
-from jupyter_agent.ui.transcript import TurnState
-from jupyter_agent.ws_session import TIMING_ENV, WebSocketSession
+from jupyter_agent.ui.transcript import TurnViewState
 
 MODEL = "gpt-5-scripted"
 V2 = "responses_websockets=2026-02-06"
@@ -112,7 +112,7 @@ async def test_fallback_notice_reaches_events_and_cell_rendering(server: Scripte
     server.add_response(text_reply("over https", phase="final_answer"))
     server.add_response(text_reply("again over https", phase="final_answer"))
     agent = make_agent(server)
-    state = TurnState()
+    state = TurnViewState()
     turn = await agent.ask("hi", sink=state.handle)
     assert turn.status == "completed" and turn.text == "over https"
     (notice,) = of(turn, ev.Notice)
@@ -136,7 +136,7 @@ async def test_exhausted_retries_fall_back_without_duplicated_text(server: Scrip
         server.add_ws_connection(WsConn(requests=[partial]))
     server.add_response(text_reply("the full answer", phase="final_answer"))
     agent = make_agent(server, max_retries=2)
-    state = TurnState()
+    state = TurnViewState()
     turn = await agent.ask("hi", sink=state.handle)
     assert turn.status == "completed" and turn.text == "the full answer"
     assert [r.display_text for r in of(turn, ev.Retry)][:2] == ["Reconnecting... 1/2", "Reconnecting... 2/2"]
@@ -223,7 +223,7 @@ async def test_usage_limit_wrapped_error_emits_rate_limits_then_error(server: Sc
 async def test_websocket_telemetry_events(server: ScriptedServer) -> None:
     server.add_ws_connection(WsConn(requests=[[created_event("resp-1"), completed_event("resp-1", output=[])]]))
     agent = make_agent(server)
-    state = TurnState()
+    state = TurnViewState()
     turn = await agent.ask("hi", sink=state.handle)
     s = turn.telemetry
     assert (
@@ -255,7 +255,7 @@ async def test_timing_metrics_header_and_histograms(server: ScriptedServer, monk
     events = text_events("ok", response_id="resp-1")
     server.add_ws_connection(WsConn(requests=[[*events[:-1], timing, events[-1]]]))
     agent = make_agent(server)
-    state = TurnState()
+    state = TurnViewState()
     turn = await agent.ask("hi", sink=state.handle)
     assert server.ws_connections[0].headers["x-responsesapi-include-timing-metrics"] == "true"
     s = turn.telemetry

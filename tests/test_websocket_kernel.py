@@ -42,7 +42,7 @@ def test_cells_share_one_prewarmed_connection_then_fall_back(tmp_path, server: S
             f"%agent connect --base-url {server.base_url} --provider openai --model gpt-5-scripted --transport websocket\n"
             "a = M.get_agent()\n"
             "a.web_search = 'disabled'\n"
-            "a.agent_loop.call_soon(a._maybe_prewarm)  # connect replaced the session: warm the new one\n"
+            "a.prewarm()  # connect replaced the session: warm the new one\n"
         )
         assert setup.status == "ok", setup.text
         assert server.wait_for(

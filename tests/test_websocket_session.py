@@ -17,7 +17,19 @@ import pytest
 from jupyter_agent.config import resolve_provider
 from jupyter_agent.protocol import errors as E
 from jupyter_agent.protocol.responses import ErrorEvent, OutputTextDelta, ResponseCompleted, parse_event_dict
-from jupyter_agent.session import ModelSession, SessionNotice, SessionOptions, SessionRetry, TurnContext
+from jupyter_agent.session import (
+    ModelSession,
+    ModelsEtagSeen,
+    RateLimitsUpdated,
+    ReasoningIncluded,
+    ServerModelSeen,
+    SessionNotice,
+    SessionOptions,
+    SessionRetry,
+    TurnContext,
+    make_session,
+)
+from jupyter_agent.session.websocket import WebSocketSession
 from jupyter_agent.testing import (
     Ev,
     Hang,
@@ -47,7 +59,6 @@ from jupyter_agent.transport.websocket import (
     plan_request,
     websocket_url,
 )
-from jupyter_agent.ws_session import WebSocketSession, websocket_session_factory
 
 MODEL = "gpt-5-scripted"
 
@@ -223,13 +234,14 @@ def test_plan_request_rules() -> None:
 def test_factory_picks_transport_per_provider(server: ScriptedServer) -> None:
     openai = resolve_provider(base_url=server.base_url, provider="openai", api_key="k", env={}, dotenv=None)
     compatible = resolve_provider(base_url=server.base_url, provider="compatible", env={}, dotenv=None)
-    assert type(websocket_session_factory("auto")(openai)) is WebSocketSession
-    assert type(websocket_session_factory("auto")(compatible)) is ModelSession
-    assert type(websocket_session_factory("websocket")(compatible)) is WebSocketSession
+    assert type(make_session(openai, "auto")) is WebSocketSession
+    assert type(make_session(openai, "sse")) is ModelSession
+    assert type(make_session(compatible, "auto")) is ModelSession
+    assert type(make_session(compatible, "websocket")) is WebSocketSession
     local = resolve_provider(provider="local", env={}, dotenv=None)
-    assert type(websocket_session_factory("websocket")(local)) is ModelSession
+    assert type(make_session(local, "websocket")) is ModelSession
     azure = resolve_provider(base_url="https://x.openai.azure.com/openai/v1", api_key="k", env={}, dotenv=None)
-    assert type(websocket_session_factory("auto")(azure)) is WebSocketSession
+    assert type(make_session(azure, "auto")) is WebSocketSession
 
 
 # --------------------------------------------------------------------------- streaming
@@ -239,7 +251,8 @@ async def test_responses_websocket_streams_request(server: ScriptedServer) -> No
     server.add_ws_connection(WsConn(requests=[text_events("hello", response_id="resp-1")]))
     s = session_for(server)
     events = await run(s, body([user("hi")]))
-    assert isinstance(events[0], ResponseHeaders) and text_of(events) == "hello"
+    # Header facts are translated by the session: raw transport headers never reach the agent.
+    assert not any(isinstance(e, ResponseHeaders) for e in events) and text_of(events) == "hello"
     assert isinstance(events[-1], ResponseCompleted)
     rec = server.wait_for_ws_connections(1)[0]
     (frame,) = rec.frames
@@ -418,10 +431,12 @@ async def test_handshake_headers_replayed_at_every_request(server: ScriptedServe
     )
     s = session_for(server)
     for prompt in ("one", "two"):
-        first = (await run(s, body([user(prompt)])))[0]
-        assert isinstance(first, ResponseHeaders)
-        assert (first.server_model, first.models_etag, first.reasoning_included) == ("gpt-5.2", "etag-123", True)
-        assert first.rate_limits == []  # never read from the handshake
+        got = await run(s, body([user(prompt)]))
+        facts = [
+            e for e in got if isinstance(e, (ServerModelSeen, ModelsEtagSeen, ReasoningIncluded, RateLimitsUpdated))
+        ]
+        # Rate limits are never read from the handshake.
+        assert facts == [ModelsEtagSeen("etag-123"), ReasoningIncluded(), ServerModelSeen("gpt-5.2")]
     assert s.models_etag == "etag-123" and s.reasoning_included
     await s.aclose()
 
@@ -618,7 +633,7 @@ async def test_responder_served_handshake_uses_ws_accept(server: ScriptedServer)
     server.ws_accept = WsAccept(delay=0.05, headers={"openai-model": "gpt-echo"})
     s = session_for(server)
     got = await run(s, body([user("ping me")]))
-    assert isinstance(got[0], ResponseHeaders) and got[0].server_model == "gpt-echo"
+    assert ServerModelSeen("gpt-echo") in got
     assert text_of(got) == 'You said: "ping me"'
     server.ws_accept = WsAccept(status=426)
     s2 = session_for(server)
@@ -679,7 +694,7 @@ async def test_handshake_404_means_no_websocket_endpoint(server: ScriptedServer)
 async def test_old_connection_is_rotated_before_the_server_limit(
     server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import jupyter_agent.ws_session as ws_session
+    import jupyter_agent.session.websocket as ws_session
 
     server.add_ws_connection(WsConn(requests=[text_events("a", response_id="resp-1")], close_after_requests=False))
     server.add_ws_connection(WsConn(requests=[text_events("b", response_id="resp-2")], close_after_requests=False))
@@ -695,7 +710,7 @@ async def test_old_connection_is_rotated_before_the_server_limit(
 async def test_prewarm_without_reply_is_abandoned_quickly(
     server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import jupyter_agent.ws_session as ws_session
+    import jupyter_agent.session.websocket as ws_session
 
     monkeypatch.setattr(ws_session, "PREWARM_REPLY_WAIT", 0.2)
     server.add_ws_connection(WsConn(requests=[[Hang()]]))  # never answers generate:false

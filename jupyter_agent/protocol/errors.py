@@ -8,13 +8,11 @@ include request headers (the API key lives there).
 from __future__ import annotations
 
 import datetime as _dt
-import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-_RETRY_AFTER_RE = re.compile(r"try again in\s*(\d+(?:\.\d+)?)\s*(s|ms|seconds?)", re.IGNORECASE)
-
-#: Server-suggested delays above this are not waited for (the error is surfaced instead).
-MAX_RETRY_DELAY = 120.0
+from .ratelimits import parse_all_rate_limits
+from .retry import MAX_RETRY_DELAY, parse_retry_delay, retry_after_from_headers
 
 
 class AgentError(Exception):
@@ -97,10 +95,6 @@ class UpgradeRequired(AgentError):
     code = "upgrade_required"
 
 
-class TurnCancelled(AgentError):
-    code = "cancelled"
-
-
 QUOTA_MESSAGE = "Quota exceeded. Check your plan and billing details."
 USAGE_NOT_INCLUDED_MESSAGE = (
     "To use this model with your ChatGPT plan, upgrade to Plus: https://chatgpt.com/explore/plus."
@@ -115,47 +109,6 @@ def redact(error: AgentError, secret: str | None) -> AgentError:
         error.message = error.message.replace(secret, "***")
         error.args = (error.message,)
     return error
-
-
-def parse_retry_delay(message: str | None) -> float | None:
-    """Seconds from "try again in 11.054s" / "28ms" / "35 seconds" (spec §3.6)."""
-    if not message:
-        return None
-    match = _RETRY_AFTER_RE.search(message)
-    if not match:
-        return None
-    value = float(match.group(1))
-    return value / 1000.0 if match.group(2).lower() == "ms" else value
-
-
-def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
-    """``retry-after-ms`` (ms) or ``retry-after`` (seconds or an HTTP date)."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    if "retry-after-ms" in lower:
-        try:
-            ms = float(lower["retry-after-ms"])
-            if ms == ms and ms not in (float("inf"), float("-inf")):  # "nan"/"inf" parse but mean nothing
-                return max(0.0, ms / 1000.0)
-        except ValueError:
-            pass
-    if "retry-after" in lower:
-        raw = lower["retry-after"].strip()
-        try:
-            seconds = float(raw)
-            return max(0.0, seconds) if seconds == seconds and abs(seconds) != float("inf") else None
-        except ValueError:
-            try:
-                when = _dt.datetime.strptime(raw, "%a, %d %b %Y %H:%M:%S %Z")
-                return max(0.0, when.replace(tzinfo=_dt.timezone.utc).timestamp() - _now())
-            except ValueError:
-                return None
-    return None
-
-
-def _now() -> float:
-    import time
-
-    return time.time()
 
 
 def from_failed_response(error: Any) -> AgentError:
@@ -253,8 +206,6 @@ def from_http_status(
     url: str = "",
 ) -> AgentError:
     """Map an HTTP error status (or a WebSocket wrapped error) to an error (spec §3.5)."""
-    from .ratelimits import parse_all_rate_limits  # local import: ratelimits imports events
-
     error, text = _error_body(body)
     etype = (error or {}).get("type")
     ecode = (error or {}).get("code")

@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 import re
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
 
-from ..events import Credits, RateLimitSnapshot, RateLimitWindow
+from .types import Credits, RateLimitSnapshot, RateLimitWindow
 
 DEFAULT_LIMIT_ID = "codex"
 _SUFFIX = "-primary-used-percent"
@@ -224,8 +226,6 @@ def merge_snapshot(previous: RateLimitSnapshot | None, new: RateLimitSnapshot) -
     """Keep credits and plan type from the previous snapshot when the new one lacks them (§5.2)."""
     if previous is None:
         return new
-    from dataclasses import replace
-
     return replace(
         new,
         credits=new.credits if new.credits is not None else previous.credits,

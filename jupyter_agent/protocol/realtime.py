@@ -41,9 +41,7 @@ class RealtimeAudioFrame(BaseModel):
     samples_per_channel: int | None = None
 
     @classmethod
-    def from_pcm(
-        cls, pcm: bytes, sample_rate: int = DEFAULT_SAMPLE_RATE, num_channels: int = 1
-    ) -> "RealtimeAudioFrame":
+    def from_pcm(cls, pcm: bytes, sample_rate: int = DEFAULT_SAMPLE_RATE, num_channels: int = 1) -> RealtimeAudioFrame:
         """Frame from raw PCM16 LE bytes; ``samples_per_channel = samples / channels``."""
         samples = len(pcm) // 2
         return cls(
@@ -187,7 +185,7 @@ def parse_backend_event(text: str) -> RealtimeInbound | None:
     if not isinstance(msg, dict):
         return None
     kind = msg.get("type")
-    session = msg.get("session") if isinstance(msg.get("session"), dict) else {}
+    session = _dict(msg.get("session"))
     if kind == "session.created":
         sid = _str(session.get("id")) or _str(msg.get("session_id"))
         return SessionCreated(session_id=sid) if sid else None
@@ -212,12 +210,19 @@ def parse_backend_event(text: str) -> RealtimeInbound | None:
     return None
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (malformed frames never raise)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _error_message(msg: dict[str, Any]) -> str:
-    if isinstance(msg.get("message"), str):
-        return msg["message"]
+    message = msg.get("message")
+    if isinstance(message, str):
+        return message
     err = msg.get("error")
-    if isinstance(err, dict) and isinstance(err.get("message"), str):
-        return err["message"]
+    nested = err.get("message") if isinstance(err, dict) else None
+    if isinstance(nested, str):
+        return nested
     return json.dumps(err) if err is not None else "unknown realtime error"
 
 
@@ -246,7 +251,7 @@ def parse_openai_event(text: str) -> RealtimeInbound | None:
     if not isinstance(msg, dict):
         return None
     kind = msg.get("type")
-    session = msg.get("session") if isinstance(msg.get("session"), dict) else {}
+    session = _dict(msg.get("session"))
     item_id = _str(msg.get("item_id"))
     if kind == "session.created":
         sid = _str(session.get("id"))
@@ -278,7 +283,7 @@ def parse_openai_event(text: str) -> RealtimeInbound | None:
     if kind in _GA_ITEMS:
         return ConversationItemAdded(item=msg.get("item"))
     if kind == "response.done":
-        resp = msg.get("response") if isinstance(msg.get("response"), dict) else {}
+        resp = _dict(msg.get("response"))
         return ResponseDone(status=_str(resp.get("status")), response_id=_str(resp.get("id")))
     if kind == "rate_limits.updated":
         limits = []
@@ -295,7 +300,7 @@ def parse_openai_event(text: str) -> RealtimeInbound | None:
                 )
         return RateLimitsUpdated(rate_limits=limits)
     if kind == "error":
-        err = msg.get("error") if isinstance(msg.get("error"), dict) else {}
+        err = _dict(msg.get("error"))
         return ErrorEvent(message=_error_message(msg), code=_str(err.get("code")), fatal=False)
     return None
 
@@ -346,7 +351,7 @@ def openai_session_update(
     *,
     voice: str | None = None,
     transcription_model: str | None = "gpt-4o-mini-transcribe",
-    turn_detection: dict[str, Any] | None | Literal["default"] = "default",
+    turn_detection: dict[str, Any] | Literal["default"] | None = "default",
     output_modalities: list[str] | None = None,
 ) -> dict[str, Any]:
     """GA ``session.update``: 24 kHz PCM in/out, server VAD, input transcription."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, cast
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError, field_validator
 
@@ -172,7 +172,7 @@ class WebSearchCallItem(_Item):
                 detail = action.queries[0] + (" ..." if len(action.queries) > 1 else "")
             else:
                 detail = ""
-            return "search", detail, {"query": action.query or (action.queries or [None])[0]}
+            return "search", detail, {"query": action.query or (action.queries[0] if action.queries else None)}
         if isinstance(action, OpenPageAction):
             return "open_page", action.url or "", {"url": action.url}
         if isinstance(action, FindInPageAction):
@@ -419,14 +419,6 @@ class ErrorEvent(_Event):
     def http_status(self) -> int | None:
         return self.status if self.status is not None else self.status_code
 
-    @property
-    def error_code(self) -> str | None:
-        return (self.error.code if self.error else None) or self.code
-
-    @property
-    def error_message(self) -> str | None:
-        return (self.error.message if self.error else None) or self.message
-
 
 class RateLimitWindowWire(BaseModel):
     used_percent: float
@@ -551,8 +543,9 @@ def _event_tag(value: Any) -> str | None:
     return _TAG_OF_TYPE.get(tag) if isinstance(tag, str) else None
 
 
-ServerEvent = Annotated[
-    Union[tuple(Annotated[m, Tag(m.__name__)] for m in dict.fromkeys(_EVENT_MODELS.values()))],  # type: ignore[misc]
+# Built at run time from the model table: no static alias can spell it (hence ``Any``).
+ServerEvent: Any = Annotated[
+    Union[tuple(Annotated[m, Tag(m.__name__)] for m in dict.fromkeys(_EVENT_MODELS.values()))],
     Discriminator(_event_tag),
 ]
 
@@ -609,9 +602,9 @@ def parse_event(data: bytes | str) -> AnyServerEvent | None:
                     pass
                 else:
                     if event.type == known[0]:  # a repeated "type" key: the last one wins, as in the union
-                        return event
+                        return cast(AnyServerEvent, event)
     try:
-        return _UNION_VALIDATOR.validate_json(data)
+        return cast(AnyServerEvent, _UNION_VALIDATOR.validate_json(data))
     except ValidationError as exc:
         try:
             raw = json.loads(data)
@@ -627,7 +620,7 @@ def parse_event(data: bytes | str) -> AnyServerEvent | None:
 def parse_event_dict(raw: dict[str, Any]) -> AnyServerEvent | None:
     """Like ``parse_event`` for an already-decoded dict (WebSocket frames decoded once)."""
     try:
-        return EVENT_ADAPTER.validate_python(raw)
+        return cast(AnyServerEvent, EVENT_ADAPTER.validate_python(raw))
     except ValidationError as exc:
         if not isinstance(raw.get("type"), str):
             return None
@@ -637,9 +630,11 @@ def parse_event_dict(raw: dict[str, Any]) -> AnyServerEvent | None:
 
 
 def _short(exc: ValidationError) -> str:
-    first = exc.errors()[0] if exc.errors() else {}
-    loc = ".".join(str(p) for p in first.get("loc", ()))
-    return f"{loc}: {first.get('msg', str(exc))}" if loc else first.get("msg", str(exc))
+    errors = exc.errors()
+    if not errors:
+        return str(exc)
+    loc = ".".join(str(p) for p in errors[0]["loc"])
+    return f"{loc}: {errors[0]['msg']}" if loc else errors[0]["msg"]
 
 
 def event_server_model(event: Any) -> str | None:

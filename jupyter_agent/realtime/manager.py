@@ -16,8 +16,9 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Callable, Coroutine
+from typing import Any
 
 from ..events import AgentEvent, RateLimits, RateLimitSnapshot, RateLimitWindow, RealtimeEvent
 from ..protocol import realtime as P
@@ -79,7 +80,7 @@ class RealtimeConversationManager:
         for cb in list(self._listeners):
             try:
                 cb(event)
-            except Exception:  # noqa: BLE001 - a frontend bug must not kill the conversation
+            except Exception:  # a frontend bug must not kill the conversation
                 log.exception("realtime event listener failed")
 
     def _error(self, message: str, code: str) -> None:
@@ -235,7 +236,7 @@ class RealtimeConversationManager:
             frame = await rt.audio.get()
             try:
                 await rt.ws.send_audio(frame)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - a dead socket ends the audio pump; the reader reports why
                 log.info("realtime audio send failed: %s", exc)
                 return
             self.frames_sent += 1
@@ -251,7 +252,7 @@ class RealtimeConversationManager:
                     await rt.ws.update_prompt(arg)
                 elif what == "truncate":
                     await rt.ws.truncate(*arg)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - a dead socket ends the sender; the reader reports why
                 log.info("realtime send failed: %s", exc)
                 return
 

@@ -16,7 +16,8 @@ import logging
 import os
 import pathlib
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import anywidget
 import traitlets
@@ -161,7 +162,7 @@ class VoiceWidget(anywidget.AnyWidget):
         if self._publish is not None:
             try:
                 self._publish(event)
-            except Exception:  # noqa: BLE001
+            except Exception:  # a broken subscriber must not stop the voice widget
                 log.exception("voice event publisher failed")
 
     def _apply(self, event: RealtimeEvent) -> None:

@@ -187,12 +187,12 @@ class RealtimeEndpoint:
         self.default = default
         self._records: list[RealtimeRecord] = []
 
-    def add(self, *conns: RealtimeConn) -> "RealtimeEndpoint":
+    def add(self, *conns: RealtimeConn) -> RealtimeEndpoint:
         with self._lock:
             self._scripts.extend(conns)
         return self
 
-    def mount(self, server: ScriptedServer, paths: Iterable[str] = PATHS) -> "RealtimeEndpoint":
+    def mount(self, server: ScriptedServer, paths: Iterable[str] = PATHS) -> RealtimeEndpoint:
         for p in paths:
             server.add_ws_route(p, self.handle, pre_accept=self._pre_accept)
         return self
@@ -350,7 +350,7 @@ class RealtimeServer:
         self.server = server or ScriptedServer()
         self.endpoint = RealtimeEndpoint(*conns, default=default)
 
-    def start(self) -> "RealtimeServer":
+    def start(self) -> RealtimeServer:
         if self._own:
             self.server.start()
         self.endpoint.mount(self.server)
@@ -360,13 +360,13 @@ class RealtimeServer:
         if self._own:
             self.server.stop()
 
-    def __enter__(self) -> "RealtimeServer":
+    def __enter__(self) -> RealtimeServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def add(self, *conns: RealtimeConn) -> "RealtimeServer":
+    def add(self, *conns: RealtimeConn) -> RealtimeServer:
         self.endpoint.add(*conns)
         return self
 

@@ -10,7 +10,7 @@ import itertools
 import time
 from typing import Any
 
-from .script import Reply
+from .script import Reply, SseItem
 
 __all__ = [
     "usage",
@@ -319,7 +319,7 @@ def error_reply(
     status: int,
     message: str,
     *,
-    type: str = "invalid_request_error",  # noqa: A002 - wire field name
+    type: str = "invalid_request_error",  # wire field name
     code: str | None = None,
     headers: dict[str, str] | None = None,
     **error_fields: Any,
@@ -364,7 +364,8 @@ def echo_responder(req: Any) -> Reply:
     model = str(body.get("model") or DEFAULT_MODEL)
     if body.get("generate") is False:
         rid = _next_id("resp")
-        return Reply(events=_number([created_event(rid, model), completed_event(rid, model, [], usage(0, 0))]))
+        events: list[SseItem] = [*_number([created_event(rid, model), completed_event(rid, model, [], usage(0, 0))])]
+        return Reply(events=events)
     said = last_user_text(body).strip()
     text = f'You said: "{said}"' if said else "Hello! Send me a prompt and I will echo it."
     return text_reply(text, model=model, phase="final_answer")

@@ -109,9 +109,9 @@ class Raw:
 SseItem: TypeAlias = Union[dict[str, Any], Ev, Raw]
 
 Fault: TypeAlias = Union[
-    None,
     Literal["reset_before_first_byte", "close_before_first_byte", "slow"],
     tuple[Literal["drop_after", "hang_after"], int],
+    None,
 ]
 
 

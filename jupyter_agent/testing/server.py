@@ -51,7 +51,7 @@ __all__ = ["ScriptedServer", "WsHandler", "PreAccept"]
 log = logging.getLogger("jupyter_agent.testing")
 
 WsHandler = Callable[[ServerWebSocket, RecordedRequest], Awaitable[None]]
-PreAccept = Callable[[RecordedRequest], Union[WsAccept, dict[str, str], None, Awaitable[Any]]]
+PreAccept = Callable[[RecordedRequest], Union[WsAccept, dict[str, str], Awaitable[Any], None]]
 RouteTarget = Union[Reply, Callable[[RecordedRequest], Reply]]
 
 _MAX_HEAD = 64 * 1024
@@ -259,12 +259,6 @@ class ScriptedServer:
         """Replies still queued for ``/responses``."""
         with self._lock:
             return len(self._replies)
-
-    @property
-    def pending_ws_connections(self) -> int:
-        """WebSocket scripts still queued."""
-        with self._lock:
-            return len(self._ws_scripts)
 
     # ------------------------------------------------------------------ recording
 
@@ -490,7 +484,7 @@ class ScriptedServer:
             if not isinstance(out, Reply):
                 raise TypeError(f"responder returned {type(out).__name__}, expected Reply")
             return out
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a test responder bug becomes a 500 and is recorded
             self._error(exc)
             return Reply(status=500, body=_error_body(f"scripted server: responder failed: {exc!r}"))
 
@@ -618,7 +612,7 @@ class ScriptedServer:
                     res = route.pre_accept(hs)
                     if inspect.isawaitable(res):
                         res = await res
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # noqa: BLE001 - a test hook bug becomes a 500 and is recorded
                     self._error(exc)
                     res = WsAccept(status=500, body=_error_body(f"pre_accept failed: {exc!r}"))
                 if isinstance(res, WsAccept):
@@ -688,7 +682,7 @@ class ScriptedServer:
             pass
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a script bug is recorded, the socket closed
             self._error(exc)
             with contextlib.suppress(Exception):
                 await ws.close(1011, "scripted server error")
@@ -767,7 +761,7 @@ class ScriptedServer:
             if not isinstance(out, Reply):
                 raise TypeError(f"responder returned {type(out).__name__}, expected Reply")
             return out
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a test responder bug becomes a 500 and is recorded
             self._error(exc)
             return Reply(status=500, body=_error_body(f"scripted server: responder failed: {exc!r}"))
 

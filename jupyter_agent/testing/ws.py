@@ -103,7 +103,7 @@ class ServerWebSocket:
                 await self._flush()
         try:
             await asyncio.wait_for(self._done.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         await self.abort()
 

@@ -11,8 +11,9 @@ import asyncio
 import inspect
 import json
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
@@ -41,7 +42,7 @@ class FunctionTool:
         name: str | None = None,
         description: str | None = None,
         approval: ApprovalPolicy = "auto",
-    ) -> "FunctionTool":
+    ) -> FunctionTool:
         sig = inspect.signature(fn)
         hints = inspect.get_annotations(fn, eval_str=True)
         fields: dict[str, Any] = {}

@@ -20,7 +20,8 @@ import signal
 import sys
 import threading
 import traceback
-from typing import Any, Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .base import FunctionTool, truncate
 
@@ -43,13 +44,14 @@ class _Capture(io.StringIO):
         return False
 
 
-def run_code(code: str, namespace: MutableMapping[str, Any]) -> str:
+def run_code(code: str, namespace: dict[str, Any]) -> str:
     """Execute ``code`` in ``namespace`` like a cell: stdout, stderr, last expression's repr, traceback."""
     filename = f"<agent-cell-{next(_cell_numbers)}>"
     try:
         tree = ast.parse(code, filename=filename, mode="exec")
     except SyntaxError:
-        return _section("error", _format_exception(*sys.exc_info()[:2], None))
+        etype, value, _tb = sys.exc_info()
+        return _section("error", _format_exception(etype, value, None))
     last: ast.expr | None = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = tree.body.pop().value  # type: ignore[attr-defined]
@@ -59,9 +61,11 @@ def run_code(code: str, namespace: MutableMapping[str, Any]) -> str:
     error = ""
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            exec(compile(tree, filename, "exec"), namespace)  # noqa: S102 - this tool's purpose
+            exec(compile(tree, filename, "exec"), namespace)  # this tool's purpose
             if last is not None:
-                result = eval(compile(ast.Expression(last), filename, "eval"), namespace)  # noqa: S307
+                result = eval(
+                    compile(ast.Expression(last), filename, "eval"), namespace
+                )  # the value of the last expression, as a cell shows it
     except KeyboardInterrupt:
         raise  # a kernel interrupt cancels the turn (see KernelRunner)
     except BaseException as exc:  # noqa: BLE001 - SystemExit too: the kernel must survive
@@ -148,7 +152,7 @@ def summary(value: Any) -> str:
             return f"class {value.__module__}.{value.__qualname__}"
         if callable(value):
             return f"{kind} {getattr(value, '__qualname__', '')}".rstrip()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - user objects' properties may raise anything
         return f"{kind} (could not inspect: {type(exc).__name__})"
     return kind
 
@@ -221,7 +225,7 @@ def describe_text(expr: str, namespace: Mapping[str, Any]) -> str:
             doc = (getattr(value, "__doc__", None) or "") if callable(value) else ""
             if doc.strip():
                 lines.append(f"doc: {doc.strip().splitlines()[0]}")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - user objects' properties may raise anything
         lines.append(f"(could not inspect further: {type(exc).__name__}: {exc})")
     return truncate("\n".join(lines), MAX_STREAM_CHARS)
 
@@ -230,11 +234,11 @@ def describe_text(expr: str, namespace: Mapping[str, Any]) -> str:
 
 
 def kernel_tools(
-    namespace: Callable[[], MutableMapping[str, Any]] | MutableMapping[str, Any],
+    namespace: Callable[[], dict[str, Any]] | dict[str, Any],
     hidden: Callable[[], Mapping[str, Any]] | None = None,
 ) -> list[FunctionTool]:
     """``run_python`` (approval ``ask``), ``list_variables`` and ``describe_variable`` (``auto``)."""
-    get_ns = namespace if callable(namespace) else (lambda: namespace)  # type: ignore[assignment]
+    get_ns = namespace if callable(namespace) else (lambda: namespace)
     get_hidden = hidden or (lambda: {})
 
     def run_python(code: str) -> str:

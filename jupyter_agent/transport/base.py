@@ -10,10 +10,10 @@ and ends after the terminal event, or raises an ``AgentError``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 
-from ..events import RateLimitSnapshot
 from ..protocol import errors as E
 from ..protocol.ratelimits import parse_all_rate_limits, parse_platform_rate_limits
 from ..protocol.responses import (
@@ -25,6 +25,7 @@ from ..protocol.responses import (
     ResponseIncomplete,
     event_server_model,
 )
+from ..protocol.types import RateLimitSnapshot
 
 
 @dataclass(slots=True)
@@ -39,7 +40,7 @@ class ResponseHeaders:
     request_id: str | None = None
 
     @classmethod
-    def from_http(cls, headers: Mapping[str, str], *, read_rate_limits: bool = True) -> "ResponseHeaders":
+    def from_http(cls, headers: Mapping[str, str], *, read_rate_limits: bool = True) -> ResponseHeaders:
         h = {k.lower(): v for k, v in headers.items()}
         limits: list[RateLimitSnapshot] = []
         if read_rate_limits:
@@ -64,7 +65,7 @@ class EventServerModel:
 class StreamState:
     """Per-response-stream rules shared by SSE and WebSocket (spec §3.3-3.4, §4)."""
 
-    __slots__ = ("last_model", "pending_error", "completed")
+    __slots__ = ("completed", "last_model", "pending_error")
 
     def __init__(self) -> None:
         self.last_model: str | None = None
@@ -107,7 +108,7 @@ class StreamState:
         return self.pending_error or E.StreamError("stream closed before response.completed")
 
 
-_TERMINAL_KINDS = frozenset({ResponseCompleted, ResponseDone, ResponseFailed, ResponseIncomplete, ErrorEvent})
+_TERMINAL_KINDS = frozenset[type]((ResponseCompleted, ResponseDone, ResponseFailed, ResponseIncomplete, ErrorEvent))
 
 
 def _stringify(headers: Mapping[str, Any]) -> dict[str, str]:

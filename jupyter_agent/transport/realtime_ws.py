@@ -24,7 +24,7 @@ from .redact import WS_CLIENT_LOGGER
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RealtimeSessionConfig", "RealtimeWebSocket", "RealtimeConnectError", "realtime_url"]
+__all__ = ["RealtimeConnectError", "RealtimeSessionConfig", "RealtimeWebSocket", "realtime_url"]
 
 
 class RealtimeConnectError(Exception):
@@ -46,7 +46,7 @@ class RealtimeSessionConfig:
     history: list[dict[str, str]] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     transcription_model: str | None = "gpt-4o-mini-transcribe"
-    turn_detection: dict[str, Any] | None | Literal["default"] = "default"
+    turn_detection: dict[str, Any] | Literal["default"] | None = "default"
     azure_api_version: str | None = None
     open_timeout: float = 10.0
 
@@ -72,7 +72,7 @@ class RealtimeWebSocket:
     @classmethod
     async def connect(
         cls, cfg: RealtimeSessionConfig, *, prompt: str | None = None, conversation_id: str | None = None
-    ) -> "RealtimeWebSocket":
+    ) -> RealtimeWebSocket:
         """Connect and send the session setup; raises `RealtimeConnectError`."""
         url = realtime_url(cfg)
         headers = dict(cfg.headers)
@@ -96,7 +96,7 @@ class RealtimeWebSocket:
         try:
             for msg in self._setup_messages(cfg.prompt if prompt is None else prompt):
                 await self.send_json(msg)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any set-up failure is a connect error (key redacted)
             await self.abort()
             raise RealtimeConnectError(_describe(exc, cfg.api_key)) from None
         return self
@@ -173,7 +173,7 @@ class RealtimeWebSocket:
     async def close(self) -> None:
         try:
             await asyncio.wait_for(self._ws.close(), 2.0)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a close that fails or hangs: abort instead
             await self.abort()
 
     async def abort(self) -> None:

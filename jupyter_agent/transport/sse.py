@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any, AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 
@@ -92,14 +93,6 @@ class SseDecoder:
         self._pending_cr = False
         self._data.clear()
         return out
-
-
-def iter_sse_events(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Convenience for tests and benchmarks: decode an iterable of byte chunks."""
-    decoder = SseDecoder()
-    for chunk in chunks:
-        yield from decoder.feed(chunk)
-    yield from decoder.flush()
 
 
 class SseTransport(Transport):
@@ -204,7 +197,7 @@ def _events_from_body(ctype: str, body: bytes, url: str) -> list[Any]:
         if isinstance(item, dict)
     ]
     status = data.get("status")
-    terminal = {"failed": "response.failed", "incomplete": "response.incomplete"}.get(status, "response.completed")
+    terminal = {"failed": "response.failed", "incomplete": "response.incomplete"}.get(str(status), "response.completed")
     events.append(parse_event_dict({"type": terminal, "response": data}))
     state = StreamState()
     out = []

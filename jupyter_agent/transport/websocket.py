@@ -17,8 +17,9 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -155,7 +156,7 @@ class WsConnection:
     # -- lifecycle ------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, url: str, headers: Mapping[str, str], *, open_timeout: float = 15.0) -> "WsConnection":
+    async def open(cls, url: str, headers: Mapping[str, str], *, open_timeout: float = 15.0) -> WsConnection:
         """Handshake; raises ``UpgradeRequired`` (426 and other "no WebSocket here" statuses),
         the HTTP status mapping of spec §3.5 for other refusals, else a retryable ``StreamError``."""
         kwargs = ws_proxy_option(url)  # HTTPS_PROXY / NO_PROXY; loopback direct
@@ -177,7 +178,7 @@ class WsConnection:
             raise E.from_http_status(
                 status, dict(response.headers.raw_items()), bytes(response.body or b""), url=url
             ) from None
-        except (OSError, asyncio.TimeoutError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             raise E.StreamError(f"websocket connect to {url} failed: {_describe(exc)}") from None
         except Exception as exc:  # noqa: BLE001 - handshake protocol errors: retryable, key-free
             raise E.StreamError(
@@ -215,7 +216,7 @@ class WsConnection:
         self.broken = True
         try:
             await asyncio.wait_for(self._ws.close(), 2.0)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a close that fails or hangs: abort instead
             self.abort()
 
     # -- one request ----------------------------------------------------------------------
@@ -262,7 +263,7 @@ class WsConnection:
         self.requests += 1
         try:
             await asyncio.wait_for(self._ws.send(payload), idle_timeout)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             if metrics is not None:
                 metrics.record_ws_request(time.perf_counter() - started, False, connection_reused=reused)
             raise E.IdleTimeout("idle timeout sending websocket request") from None
@@ -282,7 +283,7 @@ class WsConnection:
             try:
                 async with asyncio.timeout(idle_timeout):  # no task per frame, unlike wait_for
                     message = await self._ws.recv()
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 if record:
                     record(time.perf_counter() - waited, "unknown", False)
                 raise E.IdleTimeout("idle timeout waiting for websocket") from None

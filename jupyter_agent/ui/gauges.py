@@ -12,8 +12,9 @@ import html
 import math
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Literal, Mapping
+from typing import Any, Literal
 
 from ..events import Credits, RateLimits, RateLimitSnapshot, RateLimitWindow
 
@@ -193,7 +194,7 @@ def exhausted_text(snapshots: Mapping[str, RateLimitSnapshot], now: float | None
 
 def bar(remaining_percent: float) -> str:
     """20-segment bar of the REMAINING percent."""
-    filled = int(round(min(100.0, max(0.0, remaining_percent)) / 100.0 * BAR_SEGMENTS))
+    filled = round(min(100.0, max(0.0, remaining_percent)) / 100.0 * BAR_SEGMENTS)
     return "█" * filled + "░" * (BAR_SEGMENTS - filled)
 
 

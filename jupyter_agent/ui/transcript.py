@@ -1,6 +1,6 @@
 """The state of one turn as a frontend shows it, built from agent events; plus text renderings.
 
-``TurnState.handle(event)`` is cheap (string appends, dict lookups) and records which parts
+``TurnViewState.handle(event)`` is cheap (string appends, dict lookups) and records which parts
 changed (``version`` counters), so a view can push only what changed. ``markdown()`` and
 ``plain_text()`` render the whole turn; the per-block functions render one block.
 
@@ -94,7 +94,7 @@ class Notice:
 
 
 @dataclass
-class TurnState:
+class TurnViewState:
     """Everything a renderer needs about one turn."""
 
     requested_model: str = ""
@@ -381,24 +381,24 @@ class TurnState:
 
 
 _HANDLERS: dict[type, Any] = {
-    ev.TurnStarted: TurnState._on_turn_started,
-    ev.TextDelta: TurnState._on_text_delta,
-    ev.MessageDone: TurnState._on_message_done,
-    ev.ReasoningDelta: TurnState._on_reasoning,
-    ev.WebSearch: TurnState._on_web_search,
-    ev.ToolCall: TurnState._on_tool_call,
-    ev.ToolResult: TurnState._on_tool_result,
-    ev.ApprovalRequest: TurnState._on_approval_request,
-    ev.ApprovalResolved: TurnState._on_approval_resolved,
-    ev.Retry: TurnState._on_retry,
-    ev.RateLimits: TurnState._on_rate_limits,
-    ev.ServerModel: TurnState._on_server_model,
-    ev.RerouteWarning: TurnState._on_reroute,
-    ev.Error: TurnState._on_error,
-    ev.Notice: TurnState._on_notice,
-    ev.UsageEvent: TurnState._on_usage,
-    ev.Telemetry: TurnState._on_telemetry,
-    ev.TurnDone: TurnState._on_turn_done,
+    ev.TurnStarted: TurnViewState._on_turn_started,
+    ev.TextDelta: TurnViewState._on_text_delta,
+    ev.MessageDone: TurnViewState._on_message_done,
+    ev.ReasoningDelta: TurnViewState._on_reasoning,
+    ev.WebSearch: TurnViewState._on_web_search,
+    ev.ToolCall: TurnViewState._on_tool_call,
+    ev.ToolResult: TurnViewState._on_tool_result,
+    ev.ApprovalRequest: TurnViewState._on_approval_request,
+    ev.ApprovalResolved: TurnViewState._on_approval_resolved,
+    ev.Retry: TurnViewState._on_retry,
+    ev.RateLimits: TurnViewState._on_rate_limits,
+    ev.ServerModel: TurnViewState._on_server_model,
+    ev.RerouteWarning: TurnViewState._on_reroute,
+    ev.Error: TurnViewState._on_error,
+    ev.Notice: TurnViewState._on_notice,
+    ev.UsageEvent: TurnViewState._on_usage,
+    ev.Telemetry: TurnViewState._on_telemetry,
+    ev.TurnDone: TurnViewState._on_turn_done,
     # RealtimeEvent: rendered by the voice widget, not by cells.
 }
 
@@ -458,7 +458,7 @@ def _clip(text: str) -> str:
 def notice_markdown(n: Notice) -> str:
     if n.level == "warning":
         return f"> **⚠ Warning:** {_md_escape(n.message)}"
-    return f"> ℹ {_md_escape(n.message)}"
+    return f"> ℹ {_md_escape(n.message)}"  # noqa: RUF001 - the information sign is the notice's icon
 
 
 def notice_text(n: Notice) -> str:

@@ -5,7 +5,7 @@ Front-end scheme (checked with nbval strict mode and in JupyterLab):
 * ``display()`` shows ONE live widget (ipywidgets 8, so it also works in Notebook 7, VS Code
   and Colab) under a display id. It carries no ``text/plain``: exports (nbconvert, GitHub) and
   frontends without widgets skip it and show only the final rendering.
-* ``handle(event)`` only updates a ``TurnState`` (cheap, no front-end traffic).
+* ``handle(event)`` only updates a ``TurnViewState`` (cheap, no front-end traffic).
 * ``flush()`` pushes what changed to the widgets, at most once per ``min_interval``
   (1/30 s): one trait update per changed region, only the changed blocks.
 * ``finish()`` pushes the last state, emits a NEW ``display_data`` with the stable
@@ -25,8 +25,9 @@ import html
 import json
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .. import events as ev
 from .gauges import gauges_html
@@ -37,7 +38,7 @@ from .transcript import (
     SearchBlock,
     TextBlock,
     ToolBlock,
-    TurnState,
+    TurnViewState,
     block_markdown,
     usage_text,
 )
@@ -62,10 +63,8 @@ class ViewStats:
 
 
 def _has_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover
-        return False
+    from IPython import get_ipython
+
     shell = get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
 
@@ -155,7 +154,7 @@ class TurnView:
         clock: Callable[[], float] = time.monotonic,
         widgets: bool | None = None,
     ) -> None:
-        self.state = TurnState(requested_model=requested_model)
+        self.state = TurnViewState(requested_model=requested_model)
         if rate_limits:
             self.state.rate_limits.update(rate_limits)
         self.on_stop = on_stop
@@ -221,12 +220,9 @@ class TurnView:
         self._finished = True
         md, text = self.markdown(), self.plain_text()
         if not self.use_widgets:
-            try:
-                from IPython.display import display
+            from IPython.display import display
 
-                display({"text/plain": text.rstrip("\n"), "text/markdown": md}, raw=True)
-            except ImportError:  # pragma: no cover
-                print(text)
+            display({"text/plain": text.rstrip("\n"), "text/markdown": md}, raw=True)
             return
         from IPython.display import display, update_display
 
@@ -338,7 +334,7 @@ class TurnView:
             "notices",
             "".join(
                 f'<div class="jpa-{"warn" if n.level == "warning" else "info"}">'
-                f"{'⚠ <b>Warning:</b> ' if n.level == 'warning' else 'ℹ '}{html.escape(n.message)}</div>"
+                f"{'⚠ <b>Warning:</b> ' if n.level == 'warning' else 'ℹ '}{html.escape(n.message)}</div>"  # noqa: RUF001 - the notice's icon
                 for n in s.notices
             ),
         )
@@ -417,7 +413,7 @@ class TurnView:
                 titles=("Reasoning summary" if block.kind == "summary" else "Reasoning",),
                 selected_index=None,
             )
-            acc._jpa_out = out  # type: ignore[attr-defined]
+            acc._jpa_out = out
             return acc
         if isinstance(block, ToolBlock):
             out = W.Output()
@@ -432,11 +428,11 @@ class TurnView:
                 buttons.append(b)
             bar = W.HBox(buttons, layout=W.Layout(display="none"))
             box = W.VBox([out, bar])
-            box._jpa_out = out  # type: ignore[attr-defined]
-            box._jpa_bar = bar  # type: ignore[attr-defined]
+            box._jpa_out = out
+            box._jpa_bar = bar
             return box
         box = W.VBox([])
-        box._jpa_seg = _Segments()  # type: ignore[attr-defined]
+        box._jpa_seg = _Segments()
         return box
 
     def _render_block(self, block: Block, widget: Any) -> None:

@@ -12,6 +12,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -379,7 +380,7 @@ def test_quickstart_kernel_chats_on_the_embedded_model(page: Any, lab: str) -> N
         from jupyter_agent.providers.local import find_model_path
 
         find_model_path()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure to find the model means skip
         pytest.skip(f"embedded model unavailable: {exc}")
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:open', {path: 'quickstart.ipynb'})")
     page.wait_for_selector(f"{PANEL} .jp-AgentPanel-title:has-text('quickstart.ipynb')")

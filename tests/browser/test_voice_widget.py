@@ -122,7 +122,7 @@ def open_and_run(page: object, base: str, token: str, name: str) -> object:
     page.keyboard.press("Shift+Enter")  # type: ignore[attr-defined]
     try:
         return page.wait_for_selector(".ja-voice .ja-voice-mic", timeout=30000)  # type: ignore[attr-defined]
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure: keep a screenshot, then fail with the outputs
         page.screenshot(path=str(ARTIFACTS / f"{name}-failure.png"))  # type: ignore[attr-defined]
         outputs = page.locator(".jp-OutputArea").all_inner_texts()  # type: ignore[attr-defined]
         raise AssertionError(f"widget did not render; cell outputs: {outputs}") from None
@@ -285,7 +285,7 @@ def envelope_correlation(ref: bytes, got: bytes, window: int = 1200, threshold: 
 
     ea, eb = env(a), env(b)
     ma, mb = sum(ea) / n, sum(eb) / n
-    cov = sum((p - ma) * (q - mb) for p, q in zip(ea, eb))
+    cov = sum((p - ma) * (q - mb) for p, q in zip(ea, eb, strict=True))
     va = sum((p - ma) ** 2 for p in ea) ** 0.5
     vb = sum((q - mb) ** 2 for q in eb) ** 0.5
     return cov / (va * vb) if va and vb else 0.0

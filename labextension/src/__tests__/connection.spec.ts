@@ -343,5 +343,8 @@ describe('AgentConnection', () => {
     await flush();
     expect(kernel.executed).toHaveLength(2);
     expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1, resume: true }]);
+    kernel.answerLate(); // settle the abandoned attempt so its load timer does not outlive the test
+    await flush();
+    expect(kernel.comms).toHaveLength(2);
   });
 });

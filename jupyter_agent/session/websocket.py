@@ -6,8 +6,8 @@ session starts (§1), sends incremental requests on it (§2.5), captures the tur
 handshakes (§6), retries with a fresh connection and a full request, and falls back to HTTP for
 good on a 426-style handshake refusal or when the stream retries are exhausted (§2.7), telling
 the user once (``SessionNotice``). The first reconnect of a request that had shown nothing yet is
-silent (no ``SessionRetry``); later ones, and any after visible output, are announced. ``websocket_session_factory`` picks this class or plain
-``ModelSession`` per provider (``transport="auto"``: only providers that support WebSockets).
+silent (no ``SessionRetry``); later ones, and any after visible output, are announced.
+``session.make_session`` picks this class or plain ``ModelSession`` per provider.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from typing import Any
 
-from .config import Provider
-from .protocol import errors as E
-from .protocol.responses import (
+from ..config import Provider
+from ..protocol import errors as E
+from ..protocol.responses import (
     OutputItemAdded,
     OutputItemDone,
     OutputTextDelta,
@@ -29,17 +30,17 @@ from .protocol.responses import (
     ResponseCompleted,
     ResponseDone,
 )
-from .session import ModelSession, SessionNotice, SessionOptions, SessionRetry, TurnContext
-from .telemetry import TurnMetrics
-from .transport.base import ResponseHeaders, Transport
-from .transport.sse import SseTransport
-from .transport.websocket import WsConnection, handshake_headers, websocket_url
+from ..protocol.retry import RECONNECT_CODES
+from ..telemetry import TurnMetrics
+from ..transport.base import Transport
+from ..transport.sse import SseTransport
+from ..transport.websocket import WsConnection, handshake_headers, websocket_url
+from .base import HEADER_KINDS, ModelSession, SessionOptions, TurnContext
+from .stream import SessionEvent, SessionNotice, SessionRetry
 
 log = logging.getLogger("jupyter_agent")
 
-FALLBACK_MESSAGE = "Falling back from WebSockets to HTTPS transport."
-#: The server forgot the chain or retired the connection: reconnect at once with a full request.
-RECONNECT_CODES = frozenset({"previous_response_not_found", "websocket_connection_limit_reached"})
+HTTP_FALLBACK_MESSAGE = "Falling back from WebSockets to HTTPS transport."
 #: Servers end connections after 60 minutes (§2.6); rotate before that instead of failing a request.
 MAX_CONNECTION_AGE = 55 * 60.0
 #: How long the first turn waits for a still-running prewarm handshake (the LATER bound of spec §1).
@@ -114,8 +115,8 @@ class WebSocketSession(ModelSession):
             return
         self.http_fallback = True
         self.fallback_reason = error.message
-        metrics.record_fallback()
-        self._notices.append(SessionNotice("warning", f"{FALLBACK_MESSAGE} {error.message}".strip()))
+        metrics.record_http_fallback()
+        self._notices.append(SessionNotice("warning", f"{HTTP_FALLBACK_MESSAGE} {error.message}".strip()))
         self._drop()
         log.info("websocket fallback to HTTP: %s", error.message)
 
@@ -170,6 +171,8 @@ class WebSocketSession(ModelSession):
 
     # -- prewarm (spec §1) ----------------------------------------------------------------
 
+    supports_prewarm = True
+
     def start_prewarm(self, body: dict[str, Any]) -> None:
         """Warm a connection up in the background with ``generate: false`` (call on the agent loop)."""
         if self.http_fallback or self._prewarm_task is not None or self._conn is not None:
@@ -197,7 +200,7 @@ class WebSocketSession(ModelSession):
             raise
         except E.AgentError as error:  # a failed warm-up costs nothing but the warm-up
             log.info("websocket prewarm failed: %s", E.redact(error, self._secret()).message)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - a failed warm-up costs nothing but the warm-up
             log.info("websocket prewarm failed: %s", type(error).__name__)
         finally:
             self._prewarm_connected.set()
@@ -215,14 +218,14 @@ class WebSocketSession(ModelSession):
             # warm-up reply only briefly.
             await asyncio.wait_for(self._prewarm_connected.wait(), PREWARM_WAIT)
             await asyncio.wait_for(asyncio.shield(task), PREWARM_REPLY_WAIT)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             task.cancel()
             log.info("websocket prewarm abandoned: no reply in time")
         turn.capture_turn_state(ctx.turn_state)
 
     # -- requests -------------------------------------------------------------------------
 
-    async def stream(self, body: dict[str, Any], turn: TurnContext) -> AsyncIterator[Any]:
+    async def stream(self, body: dict[str, Any], turn: TurnContext) -> AsyncIterator[SessionEvent]:
         """Stream one response over the WebSocket (retrying on new connections), else over HTTP."""
         await self.prepare()
         self._sse_metrics = turn.metrics
@@ -239,8 +242,8 @@ class WebSocketSession(ModelSession):
         async for event in super().stream(body, turn):
             yield event
 
-    async def _stream_ws(self, body: dict[str, Any], turn: TurnContext) -> AsyncIterator[Any]:
-        attempt = 0
+    async def _stream_ws(self, body: dict[str, Any], turn: TurnContext) -> AsyncIterator[SessionEvent]:
+        budget = self.retry_budget(RECONNECT_CODES)
         while True:
             turn.requests_sent += 1
             conn: WsConnection | None = None
@@ -251,12 +254,11 @@ class WebSocketSession(ModelSession):
                 async for event in conn.stream(
                     body, idle_timeout=self.options.idle_timeout, extra=self._extra(turn), metrics=turn.metrics
                 ):
-                    if isinstance(event, ResponseHeaders):
-                        if event.models_etag:
-                            self.models_etag = event.models_etag
-                        if event.reasoning_included:
-                            self.reasoning_included = True
-                    elif isinstance(event, _VISIBLE_EVENTS):
+                    if type(event) in HEADER_KINDS:
+                        for fact in self.header_facts(event, turn):
+                            yield fact
+                        continue
+                    if isinstance(event, _VISIBLE_EVENTS):
                         streamed = True
                     yield event
                 if one_off:
@@ -265,7 +267,7 @@ class WebSocketSession(ModelSession):
             except E.UpgradeRequired as error:
                 self._switch_to_http(error, turn.metrics)
                 if streamed:  # void what this attempt showed before the HTTP replay
-                    yield SessionRetry(max(1, attempt), self.options.max_retries, 0.0, FALLBACK_MESSAGE)
+                    yield SessionRetry(max(1, budget.attempt), budget.max_retries, 0.0, HTTP_FALLBACK_MESSAGE)
                 return
             except E.AgentError as error:
                 self._discard(conn)
@@ -280,23 +282,19 @@ class WebSocketSession(ModelSession):
                 turn.metrics.failures += 1
                 if not error.retryable:
                     raise
-                if attempt >= self.options.max_retries:
+                delay = budget.next_delay(error)
+                if delay is None:  # retries spent: HTTP+SSE for the rest of the session (spec §2.7)
                     self._switch_to_http(error, turn.metrics)
                     if streamed:
-                        yield SessionRetry(max(1, attempt), self.options.max_retries, 0.0, FALLBACK_MESSAGE)
+                        yield SessionRetry(max(1, budget.attempt), budget.max_retries, 0.0, HTTP_FALLBACK_MESSAGE)
                     return
-                attempt += 1
-                if error.code in RECONNECT_CODES:
-                    delay = 0.0
-                else:
-                    delay = error.delay if error.delay is not None else self.backoff(attempt)
-                if attempt > 1 or streamed:
+                if budget.attempt > 1 or streamed:
                     # The first reconnect of a request that showed nothing stays quiet (spec §2.7,
                     # #11548): a stale socket is routine on WebSockets.
-                    yield SessionRetry(attempt, self.options.max_retries, delay, error.message)
+                    yield SessionRetry(budget.attempt, budget.max_retries, delay, error.message)
                 if delay:
                     await asyncio.sleep(delay)
-            except BaseException:
+            except BaseException:  # whatever ends the attempt (cancel included): drop the socket, re-raise
                 self._discard(conn)
                 raise
 
@@ -306,24 +304,9 @@ class WebSocketSession(ModelSession):
             task.cancel()
             try:
                 await task
-            except BaseException:  # noqa: BLE001
+            except BaseException:  # noqa: BLE001 - closing: how the warm-up ended does not matter
                 pass
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.close()
         await super().aclose()
-
-
-def websocket_session_factory(mode: str) -> Callable[..., ModelSession]:
-    """Session factory for ``transport="websocket"`` or ``"auto"``.
-
-    The embedded local model never gets a WebSocket session; ``auto`` uses one only where the
-    provider supports the Responses WebSocket (OpenAI, Azure, a server declared as ``openai``).
-    """
-
-    def factory(provider: Provider, *, options: SessionOptions | None = None, **kwargs: Any) -> ModelSession:
-        if provider.name == "local" or (mode == "auto" and not provider.supports_websockets):
-            return ModelSession(provider, options=options, **kwargs)
-        return WebSocketSession(provider, options=options, transport=mode, **kwargs)
-
-    return factory
