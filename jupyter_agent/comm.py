@@ -55,11 +55,14 @@ class Hello(_Msg):
 
     ``resume`` (sent when the panel reconnects after a kernel restart): continue this notebook's
     most recent saved conversation when the new kernel's agent has none yet.
+    ``notebook``: the notebook's path as the Jupyter server knows it. A kernel that cannot see its
+    notebook (Kernel Gateway) keys saved conversations with it; one that can keeps its own.
     """
 
     type: Literal["hello"]
     version: int
     resume: bool = False
+    notebook: str | None = Field(default=None, min_length=1, max_length=4096)
 
 
 class Send(_Msg):
@@ -366,6 +369,17 @@ class PanelBridge:
             log.warning("resume after restart failed: %s", exc)
             self.send_error(f"could not restore the saved conversation: {exc}", "hello")
 
+    def _adopt_notebook(self, path: str) -> None:
+        """Use the panel's notebook path for saved conversations when the kernel cannot see its own."""
+        store = self.agent.store
+        if store is None or not hasattr(store, "adopt_notebook"):
+            return
+        try:
+            store.adopt_notebook(path)
+        except (OSError, ValueError) as exc:
+            log.warning("cannot key conversations by the panel's notebook path: %s", exc)
+            self.send_error(f"could not use the notebook path for saved conversations: {exc}", "hello")
+
     def handle(self, data: Any) -> None:
         """Validate and apply one panel message; reply ``error`` on anything bad."""
         try:
@@ -380,6 +394,8 @@ class PanelBridge:
                         f"protocol version {msg.version} is not supported (kernel speaks {PROTOCOL_VERSION})", "hello"
                     )
                     return
+                if msg.notebook:
+                    self._adopt_notebook(msg.notebook)
                 if msg.resume:
                     self._resume()
                 self.send_state()

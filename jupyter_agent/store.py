@@ -42,14 +42,27 @@ def default_root() -> Path:
     return Path(jupyter_data_dir()) / "agent" / "conversations"
 
 
+#: Last path component of the identity of a kernel that cannot see its notebook.
+_UNKNOWN_NOTEBOOK = "(kernel)"
+#: Longest notebook path a frontend may name (the panel's hello).
+MAX_NOTEBOOK_CHARS = 4096
+
+
 def notebook_identity(user_ns: dict[str, Any] | None = None) -> str:
     """The notebook this kernel serves: ``__session__`` / ``JPY_SESSION_NAME`` (set by
-    ipykernel from Jupyter Server), VS Code's ``__vsc_ipynb_file__``, else the kernel's cwd."""
+    ipykernel from Jupyter Server), VS Code's ``__vsc_ipynb_file__``, else the kernel's cwd
+    (``<cwd>/(kernel)``: every notebook of that directory shares it, see `is_unknown_notebook`)."""
     ns = user_ns or {}
     for value in (ns.get("__session__"), os.environ.get("JPY_SESSION_NAME"), ns.get("__vsc_ipynb_file__")):
         if isinstance(value, str) and value.strip():
             return value.strip()
-    return os.path.join(os.getcwd(), "(kernel)")
+    return os.path.join(os.getcwd(), _UNKNOWN_NOTEBOOK)
+
+
+def is_unknown_notebook(identity: str) -> bool:
+    """True for the cwd fallback of `notebook_identity`: the kernel could not see its notebook
+    (e.g. a Kernel Gateway kernel, which gets neither ``JPY_SESSION_NAME`` nor the notebook's cwd)."""
+    return os.path.basename(identity) == _UNKNOWN_NOTEBOOK
 
 
 def notebook_key(identity: str) -> str:
@@ -120,6 +133,32 @@ class ConversationStore:
         self._dirty = threading.Condition()
         self._pending = 0  # appends written but not yet fsync'ed
         self._syncer: threading.Thread | None = None
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def adopt_notebook(self, path: str) -> bool:
+        """Key conversations by ``path``, the notebook the frontend names (the panel's hello), when
+        this kernel could not see its notebook; a known identity is kept. The conversation this
+        kernel is writing moves along, so nothing it said stays under the shared fallback key.
+        Returns True when the identity changed."""
+        path = path.strip()
+        if not path or len(path) > MAX_NOTEBOOK_CHARS or "\x00" in path:
+            raise ValueError("not a notebook path")
+        if not is_unknown_notebook(self.notebook) or path == self.notebook:
+            return False
+        with self._lock:
+            current = self._open_id
+            self._close_locked()
+            old_directory = self.directory
+            self.notebook = path
+            self.directory = self.root / notebook_key(path)
+            if current is not None:
+                old, new = old_directory / f"{current}.jsonl", self.path_for(current)
+                if old.is_file() and not new.exists():
+                    new.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(old, new)
+        log.info("conversations keyed by the frontend's notebook path")
+        return True
 
     # -- writing ----------------------------------------------------------------------------
 

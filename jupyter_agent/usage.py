@@ -17,6 +17,7 @@ from .config import ORIGINATOR, USER_AGENT
 from .events import RateLimitSnapshot
 from .protocol.ratelimits import snapshots_from_usage_payload
 from .transport.failures import log_detail, plain
+from .transport.proxy import httpx_client_options
 from .ui.gauges import RateLimitGauges
 from .ui.text import TextOutput
 
@@ -55,7 +56,7 @@ async def fetch_usage(agent: Agent, *, timeout: float = 15.0) -> list[RateLimitS
         )
     headers = {"User-Agent": USER_AGENT, "originator": ORIGINATOR, **provider.auth_headers()}
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with httpx.AsyncClient(timeout=timeout, **httpx_client_options()) as client:
             response = await client.get(url, headers=headers)
     except httpx.HTTPError as exc:
         log_detail(f"usage endpoint {url}", exc)

@@ -20,7 +20,7 @@ from jupyter_agent.tools.mcp_config import McpServerConfig, read_codex_servers
 from jupyter_agent.tools.mcp_tools import is_strict_compatible, output_text, responses_parameters, tool_name
 
 from .mcp_support import http_demo, stdio_entry, wait_gone
-from .sse_support import API_KEY, of_type
+from .sse_support import of_type
 from .tool_support import calls_reply, outputs
 
 

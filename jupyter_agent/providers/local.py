@@ -357,6 +357,8 @@ def measure(
     """Start the shared model and time streamed ``/v1/responses`` requests over HTTP."""
     import httpx
 
+    from ..transport.proxy import httpx_client_options
+
     rss_before = _rss_mib()
     model = get_local_model()
     base_url = model.ensure_started()
@@ -366,7 +368,7 @@ def measure(
         "rss_loaded_mib": round(_rss_mib(), 1),
         "runs": [],
     }
-    with httpx.Client(timeout=120) as client:
+    with httpx.Client(timeout=120, **httpx_client_options()) as client:
         for prompt in prompts:
             body = adapt_request(
                 {"model": "local", "input": prompt, "stream": True, "max_output_tokens": max_output_tokens}

@@ -25,6 +25,7 @@ from ..protocol.retry import RetryBudget, backoff_delay
 from ..protocol.types import RateLimitSnapshot
 from ..telemetry import TurnMetrics
 from ..transport.base import EventServerModel, ResponseHeaders, Transport
+from ..transport.proxy import httpx_client_options
 from ..transport.sse import DEFAULT_LIMITS, SseLimits, SseTransport
 from .stream import (
     HeaderFact,
@@ -117,6 +118,7 @@ class ModelSession:
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
+                **httpx_client_options(),
                 http2=False,
                 limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
                 follow_redirects=False,

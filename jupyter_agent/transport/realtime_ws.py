@@ -14,12 +14,12 @@ import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ..protocol import realtime as P
+from .proxy import ws_proxy_option
 from .redact import WS_CLIENT_LOGGER
 
 log = logging.getLogger(__name__)
@@ -57,10 +57,6 @@ def realtime_url(cfg: RealtimeSessionConfig) -> str:
     return P.openai_ws_url(cfg.url, cfg.model, api_version=cfg.azure_api_version)
 
 
-def _is_loopback(url: str) -> bool:
-    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
-
-
 class RealtimeWebSocket:
     """One realtime conversation socket."""
 
@@ -82,9 +78,7 @@ class RealtimeWebSocket:
         headers = dict(cfg.headers)
         if cfg.dialect == "openai":  # the backend dialect attaches no auth headers (spec §11.1)
             headers.update(P.auth_headers(url, cfg.api_key))
-        kwargs: dict[str, Any] = {}
-        if _is_loopback(url):
-            kwargs["proxy"] = None
+        kwargs = ws_proxy_option(url)  # HTTPS_PROXY / NO_PROXY; loopback direct
         try:
             ws = await connect(
                 url,

@@ -44,6 +44,7 @@ from ..protocol.responses import (
 )
 from .base import ResponseHeaders, StreamState
 from .failures import log_detail, plain
+from .proxy import ws_proxy_option
 from .redact import WS_CLIENT_LOGGER
 from .sse import DEFAULT_LIMITS
 
@@ -144,10 +145,6 @@ def plan_request(
 # --- the connection --------------------------------------------------------------------------
 
 
-def _is_loopback(url: str) -> bool:
-    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
-
-
 class WsConnection:
     """One Responses WebSocket connection (see the module docstring)."""
 
@@ -173,7 +170,7 @@ class WsConnection:
     async def open(cls, url: str, headers: Mapping[str, str], *, open_timeout: float = 15.0) -> WsConnection:
         """Handshake; raises ``UpgradeRequired`` (426 and other "no WebSocket here" statuses),
         the HTTP status mapping of spec §3.5 for other refusals, else a retryable ``StreamError``."""
-        kwargs: dict[str, Any] = {"proxy": None} if _is_loopback(url) else {}
+        kwargs = ws_proxy_option(url)  # HTTPS_PROXY / NO_PROXY; loopback direct
         try:
             ws = await connect(
                 url,

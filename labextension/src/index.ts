@@ -54,7 +54,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       let conn = connections.get(nb);
       if (!conn) {
         conn = new AgentConnection(nb.sessionContext, {
-          reloadAfterRestart: () => settings.reloadAfterRestart
+          reloadAfterRestart: () => settings.reloadAfterRestart,
+          notebookPath: () => nb.sessionContext.path
         });
         connections.set(nb, conn);
         nb.disposed.connect(() => {
@@ -99,8 +100,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (registry) {
       void Promise.all([registry.load(PLUGIN_ID), app.restored])
         .then(([loaded]) => {
-          apply(loaded.composite as unknown as Partial<ISettings>);
-          loaded.changed.connect(() => apply(loaded.composite as unknown as Partial<ISettings>));
+          apply(loaded.composite);
+          loaded.changed.connect(() => apply(loaded.composite));
         })
         .catch(reason => console.error('jupyter-agent: cannot load settings', reason));
     }

@@ -1,13 +1,13 @@
 /**
  * The panel's chat state for one kernel: a list of display entries built from validated
- * kernel messages, rate-limit gauges and the connection status. Pure TypeScript (no Lumino),
- * so the message handling is unit-tested with jest.
+ * kernel messages, rate-limit gauges and the connection status. No DOM and no JupyterLab (only
+ * `@lumino/signaling`), so the message handling is unit-tested with jest.
  */
 
+import { ISignal, Signal } from '@lumino/signaling';
 import {
   AgentEvent,
   KernelMessage,
-  Phase,
   RateLimitSnapshot,
   TranscriptEntry,
   parseKernelMessage,
@@ -16,13 +16,7 @@ import {
 } from './protocol';
 
 export type ConnectionStatus =
-  | 'no-kernel'
-  | 'connecting'
-  | 'not-loaded'
-  | 'loading'
-  | 'connected'
-  | 'restarting'
-  | 'disconnected';
+  'no-kernel' | 'connecting' | 'not-loaded' | 'loading' | 'connected' | 'restarting' | 'disconnected';
 
 export type EntryKind =
   | 'user'
@@ -43,7 +37,8 @@ export interface Entry {
   kind: EntryKind;
   text: string;
   turnId: string;
-  phase?: Phase | string | null;
+  /** "commentary" | "final_answer" from the model; other strings are shown unlabelled. */
+  phase?: string | null;
   /** user: "panel" | "cell" | ...; pending until the kernel starts the turn. */
   source?: string;
   pending?: boolean;
@@ -59,8 +54,6 @@ export interface Entry {
   /** Bumped on every change (the view re-renders changed entries only). */
   rev: number;
 }
-
-export type Listener = () => void;
 
 let counter = 0;
 function nextKey(prefix: string): string {
@@ -82,18 +75,16 @@ export class ChatModel {
   /** Invalid kernel messages dropped (a misbehaving kernel never breaks the view). */
   invalidMessages = 0;
   private _running = new Set<string>();
-  private _listeners = new Set<Listener>();
   private _byKey = new Map<string, Entry>();
+  private _changed = new Signal<this, void>(this);
 
-  onChange(listener: Listener): () => void {
-    this._listeners.add(listener);
-    return () => this._listeners.delete(listener);
+  /** Emitted after every change of the entries, the status or the gauges. */
+  get changed(): ISignal<this, void> {
+    return this._changed;
   }
 
-  protected changed(): void {
-    for (const listener of this._listeners) {
-      listener();
-    }
+  protected emitChanged(): void {
+    this._changed.emit(undefined);
   }
 
   setStatus(status: ConnectionStatus, error = ''): void {
@@ -103,20 +94,20 @@ export class ChatModel {
       this._running.clear();
       this.busy = false;
     }
-    this.changed();
+    this.emitChanged();
   }
 
   /** A prompt the user just sent; shown at once, confirmed by the turn_started event. */
   addPending(id: string, text: string): Entry {
     const entry = this.add({ key: `pending-${id}`, kind: 'user', text, turnId: '', source: 'panel', pending: true });
-    this.changed();
+    this.emitChanged();
     return entry;
   }
 
   /** A local error (e.g. a message too large to send). */
   addLocalError(text: string): void {
     this.add({ key: nextKey('local-error'), kind: 'error', text, turnId: '' });
-    this.changed();
+    this.emitChanged();
   }
 
   /** Parse, validate and apply one raw comm message; false when it was rejected. */
@@ -157,7 +148,7 @@ export class ChatModel {
         });
         break;
     }
-    this.changed();
+    this.emitChanged();
   }
 
   private replaceHistory(messages: TranscriptEntry[]): void {

@@ -24,11 +24,7 @@ const STATUS_TEXT: Record<string, string> = {
   disconnected: 'Disconnected'
 };
 
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text?: string): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   node.className = className;
   if (text !== undefined) {
@@ -39,7 +35,6 @@ function el<K extends keyof HTMLElementTagNameMap>(
 
 export class AgentPanel extends Widget {
   private _connection: AgentConnection | null = null;
-  private _unlisten: (() => void) | null = null;
   private _settings: IPanelSettings = { showReasoning: true, sendOnEnter: true };
   private _frame = 0;
   private _rendered = new Map<string, { node: HTMLElement; rev: number }>();
@@ -69,12 +64,20 @@ export class AgentPanel extends Widget {
 
     this._load = el('div', 'jp-AgentPanel-load');
     this._loadText = el('div', 'jp-AgentPanel-loadText', 'jupyter_agent is not loaded in this kernel.');
-    this._loadButton = el('button', 'jp-AgentPanel-loadButton jp-mod-styled jp-mod-accept', 'Load jupyter_agent in this kernel');
+    this._loadButton = el(
+      'button',
+      'jp-AgentPanel-loadButton jp-mod-styled jp-mod-accept',
+      'Load jupyter_agent in this kernel'
+    );
     this._loadButton.addEventListener('click', () => void this._connection?.loadExtension());
     this._load.append(this._loadText, this._loadButton);
 
     this._messages = el('div', 'jp-AgentPanel-messages');
-    this._empty = el('div', 'jp-AgentPanel-empty', 'Ask the agent anything. The conversation is shared with the %%agent cells of this notebook.');
+    this._empty = el(
+      'div',
+      'jp-AgentPanel-empty',
+      'Ask the agent anything. The conversation is shared with the %%agent cells of this notebook.'
+    );
 
     const footer = el('div', 'jp-AgentPanel-footer');
     this._input = el('textarea', 'jp-AgentPanel-input');
@@ -113,20 +116,19 @@ export class AgentPanel extends Widget {
     if (connection === this._connection && notebookName === this._notebookName) {
       return;
     }
-    this._unlisten?.();
-    this._unlisten = null;
+    this._connection?.model.changed.disconnect(this._schedule, this);
     this._connection = connection;
     this._notebookName = notebookName;
     this._rendered.clear();
     this._messages.textContent = '';
     if (connection) {
-      this._unlisten = connection.model.onChange(() => this._schedule());
+      connection.model.changed.connect(this._schedule, this);
     }
     this._render();
   }
 
   dispose(): void {
-    this._unlisten?.();
+    this._connection?.model.changed.disconnect(this._schedule, this);
     if (this._frame) {
       cancelAnimationFrame(this._frame);
     }
@@ -155,7 +157,7 @@ export class AgentPanel extends Widget {
   }
 
   /** Coalesce bursts of events into one render per animation frame. */
-  private _schedule(): void {
+  private _schedule = (): void => {
     if (this._frame) {
       return;
     }
@@ -163,7 +165,7 @@ export class AgentPanel extends Widget {
       this._frame = 0;
       this._render();
     });
-  }
+  };
 
   private _render(): void {
     const conn = this._connection;
@@ -319,7 +321,7 @@ export class AgentPanel extends Widget {
           for (const [label, decision, cls] of buttons) {
             const b = el('button', `jp-mod-styled ${cls} jp-AgentPanel-${decision}`, label);
             b.addEventListener('click', () => {
-              row.querySelectorAll('button').forEach(x => ((x as HTMLButtonElement).disabled = true));
+              row.querySelectorAll('button').forEach(x => (x.disabled = true));
               this._connection?.approve(entry.callId ?? '', decision);
             });
             row.append(b);
@@ -342,7 +344,13 @@ export class AgentPanel extends Widget {
 }
 
 function iconNode(icon: LabIcon): HTMLElement {
-  return icon.element({ tag: 'span', className: 'jp-AgentPanel-icon', elementPosition: 'center', height: '12px', width: '12px' });
+  return icon.element({
+    tag: 'span',
+    className: 'jp-AgentPanel-icon',
+    elementPosition: 'center',
+    height: '12px',
+    width: '12px'
+  });
 }
 
 function decisionText(decision: string): string {

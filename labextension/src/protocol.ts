@@ -200,7 +200,8 @@ export interface StateMessage {
 export interface TranscriptEntry {
   role: string;
   text: string;
-  phase: Phase | string | null;
+  /** A `Phase` from the model; history may carry other strings (shown unlabelled). */
+  phase: string | null;
 }
 
 export interface HistoryMessage {
@@ -224,7 +225,7 @@ export type KernelMessage = StateMessage | HistoryMessage | EventMessage | Error
 // --- panel -> kernel ------------------------------------------------------------------------
 
 export type PanelMessage =
-  | { type: 'hello'; version: number; resume?: boolean }
+  | { type: 'hello'; version: number; resume?: boolean; notebook?: string }
   | { type: 'send'; id: string; text: string }
   | { type: 'stop' }
   | { type: 'approval'; call_id: string; decision: Decision }
@@ -233,24 +234,28 @@ export type PanelMessage =
 // --- runtime validation ---------------------------------------------------------------------
 
 /** Field kinds: a trailing `?` allows null/undefined. */
-type Kind =
-  | 'string'
-  | 'number'
-  | 'boolean'
-  | 'object'
-  | 'array'
-  | 'phase'
-  | 'string?'
-  | 'number?'
-  | 'object?';
+export type Kind = 'string' | 'number' | 'boolean' | 'object' | 'array' | 'phase' | 'string?' | 'number?' | 'object?';
 
-const EVENT_FIELDS: Record<AgentEvent['type'], Record<string, Kind>> = {
+/**
+ * Every field of every event in `jupyter_agent/events.py` (besides `type` and `turn_id`) with its
+ * kind. `tests/test_protocol_parity.py` reads this object literal (keep it a plain literal: keys,
+ * quoted kinds, nothing computed) and fails when it and the Python dataclasses drift apart.
+ */
+export const EVENT_FIELDS: Record<AgentEvent['type'], Record<string, Kind>> = {
   turn_started: { prompt: 'string', model: 'string', source: 'string' },
   turn_done: { status: 'string', text: 'string' },
   text_delta: { delta: 'string', item_id: 'string', phase: 'phase' },
   message_done: { text: 'string', item_id: 'string', phase: 'phase' },
   reasoning_delta: { delta: 'string', item_id: 'string', kind: 'string', index: 'number' },
-  web_search: { item_id: 'string', status: 'string', action: 'string?', detail: 'string' },
+  web_search: {
+    item_id: 'string',
+    status: 'string',
+    action: 'string?',
+    detail: 'string',
+    query: 'string?',
+    url: 'string?',
+    pattern: 'string?'
+  },
   tool_call: { call_id: 'string', name: 'string', arguments: 'string' },
   tool_result: { call_id: 'string', name: 'string', output: 'string', is_error: 'boolean' },
   approval_request: { call_id: 'string', name: 'string', arguments: 'string' },
@@ -308,11 +313,7 @@ function checkWindow(value: unknown, what: string): string | null {
   if (!isObject(value)) {
     return `${what} should be an object`;
   }
-  return checkFields(
-    value,
-    { used_percent: 'number', window_minutes: 'number?', resets_at: 'number?' },
-    what
-  );
+  return checkFields(value, { used_percent: 'number', window_minutes: 'number?', resets_at: 'number?' }, what);
 }
 
 /** Validate a rate-limit snapshot; returns an error text or null. */
@@ -426,7 +427,7 @@ export function checkPanelMessage(msg: PanelMessage): string | null {
 
 // --- display text shared with the cell renderer -----------------------------------------
 
-export function phaseLabel(phase: Phase | string | null | undefined): string {
+export function phaseLabel(phase: string | null | undefined): string {
   if (phase === 'commentary') {
     return 'Commentary';
   }

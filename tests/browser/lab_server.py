@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,9 +86,19 @@ def free_port() -> int:
 
 @contextmanager
 def jupyter_server(
-    root: Path, *, token: str, app: str = "lab", env: dict[str, str] | None = None
+    root: Path,
+    *,
+    token: str,
+    app: str = "lab",
+    env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
+    with_key: bool = True,
 ) -> Iterator[JupyterServer]:
-    """Run a Jupyter server rooted at ``root`` until the block ends; then check it leaked no key."""
+    """Run a Jupyter server rooted at ``root`` until the block ends; then check it leaked no key.
+    ``args``: more command-line options (e.g. ``--GatewayClient.url=...`` for remote kernels).
+    ``with_key=False``: the server's environment lacks the canary key (remote kernels get it from the
+    gateway's environment; jupyter_server's gateway client logs the whole environment it starts a
+    kernel with, so a key in Lab's environment lands in Lab's log)."""
     require_browser()
     settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)
@@ -97,7 +107,10 @@ def jupyter_server(
     )
     full_env = {k: v for k, v in os.environ.items() if k not in PROVIDER_ENV}
     full_env.update(JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"), JUPYTERLAB_WORKSPACES_DIR=str(root / ".ws"))
-    full_env[CANARY_ENV] = CANARY
+    if with_key:
+        full_env[CANARY_ENV] = CANARY
+    else:
+        full_env.pop(CANARY_ENV, None)
     full_env.update(env or {})
     bin_dir = Path(sys.executable).parent
     if app == "lab":
@@ -127,6 +140,7 @@ def jupyter_server(
             "--ServerApp.port_retries=0",
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}",
+            *args,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

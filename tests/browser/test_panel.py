@@ -308,6 +308,54 @@ def test_kernel_restart_reconnects(page: Any, module_server: ScriptedServer) -> 
     shot(page, "panel-after-restart")
 
 
+def restart_from(pg: Any, where: str) -> None:
+    """Restart the kernel the way users do: Kernel menu or the notebook toolbar, then confirm."""
+    if where == "menu":
+        pg.click(".lm-MenuBar-itemLabel:text-is('Kernel')")
+        pg.click(".lm-Menu-item[data-command='kernelmenu:restart']")
+    else:
+        pg.click(".jp-NotebookPanel-toolbar [data-jp-item-name='restart'] button")
+    pg.click(".jp-Dialog .jp-Dialog-button.jp-mod-accept")
+    pg.wait_for_selector(".jp-Dialog", state="detached")
+
+
+@pytest.mark.parametrize("where", ["menu", "toolbar"])
+def test_restart_from_the_kernel_menu_and_toolbar_reloads_and_resumes(
+    page: Any, server: ScriptedServer, where: str
+) -> None:
+    """JupyterLab's own restart (SessionContext.restartKernel) re-emits kernelChanged with the same
+    kernel; the panel must still reload the extension in the new kernel and resume the conversation."""
+    marker = f"Before the {where} restart"
+    server.add_response(slow_reply(f"Noted ({where}).", chunks=2, delay=0.05))
+    send(page, marker)
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-assistant:has-text('Noted ({where}).')")
+    page.wait_for_selector(f"{PANEL}[data-busy='false']")
+    restart_from(page, where)
+    page.wait_for_function(f"document.querySelector('{PANEL}').dataset.status !== 'connected'")
+    page.wait_for_selector(f"{PANEL}[data-status='connected']", timeout=60_000)
+    # A fresh kernel: connected means the panel loaded jupyter_agent into it; resumed means the
+    # new kernel's agent holds the saved conversation, which the panel shows.
+    transcript = page.evaluate("""async () => {
+        const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+        let text = '';
+        const f = kernel.requestExecute({code: 'import json; from jupyter_agent import get_agent; print(json.dumps(get_agent().transcript()))'});
+        f.onIOPub = msg => { if (msg.header.msg_type === 'stream') text += msg.content.text; };
+        await f.done;
+        return JSON.parse(text);
+    }""")
+    assert marker in [m["text"] for m in transcript], transcript
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-user:has-text('{marker}')")
+    assert page.get_attribute(PANEL, "data-status") == "connected"
+    # ... and stays connected (the old bug ended at not-loaded a moment later).
+    page.wait_for_timeout(1500)
+    assert page.get_attribute(PANEL, "data-status") == "connected"
+    run_all_cells(page)
+    server.add_response(slow_reply(f"Back after the {where} restart.", chunks=2, delay=0.05))
+    send(page, "Still there?")
+    page.wait_for_selector(f"{PANEL} .jp-AgentPanel-assistant:has-text('Back after the {where} restart.')")
+    shot(page, f"panel-after-{where}-restart")
+
+
 def test_dark_theme(page: Any) -> None:
     page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
     page.wait_for_function("document.body.dataset.jpThemeLight === 'false'")
@@ -327,7 +375,7 @@ def test_quickstart_kernel_chats_on_the_embedded_model(page: Any, lab: str) -> N
         from jupyter_agent.providers.local import find_model_path
 
         find_model_path()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure to find the model means skip
         pytest.skip(f"embedded model unavailable: {exc}")
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:open', {path: 'quickstart.ipynb'})")
     page.wait_for_selector(f"{PANEL} .jp-AgentPanel-title:has-text('quickstart.ipynb')")

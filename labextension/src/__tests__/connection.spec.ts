@@ -1,6 +1,7 @@
-import { AgentConnection } from '../connection';
+import { ISessionContext } from '@jupyterlab/apputils';
+import { AgentConnection, IConnectionOptions } from '../connection';
 
-type Handler = (...args: any[]) => void;
+type Handler = (sender: unknown, value: unknown) => void;
 
 class FakeSignal {
   private handlers: { fn: Handler; thisArg: unknown }[] = [];
@@ -24,8 +25,8 @@ class FakeComm {
   sent: unknown[] = [];
   closed = false;
   isDisposed = false;
-  onMsg: ((msg: any) => void) | null = null;
-  onClose: ((msg: any) => void) | null = null;
+  onMsg: ((msg: { content: { data: unknown } }) => void) | null = null;
+  onClose: ((msg: unknown) => void) | null = null;
   open(data: unknown) {
     this.opened.push(data);
   }
@@ -43,12 +44,21 @@ class FakeComm {
   }
 }
 
+type Reply = { content: { status: string } };
+
 class FakeKernel {
   status = 'idle';
+  connectionStatus = 'connected';
   statusChanged = new FakeSignal();
   iopubMessage = new FakeSignal();
+  connectionStatusChanged = new FakeSignal();
   comms: FakeComm[] = [];
   executed: string[] = [];
+  /** A hung kernel (as after some Kernel Gateway restarts): execute requests get no reply. */
+  hang = false;
+  /** Replies held back while hung: answer them late with `answerLate()`. */
+  held: ((reply: Reply) => void)[] = [];
+  disposedFutures = 0;
   createComm() {
     const c = new FakeComm();
     this.comms.push(c);
@@ -56,11 +66,23 @@ class FakeKernel {
   }
   requestExecute(content: { code: string }) {
     this.executed.push(content.code);
-    return { onIOPub: null, done: Promise.resolve({ content: { status: 'ok' } }) };
+    const done = this.hang
+      ? new Promise<Reply>(resolve => this.held.push(resolve))
+      : Promise.resolve({ content: { status: 'ok' } });
+    return { onIOPub: null, done, dispose: () => (this.disposedFutures += 1) };
+  }
+  answerLate() {
+    for (const resolve of this.held.splice(0)) {
+      resolve({ content: { status: 'ok' } });
+    }
   }
   setStatus(s: string) {
     this.status = s;
     this.statusChanged.emit(this, s);
+  }
+  setConnectionStatus(s: string) {
+    this.connectionStatus = s;
+    this.connectionStatusChanged.emit(this, s);
   }
   get lastComm(): FakeComm {
     return this.comms[this.comms.length - 1];
@@ -70,16 +92,33 @@ class FakeKernel {
 const STATE = { type: 'state', model: 'm', provider: 'p', transport: 'sse', rate_limits: {}, busy: false };
 const HISTORY = { type: 'history', messages: [{ role: 'user', text: 'earlier', phase: null }] };
 
-async function setup(reload = true) {
+async function setup(reload = true, extra: Partial<IConnectionOptions> = {}) {
   const kernel = new FakeKernel();
   const session = { kernelChanged: new FakeSignal(), ready: Promise.resolve(), session: { kernel } };
-  const conn = new AgentConnection(session as any, { reloadAfterRestart: () => reload });
+  const conn = new AgentConnection(session as unknown as ISessionContext, {
+    reloadAfterRestart: () => reload,
+    ...extra
+  });
   await Promise.resolve();
   await Promise.resolve();
   return { kernel, session, conn };
 }
 
 const flush = () => new Promise(r => setTimeout(r, 0));
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+
+/** What SessionContext.restartKernel does (Kernel menu, toolbar): restart, then re-emit the same kernel. */
+function menuRestart(session: { kernelChanged: FakeSignal }, kernel: FakeKernel, emitBeforeIdle: boolean) {
+  kernel.setStatus('restarting');
+  kernel.setStatus('starting');
+  if (emitBeforeIdle) {
+    session.kernelChanged.emit(session, { name: 'kernel', oldValue: kernel, newValue: kernel });
+    kernel.setStatus('idle');
+  } else {
+    kernel.setStatus('idle');
+    session.kernelChanged.emit(session, { name: 'kernel', oldValue: kernel, newValue: kernel });
+  }
+}
 
 describe('AgentConnection', () => {
   it('opens the comm with hello and goes connected on the state reply', async () => {
@@ -106,7 +145,10 @@ describe('AgentConnection', () => {
   it('connects by itself after a cell loads the extension', async () => {
     const { kernel, conn } = await setup();
     kernel.lastComm.kernelCloses();
-    kernel.iopubMessage.emit(kernel, { header: { msg_type: 'execute_input' }, content: { code: '%load_ext jupyter_agent' } });
+    kernel.iopubMessage.emit(kernel, {
+      header: { msg_type: 'execute_input' },
+      content: { code: '%load_ext jupyter_agent' }
+    });
     kernel.setStatus('busy');
     expect(kernel.comms).toHaveLength(1);
     kernel.setStatus('idle');
@@ -125,7 +167,7 @@ describe('AgentConnection', () => {
     conn.stop();
     conn.approve('call_1', 'deny');
     expect(conn.send('x'.repeat(100 * 1024 + 1))).toBe(false);
-    const sent = kernel.lastComm.sent as any[];
+    const sent = kernel.lastComm.sent as Record<string, unknown>[];
     expect(sent.map(m => m.type)).toEqual(['send', 'stop', 'approval']);
     expect(sent[0].text).toBe('hello');
     expect(sent[2]).toEqual({ type: 'approval', call_id: 'call_1', decision: 'deny' });
@@ -172,5 +214,137 @@ describe('AgentConnection', () => {
     expect(conn.model.status).toBe('connecting');
     conn.dispose();
     expect(other.lastComm.closed).toBe(true);
+  });
+
+  it.each([true, false])(
+    'reloads and resumes after a Kernel-menu restart (kernelChanged with the same kernel, before idle: %s)',
+    async emitBeforeIdle => {
+      const { kernel, session, conn } = await setup();
+      kernel.lastComm.reply(STATE);
+      menuRestart(session, kernel, emitBeforeIdle);
+      await flush();
+      expect(kernel.executed).toEqual(['%load_ext jupyter_agent']);
+      expect(kernel.comms).toHaveLength(2);
+      expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1, resume: true }]);
+      kernel.lastComm.reply(STATE);
+      kernel.lastComm.reply(HISTORY);
+      expect(conn.model.status).toBe('connected');
+      expect(conn.model.entries.map(e => e.text)).toEqual(['earlier']);
+      // a second menu restart works the same way
+      menuRestart(session, kernel, emitBeforeIdle);
+      await flush();
+      expect(kernel.executed).toHaveLength(2);
+      expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1, resume: true }]);
+    }
+  );
+
+  it('sends the notebook path in hello', async () => {
+    const { kernel } = await setup(true, { notebookPath: () => 'work/analysis.ipynb' });
+    expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1, notebook: 'work/analysis.ipynb' }]);
+  });
+
+  it('times out a load the kernel never answers, says so, and retries when the kernel reconnects', async () => {
+    const { kernel, conn } = await setup(true, { loadTimeoutMs: 30 });
+    kernel.lastComm.reply(STATE);
+    kernel.hang = true;
+    kernel.setStatus('restarting');
+    kernel.setStatus('idle');
+    await flush();
+    expect(conn.model.status).toBe('loading');
+    await sleep(60);
+    expect(conn.model.status).toBe('not-loaded');
+    expect(conn.model.lastError).toContain('timed out');
+    expect(conn.model.lastError).toContain('Reconnect');
+    expect(kernel.comms).toHaveLength(1);
+    // Kernel -> Reconnect to Kernel: the websocket drops and comes back; the kernel answers again.
+    kernel.hang = false;
+    kernel.setConnectionStatus('connecting');
+    expect(kernel.executed).toHaveLength(1);
+    kernel.setConnectionStatus('connected');
+    await flush();
+    expect(kernel.executed).toEqual(['%load_ext jupyter_agent', '%load_ext jupyter_agent']);
+    expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1, resume: true }]);
+    kernel.lastComm.reply(STATE);
+    expect(conn.model.status).toBe('connected');
+    expect(conn.model.lastError).toBe('');
+  });
+
+  it('retries a load cut off by a reconnect before its timeout, ignoring the abandoned attempt', async () => {
+    const { kernel, conn } = await setup(true, { loadTimeoutMs: 10000 });
+    kernel.lastComm.kernelCloses();
+    kernel.hang = true;
+    const first = conn.loadExtension();
+    await flush();
+    kernel.hang = false;
+    kernel.setConnectionStatus('disconnected');
+    kernel.setConnectionStatus('connected');
+    await flush();
+    expect(kernel.executed).toHaveLength(2);
+    expect(kernel.comms).toHaveLength(2);
+    kernel.answerLate(); // the first attempt's reply, late: no second comm
+    await first;
+    await flush();
+    expect(kernel.comms).toHaveLength(2);
+    expect(kernel.disposedFutures).toBe(1);
+    kernel.lastComm.reply(STATE);
+    expect(conn.model.status).toBe('connected');
+  });
+
+  it('connects when a timed-out load is answered late after all', async () => {
+    const { kernel, conn } = await setup(true, { loadTimeoutMs: 20 });
+    kernel.lastComm.kernelCloses();
+    kernel.hang = true;
+    await conn.loadExtension();
+    expect(conn.model.status).toBe('not-loaded');
+    expect(kernel.comms).toHaveLength(1);
+    kernel.answerLate();
+    await flush();
+    expect(kernel.comms).toHaveLength(2);
+    expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1 }]);
+  });
+
+  it('finishes a restart that never reported idle once the kernel reconnects', async () => {
+    const { kernel, conn } = await setup();
+    kernel.lastComm.reply(STATE);
+    kernel.setStatus('restarting');
+    kernel.setStatus('starting'); // hung: no idle ever comes
+    expect(conn.model.status).toBe('restarting');
+    kernel.setConnectionStatus('connecting');
+    kernel.setConnectionStatus('connected');
+    await flush();
+    expect(kernel.executed).toEqual(['%load_ext jupyter_agent']);
+    expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1, resume: true }]);
+  });
+
+  it('re-sends an unanswered hello after a reconnect, but leaves a connected panel alone', async () => {
+    const { kernel, conn } = await setup();
+    expect(kernel.comms).toHaveLength(1);
+    kernel.setConnectionStatus('connecting');
+    kernel.setConnectionStatus('connected');
+    expect(kernel.comms).toHaveLength(2);
+    kernel.lastComm.reply(STATE);
+    kernel.setConnectionStatus('connecting');
+    kernel.setConnectionStatus('connected');
+    expect(kernel.comms).toHaveLength(2);
+    expect(conn.model.status).toBe('connected');
+  });
+
+  it('a reconnect during the reload after a restart retries it with resume', async () => {
+    const { kernel, conn } = await setup(true, { loadTimeoutMs: 10000 });
+    kernel.lastComm.reply(STATE);
+    kernel.hang = true; // the restarted kernel reports idle, then ignores shell requests
+    kernel.setStatus('restarting');
+    kernel.setStatus('idle');
+    await flush();
+    expect(conn.model.status).toBe('loading');
+    kernel.hang = false;
+    kernel.setConnectionStatus('connecting');
+    kernel.setConnectionStatus('connected');
+    await flush();
+    expect(kernel.executed).toHaveLength(2);
+    expect(kernel.lastComm.opened).toEqual([{ type: 'hello', version: 1, resume: true }]);
+    kernel.answerLate(); // settle the abandoned attempt so its load timer does not outlive the test
+    await flush();
+    expect(kernel.comms).toHaveLength(2);
   });
 });

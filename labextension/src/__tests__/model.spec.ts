@@ -1,7 +1,14 @@
 import { ChatModel, gaugeItems, windowLabel } from '../model';
 
 const ev = (event: Record<string, unknown>) => ({ type: 'event', event: { turn_id: 't1', ...event } });
-const state = { type: 'state', model: 'gpt-5.2', provider: 'compatible', transport: 'sse', rate_limits: {}, busy: false };
+const state = {
+  type: 'state',
+  model: 'gpt-5.2',
+  provider: 'compatible',
+  transport: 'sse',
+  rate_limits: {},
+  busy: false
+};
 
 function connected(): ChatModel {
   const m = new ChatModel();
@@ -13,7 +20,7 @@ describe('ChatModel', () => {
   it('streams deltas into one assistant entry per item, with its phase', () => {
     const m = connected();
     let changes = 0;
-    m.onChange(() => (changes += 1));
+    m.changed.connect(() => (changes += 1));
     m.receive(ev({ type: 'turn_started', prompt: 'hi', model: 'gpt-5.2', source: 'cell' }));
     m.receive(ev({ type: 'text_delta', delta: 'Let me ', item_id: 'a', phase: 'commentary' }));
     m.receive(ev({ type: 'text_delta', delta: 'check.', item_id: 'a', phase: 'commentary' }));
@@ -47,9 +54,13 @@ describe('ChatModel', () => {
     m.receive(ev({ type: 'turn_started', prompt: 'q', model: 'm', source: 'panel' }));
     m.receive(ev({ type: 'web_search', item_id: 'ws', status: 'in_progress', action: null, detail: '' }));
     expect(m.entries[1]).toMatchObject({ kind: 'search', text: 'Searching the web' });
-    m.receive(ev({ type: 'web_search', item_id: 'ws', status: 'completed', action: 'search', detail: 'weather seattle' }));
+    m.receive(
+      ev({ type: 'web_search', item_id: 'ws', status: 'completed', action: 'search', detail: 'weather seattle' })
+    );
     expect(m.entries[1]).toMatchObject({ kind: 'search', text: 'Searched weather seattle', status: 'completed' });
-    m.receive(ev({ type: 'reroute_warning', from_model: 'gpt-5.2', to_model: 'gpt-5-mini', message: 'Rerouted to gpt-5-mini.' }));
+    m.receive(
+      ev({ type: 'reroute_warning', from_model: 'gpt-5.2', to_model: 'gpt-5-mini', message: 'Rerouted to gpt-5-mini.' })
+    );
     expect(m.entries[2]).toMatchObject({ kind: 'warning', text: 'Rerouted to gpt-5-mini.' });
     m.receive(ev({ type: 'text_delta', delta: 'partial', item_id: 'x', phase: null }));
     m.receive(ev({ type: 'retry', attempt: 1, max_attempts: 5, delay: 0.1, reason: 'reset' }));
@@ -89,9 +100,26 @@ describe('ChatModel', () => {
 
   it('keeps the latest snapshot per rate-limit bucket', () => {
     const m = new ChatModel();
-    m.receive({ ...state, rate_limits: { codex: { limit_id: 'codex', primary: { used_percent: 10, window_minutes: 300 } } } });
-    m.receive(ev({ type: 'rate_limits', snapshot: { limit_id: 'codex', primary: { used_percent: 55, window_minutes: 300 }, secondary: { used_percent: 12, window_minutes: 10080 } } }));
-    m.receive(ev({ type: 'rate_limits', snapshot: { limit_id: 'requests', limit_name: 'requests', primary: { used_percent: 99.6 } } }));
+    m.receive({
+      ...state,
+      rate_limits: { codex: { limit_id: 'codex', primary: { used_percent: 10, window_minutes: 300 } } }
+    });
+    m.receive(
+      ev({
+        type: 'rate_limits',
+        snapshot: {
+          limit_id: 'codex',
+          primary: { used_percent: 55, window_minutes: 300 },
+          secondary: { used_percent: 12, window_minutes: 10080 }
+        }
+      })
+    );
+    m.receive(
+      ev({
+        type: 'rate_limits',
+        snapshot: { limit_id: 'requests', limit_name: 'requests', primary: { used_percent: 99.6 } }
+      })
+    );
     expect(gaugeItems(m.rateLimits).map(g => [g.label, Math.round(g.percent)])).toEqual([
       ['codex 5h', 55],
       ['codex 1w', 12],
@@ -125,7 +153,7 @@ describe('ChatModel', () => {
     m.receive(ev({ type: 'turn_started', prompt: 'hi', model: 'm', source: 'cell' }));
     const before = JSON.stringify(m.entries);
     let changes = 0;
-    m.onChange(() => (changes += 1));
+    m.changed.connect(() => (changes += 1));
     expect(m.receive({ type: 'event', event: { type: 'text_delta', turn_id: 't1', delta: null } })).toBe(false);
     expect(m.receive('garbage')).toBe(false);
     expect(m.receive({ type: 'state', model: 1 })).toBe(false);

@@ -23,7 +23,9 @@ const state = {
 describe('parseKernelMessage', () => {
   it('accepts the four kernel message types', () => {
     expect(parseKernelMessage(state).ok).toBe(true);
-    expect(parseKernelMessage({ type: 'history', messages: [{ role: 'user', text: 'hi', phase: null }] }).ok).toBe(true);
+    expect(parseKernelMessage({ type: 'history', messages: [{ role: 'user', text: 'hi', phase: null }] }).ok).toBe(
+      true
+    );
     expect(
       parseKernelMessage({
         type: 'event',
@@ -41,8 +43,14 @@ describe('parseKernelMessage', () => {
     [{ ...state, rate_limits: { x: { limit_id: 'x', primary: { used_percent: 'lots' } } } }, 'state.rate_limits'],
     [{ type: 'history', messages: 'hi' }, 'history: field "messages" should be array'],
     [{ type: 'history', messages: [{ role: 'user' }] }, 'history message: field "text" should be string'],
-    [{ type: 'event', event: { type: 'text_delta', turn_id: 't', delta: 5, item_id: 'm', phase: null } }, 'text_delta: field "delta"'],
-    [{ type: 'event', event: { type: 'text_delta', turn_id: 't', delta: 'x', item_id: 'm', phase: 'shouting' } }, 'field "phase"'],
+    [
+      { type: 'event', event: { type: 'text_delta', turn_id: 't', delta: 5, item_id: 'm', phase: null } },
+      'text_delta: field "delta"'
+    ],
+    [
+      { type: 'event', event: { type: 'text_delta', turn_id: 't', delta: 'x', item_id: 'm', phase: 'shouting' } },
+      'field "phase"'
+    ],
     [{ type: 'event', event: { type: 'mystery', turn_id: 't' } }, 'unknown event type "mystery"'],
     [{ type: 'event', event: { type: 'turn_done', status: 'completed', text: '' } }, 'field "turn_id"'],
     [{ type: 'error', message: 3 }, 'error: field "message" should be string']
@@ -66,7 +74,9 @@ describe('checkPanelMessage', () => {
     expect(checkPanelMessage({ type: 'send', id: '1', text: 'hello' })).toBeNull();
     expect(checkPanelMessage({ type: 'send', id: '1', text: '   ' })).toContain('empty');
     expect(checkPanelMessage({ type: 'send', id: '1', text: 'a'.repeat(MAX_TEXT_BYTES) })).toBeNull();
-    expect(checkPanelMessage({ type: 'send', id: '1', text: 'a'.repeat(MAX_TEXT_BYTES + 1) })).toContain('limit is 100 kB');
+    expect(checkPanelMessage({ type: 'send', id: '1', text: 'a'.repeat(MAX_TEXT_BYTES + 1) })).toContain(
+      'limit is 100 kB'
+    );
     // UTF-8 bytes, not characters: 40k euro signs are 120 kB.
     expect(checkPanelMessage({ type: 'send', id: '1', text: '€'.repeat(40000) })).toContain('limit');
     expect(checkPanelMessage({ type: 'stop' })).toBeNull();
