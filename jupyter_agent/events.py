@@ -215,6 +215,36 @@ class UsageEvent(AgentEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class ContextGauge(AgentEvent):
+    """How full the model's context is: the last request's input tokens against the window (issue 14).
+
+    ``window`` is None when no source knows it (``source`` says so); ``totals`` are the session's.
+    """
+
+    type: ClassVar[str] = "context"
+    input_tokens: int = 0
+    window: int | None = None
+    source: str = ""
+    totals: Usage = field(default_factory=Usage)
+
+    @property
+    def used_percent(self) -> float | None:
+        return 100.0 * self.input_tokens / self.window if self.window else None
+
+
+@dataclass(frozen=True, slots=True)
+class Compacted(AgentEvent):
+    """Older history was replaced by a summary (``%agent compact``, the threshold, or recovery)."""
+
+    type: ClassVar[str] = "compacted"
+    reason: str = ""
+    items_before: int = 0
+    items_after: int = 0
+    input_tokens_before: int = 0
+    method: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Telemetry(AgentEvent):
     """Per-turn runtime summary (spec §10)."""
 
@@ -253,6 +283,8 @@ EVENT_TYPES: dict[str, type[AgentEvent]] = {
         Error,
         Notice,
         UsageEvent,
+        ContextGauge,
+        Compacted,
         Telemetry,
         RealtimeEvent,
     )
@@ -267,4 +299,6 @@ def event_from_dict(data: dict[str, Any]) -> AgentEvent:
         kwargs["snapshot"] = snapshot_from_dict(kwargs["snapshot"])
     if cls is UsageEvent and isinstance(kwargs.get("usage"), dict):
         kwargs["usage"] = Usage(**kwargs["usage"])
+    if cls is ContextGauge and isinstance(kwargs.get("totals"), dict):
+        kwargs["totals"] = Usage(**kwargs["totals"])
     return cls(**kwargs)

@@ -11,6 +11,7 @@ import argparse
 import shlex
 from typing import TYPE_CHECKING, Any
 
+from .ui.context_gauge import context_line, totals_line
 from .ui.gauges import gauges_text
 
 if TYPE_CHECKING:
@@ -110,6 +111,8 @@ def status_text(agent: Agent) -> str:
     lines.append(f"Turns:      {len(agent.turns)}; history items: {len(agent.history)}")
     lines.append(f"Web search: {agent.web_search_mode(provider)}")
     lines.extend(project_status(agent))
+    lines.append(context_line(agent.context_event(agent.window_for(provider, agent.model_name))))
+    lines.append(totals_line(agent.session_usage))
     lines.append("")
     lines.append(gauges_text(agent.rate_limits))
     return "\n".join(lines)

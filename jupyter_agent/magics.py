@@ -350,8 +350,12 @@ class AgentMagics(Magics):
         return pinned_gauges(agent)
 
     def _cmd_usage(self, agent: Agent, args: list[str]) -> Any:
+        from .ui.context_gauge import context_line, totals_line
         from .usage import fetch_usage_sync
 
+        # This session's own figures first (issue 14), then what the provider's usage endpoint says.
+        print(totals_line(agent.session_usage))
+        print(context_line(agent.context_event(agent.window_for(agent.resolved_provider(), agent.model_name))))
         return fetch_usage_sync(agent)
 
     def _cmd_voice(self, agent: Agent, args: list[str]) -> Any:

@@ -26,6 +26,7 @@ from ..config import Provider, Secret, resolve_provider
 from ..loop import AgentLoop, get_agent_loop
 from ..session import ModelSession, SessionOptions, make_session
 from ..tools.base import FunctionTool
+from .context import ContextMixin
 from .history import HistoryMixin
 from .project import ProjectMixin
 from .requests import RequestsMixin
@@ -52,7 +53,7 @@ class SessionInfo:
     server_model: str | None
 
 
-class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, ProjectMixin, Configurable):
+class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, ProjectMixin, ContextMixin, Configurable):
     """A model agent: one conversation, any number of turns, from cells, panel or Python."""
 
     model = Unicode("", help="Model (or Azure deployment) name; empty = the provider's default.").tag(config=True)
@@ -163,6 +164,7 @@ class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, ProjectMixin, C
         #: Hook called with each history item as it is appended (persistence).
         self.on_history_append: Callable[[dict[str, Any]], None] | None = None
         self._init_project()  # MCP servers and AGENTS.md (project.py)
+        self._init_context()  # window, token totals, compaction (context.py)
         self._prewarm = prewarm
         #: False while ``temporary_options`` applies or restores a cell's options: no warm-up then.
         self._warm_on_change = True

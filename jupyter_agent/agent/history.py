@@ -68,7 +68,13 @@ class HistoryMixin:
         request is valid; those outputs are saved too.
         """
         from ..store import dangling_calls
+        from .context import cap_tool_output
 
+        limit = getattr(self, "tool_output_limit", 0)  # saved outputs are whole; history keeps them capped
+        items = [
+            {**i, "output": cap_tool_output(i.get("output"), limit)} if i.get("type") == "function_call_output" else i
+            for i in items
+        ]
         self._replace_history(items, conversation_id or str(uuid.uuid4()))
         for call_id in dangling_calls(self.history):
             self._append_history(
@@ -121,11 +127,12 @@ class HistoryMixin:
                 out.append({"role": "tool", "text": f"Searched {parsed.display_detail()[1]}".rstrip(), "phase": None})
         return out
 
-    def _append_history(self, item: dict[str, Any]) -> None:
+    def _append_history(self, item: dict[str, Any], saved: dict[str, Any] | None = None) -> None:
+        """Append ``item``; the store gets ``saved`` instead when given (a tool's full output)."""
         self.history.append(item)
         if self.on_history_append is not None:
             try:
-                self.on_history_append(item)
+                self.on_history_append(saved if saved is not None else item)
             except Exception:  # a failing store must not fail the turn; the item is in memory
                 log.exception("history persistence failed")
 

@@ -17,6 +17,7 @@ from ..protocol.responses import FunctionCallItem
 from ..session import TurnContext
 from ..tools.base import FunctionTool, as_tool
 from ..tools.mcp_tools import output_text
+from .context import cap_tool_output
 
 if TYPE_CHECKING:
     from .core import Turn
@@ -33,7 +34,8 @@ class ToolsMixin:
     _approvals: dict[str, asyncio.Future[str]]
 
     # Provided by the other parts of ``Agent`` (annotations only: nothing here shadows them).
-    _append_history: Callable[[dict[str, Any]], None]
+    _append_history: Callable[..., None]
+    tool_output_limit: int  # context.py
 
     def add_tool(self, tool: Any, *, approval: str | None = None) -> FunctionTool:
         """Register a Python function (schema from its type hints) or a ``FunctionTool``."""
@@ -79,7 +81,10 @@ class ToolsMixin:
     ) -> None:
         results = await asyncio.gather(*(self._run_tool(call, ctx, emit) for call in calls))
         for call, (output, _is_error) in zip(calls, results, strict=True):
-            self._append_history({"type": "function_call_output", "call_id": call.call_id, "output": output})
+            # History gets a capped copy (issue 14); the ToolResult event had the full output.
+            item = {"type": "function_call_output", "call_id": call.call_id, "output": output}
+            kept = cap_tool_output(output, self.tool_output_limit)
+            self._append_history({**item, "output": kept}, item if kept is not output else None)
 
     async def _run_tool(self, call: FunctionCallItem, ctx: TurnContext, emit: EventCallback) -> tuple[Any, bool]:
         tid = ctx.turn_id

@@ -94,11 +94,14 @@ class TurnsMixin:
 
     resolved_provider: Callable[[], Provider]
     _set_api_key: Callable[[str | None], None]
-    _append_history: Callable[[dict[str, Any]], None]
+    _append_history: Callable[..., None]
     _close_dangling: Callable[[list[FunctionCallItem], str], None]
     _reject_approvals: Callable[[TurnContext], None]
     _web_search_notices: Callable[[Provider, EventCallback, str], None]
     _run_tools: Callable[..., Any]
+    _lookup_window: Callable[..., Any]  # context.py
+    _turn_window: Any
+    _account_usage: Callable[..., None]
     _sample_dropping_rejected_web_search: Callable[..., Any]
 
     async def _turn_entry(
@@ -155,6 +158,7 @@ class TurnsMixin:
         self._append_history(_user_message(prompt))
         self._turn_notices(provider, emit, turn_id)
         await self._mcp_tools(emit, turn_id)  # MCP servers' tools for this turn (project.py)
+        self._turn_window = await self._lookup_window(provider, ctx.requested_model)  # context.py
         acc = TurnAccumulator(
             turn_id,
             lambda e: self._emit_turn_event(turn, sink, e),
@@ -234,6 +238,7 @@ class TurnsMixin:
         for _round in range(self.max_tool_rounds + 1):
             sampling = await self._sample_dropping_rejected_web_search(provider, ctx, acc)
             turn.usage = acc.usage
+            self._account_usage(sampling.usage, self._turn_window, emit, ctx.turn_id)  # the context gauge
             keep_ids = provider.is_azure
             for item in sampling.items:
                 replay = _replay_item(item, keep_ids)

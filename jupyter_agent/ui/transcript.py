@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import events as ev
+from .context_gauge import context_line
 from .gauges import exhausted_text, gauges_markdown, gauges_text
 
 MAX_TOOL_OUTPUT_LINES = 40
@@ -117,6 +118,8 @@ class TurnViewState:
     #: Bumped when the notices/errors/status/footer/gauges change (blocks have their own).
     chrome_version: int = 0
     gauges_version: int = 0
+    #: The last context gauge of the turn (issue 14).
+    context: ev.ContextGauge | None = None
     structure_version: int = 0
     _next_key: int = 0
     _checkpoint: int = 0
@@ -248,6 +251,10 @@ class TurnViewState:
         self.status = e.display_text
         self.chrome_version += 1
 
+    def _on_context(self, e: ev.ContextGauge) -> None:
+        self.context = e
+        self.gauges_version += 1
+
     def _on_rate_limits(self, e: ev.RateLimits) -> None:
         if e.snapshot is not None:
             self.rate_limits[e.snapshot.limit_id] = e.snapshot
@@ -357,6 +364,8 @@ class TurnViewState:
         footer = self.footer_text()
         if footer:
             parts.append("---\n" + "  \n".join(_md_escape(x) for x in footer.splitlines()))
+        if gauges and self.context is not None:
+            parts.append(_md_escape(context_line(self.context)))
         if gauges and self.rate_limits:
             parts.append(gauges_markdown(self.rate_limits, now))
         return "\n\n".join(p for p in parts if p).strip() + "\n"
@@ -375,6 +384,8 @@ class TurnViewState:
         footer = self.footer_text()
         if footer:
             parts.append(("-" * 40) + "\n" + footer)
+        if gauges and self.context is not None:
+            parts.append(context_line(self.context))
         if gauges and self.rate_limits:
             parts.append(gauges_text(self.rate_limits, now))
         return "\n\n".join(p for p in parts if p).strip() + "\n"
@@ -392,6 +403,7 @@ _HANDLERS: dict[type, Any] = {
     ev.ApprovalResolved: TurnViewState._on_approval_resolved,
     ev.Retry: TurnViewState._on_retry,
     ev.RateLimits: TurnViewState._on_rate_limits,
+    ev.ContextGauge: TurnViewState._on_context,
     ev.ServerModel: TurnViewState._on_server_model,
     ev.RerouteWarning: TurnViewState._on_reroute,
     ev.Error: TurnViewState._on_error,

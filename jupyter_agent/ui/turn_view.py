@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import events as ev
+from .context_gauge import context_html
 from .gauges import gauges_html
 from .transcript import (
     DECISION_TEXT,
@@ -355,8 +356,11 @@ class TurnView:
         if s.telemetry_line:
             footer.append(html.escape(s.telemetry_line))
         self._push_value("footer", f'<div class="jpa-footer">{"<br>".join(footer)}</div>' if footer else "")
+        gauge_html = context_html(s.context) if s.context is not None else ""
         if s.rate_limits:
-            self._push_value("gauges", gauges_html(s.rate_limits))
+            gauge_html += gauges_html(s.rate_limits)
+        if gauge_html:
+            self._push_value("gauges", gauge_html)
         stop = self._w["stop"]
         disabled = s.done or self._stopping
         if stop.disabled != disabled:

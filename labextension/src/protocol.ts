@@ -153,6 +153,21 @@ export interface UsageEvent extends Base {
   type: 'usage';
   usage: Usage;
 }
+export interface ContextGauge extends Base {
+  type: 'context';
+  input_tokens: number;
+  window: number | null;
+  source: string;
+  totals: Usage;
+}
+export interface Compacted extends Base {
+  type: 'compacted';
+  reason: string;
+  items_before: number;
+  items_after: number;
+  input_tokens_before: number;
+  method: string;
+}
 export interface Telemetry extends Base {
   type: 'telemetry';
   summary: Record<string, unknown>;
@@ -182,6 +197,8 @@ export type AgentEvent =
   | ErrorEvent
   | Notice
   | UsageEvent
+  | ContextGauge
+  | Compacted
   | Telemetry
   | RealtimeEvent;
 
@@ -267,6 +284,14 @@ export const EVENT_FIELDS: Record<AgentEvent['type'], Record<string, Kind>> = {
   error: { message: 'string', retryable: 'boolean', code: 'string?' },
   notice: { level: 'string', message: 'string' },
   usage: { usage: 'object' },
+  context: { input_tokens: 'number', window: 'number?', source: 'string', totals: 'object' },
+  compacted: {
+    reason: 'string',
+    items_before: 'number',
+    items_after: 'number',
+    input_tokens_before: 'number',
+    method: 'string'
+  },
   telemetry: { summary: 'object', line: 'string' },
   realtime: { kind: 'string', payload: 'object' }
 };
