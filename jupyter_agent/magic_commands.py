@@ -76,7 +76,9 @@ HELP = """\
 %agent reset                start a new conversation (the old one stays saved)
 %agent resume [ID]          continue this notebook's last saved conversation (e.g. after a restart)
 %agent conversations        this notebook's saved conversations
-%agent history              the conversation so far
+%agent history              the conversation so far (compactions marked)
+%agent compact              replace older history by a summary now (also automatic at
+                            Agent.compact_threshold of the context window)
 %agent tools                tools and their approval policies
 %agent approve ask|auto|never [TOOL]
                             approval policy (default: every code-running tool)

@@ -324,6 +324,16 @@ class AgentMagics(Magics):
     def _cmd_instructions(self, agent: Agent, args: list[str]) -> Any:
         return TextOutput(instructions_text(agent))
 
+    def _cmd_compact(self, agent: Agent, args: list[str]) -> Any:
+        from .agent.compaction import CompactionFailed
+        from .ui.context_gauge import compacted_text
+
+        try:
+            done = agent.compact()
+        except CompactionFailed as exc:
+            return TextOutput(f"Not compacted: {exc}. The conversation is unchanged.")
+        return TextOutput(compacted_text(done))
+
     def _cmd_history(self, agent: Agent, args: list[str]) -> Any:
         return TextOutput(history_text(agent))
 

@@ -169,9 +169,14 @@ class ConversationStore:
 
     def append(self, conversation_id: str, item: dict[str, Any]) -> None:
         """Write one history item (write + flush now, fsync on the background thread)."""
-        line = json.dumps(
-            {"type": "item", "item": redact(item, self.secrets())}, ensure_ascii=False, separators=(",", ":")
-        )
+        self._write(conversation_id, {"type": "item", "item": redact(item, self.secrets())})
+
+    def compacted(self, conversation_id: str, items: list[dict[str, Any]]) -> None:
+        """Record a compaction (issue 14): on load, ``items`` replace everything before this line."""
+        self._write(conversation_id, {"type": "compacted", "items": redact(items, self.secrets())})
+
+    def _write(self, conversation_id: str, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
         with self._lock:
             fh = self._file(conversation_id)
             fh.write(line.encode("utf-8", "surrogatepass") + b"\n")
@@ -290,6 +295,8 @@ def read_conversation(path: Path) -> StoredConversation:
                 conv.notebook = str(record.get("notebook") or "")
             elif record.get("type") == "item" and isinstance(record.get("item"), dict):
                 conv.items.append(record["item"])
+            elif record.get("type") == "compacted" and isinstance(record.get("items"), list):
+                conv.items = [i for i in record["items"] if isinstance(i, dict)]
             else:
                 conv.skipped_lines += 1
     if conv.skipped_lines:

@@ -26,6 +26,7 @@ from ..config import Provider, Secret, resolve_provider
 from ..loop import AgentLoop, get_agent_loop
 from ..session import ModelSession, SessionOptions, make_session
 from ..tools.base import FunctionTool
+from .compaction import CompactionMixin
 from .context import ContextMixin
 from .history import HistoryMixin
 from .project import ProjectMixin
@@ -53,7 +54,9 @@ class SessionInfo:
     server_model: str | None
 
 
-class Agent(TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, ProjectMixin, ContextMixin, Configurable):
+class Agent(
+    TurnsMixin, ToolsMixin, HistoryMixin, RequestsMixin, CompactionMixin, ProjectMixin, ContextMixin, Configurable
+):
     """A model agent: one conversation, any number of turns, from cells, panel or Python."""
 
     model = Unicode("", help="Model (or Azure deployment) name; empty = the provider's default.").tag(config=True)

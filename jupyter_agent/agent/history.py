@@ -61,6 +61,21 @@ class HistoryMixin:
         if old is not None:
             self._loop.submit(old.aclose())
 
+    def _install_history(self, items: list[dict[str, Any]]) -> None:
+        """History after compaction (``compaction.py``): same conversation and session, new items.
+
+        The store records the new history so resume continues from it; the session stays (over
+        WebSocket the next request is no prefix of the last, so it starts a new chain).
+        """
+        with self._provider_lock:
+            self.history = list(items)
+            self.history_version += 1
+        if self.store is not None:
+            try:
+                self.store.compacted(self.conversation_id, self.history)
+            except Exception:  # a failing store must not fail the turn; the history is in memory
+                log.exception("saving the compacted history failed")
+
     def load_history(self, items: list[dict[str, Any]], conversation_id: str | None = None) -> None:
         """Continue a saved conversation: its items become the history, replayed on the next request.
 
@@ -114,7 +129,7 @@ class HistoryMixin:
         out: list[dict[str, Any]] = []
         for item in self.history:
             kind = item.get("type", "message")
-            if kind == "message":
+            if kind == "message" and not is_summary_item(item):
                 text = _content_text(item.get("content"))
                 role = item.get("role", "user")
                 if role == "user" and is_warning_item(item):
@@ -122,6 +137,8 @@ class HistoryMixin:
                 out.append({"role": role, "text": text, "phase": item.get("phase")})
             elif kind == "function_call":
                 out.append({"role": "tool", "text": f"{item.get('name')}({item.get('arguments', '')})", "phase": None})
+            elif kind in ("compaction", "compaction_summary") or is_summary_item(item):
+                out.append({"role": "compaction", "text": COMPACTED_MARK, "phase": None})
             elif kind == "web_search_call":
                 parsed = WebSearchCallItem.model_validate(item)
                 out.append({"role": "tool", "text": f"Searched {parsed.display_detail()[1]}".rstrip(), "phase": None})
@@ -142,6 +159,16 @@ class HistoryMixin:
         for call in calls:
             if call.call_id not in answered:
                 self._append_history({"type": "function_call_output", "call_id": call.call_id, "output": output})
+
+
+COMPACTED_MARK = "[conversation compacted: older history replaced by a summary]"
+
+
+def is_summary_item(item: dict[str, Any]) -> bool:
+    from .compaction import SUMMARY_PREFIX
+
+    content = item.get("content")
+    return item.get("role") == "user" and isinstance(content, str) and content.startswith(SUMMARY_PREFIX)
 
 
 def _user_message(text: str) -> dict[str, Any]:

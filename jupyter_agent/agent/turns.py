@@ -99,6 +99,7 @@ class TurnsMixin:
     _reject_approvals: Callable[[TurnContext], None]
     _web_search_notices: Callable[[Provider, EventCallback, str], None]
     _run_tools: Callable[..., Any]
+    _sample_in_window: Callable[..., Any]  # compaction.py
     _lookup_window: Callable[..., Any]  # context.py
     _turn_window: Any
     _account_usage: Callable[..., None]
@@ -235,8 +236,9 @@ class TurnsMixin:
 
         ``pending`` holds the calls being run, so a failure can give each an output.
         """
+        window_state: dict[str, bool] = {}  # compaction.py: one automatic compaction, one recovery
         for _round in range(self.max_tool_rounds + 1):
-            sampling = await self._sample_dropping_rejected_web_search(provider, ctx, acc)
+            sampling = await self._sample_in_window(provider, ctx, acc, emit, window_state)
             turn.usage = acc.usage
             self._account_usage(sampling.usage, self._turn_window, emit, ctx.turn_id)  # the context gauge
             keep_ids = provider.is_azure

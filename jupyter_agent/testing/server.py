@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.server import ServerProtocol
 
+from .compact import compact_reply
 from .script import (
     Ev,
     Hang,
@@ -469,6 +470,8 @@ class ScriptedServer:
             if isinstance(target, Reply):
                 return target
             fn = target
+        elif rec.path.endswith("/responses/compact") and rec.method == "POST":
+            fn = compact_reply  # the real endpoint's shape (openai-api.md §1.1); a route overrides it
         elif rec.path.endswith("/responses") and rec.method == "POST":
             if self.responder is None:
                 return Reply(status=500, body=_error_body("scripted server: no reply left"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from ..events import ContextGauge, Usage
+from ..events import Compacted, ContextGauge, Usage
 from .gauges import COLORS, bar, level_for
 
 
@@ -46,4 +46,20 @@ def context_html(e: ContextGauge) -> str:
     return (
         f'<div class="jpa-context jpa-gauge-{level}" data-level="{level}" title="{html.escape(e.source)}" '
         f'style="font-size:12px">Context {gauge} {html.escape(figures)}</div>'
+    )
+
+
+_REASONS = {
+    "requested": "on request",
+    "threshold": "the context was nearly full",
+    "context_length_exceeded": "the model's context window was exceeded; the turn was retried",
+}
+
+
+def compacted_text(e: Compacted) -> str:
+    """The compaction marker shown in the cell, the panel's notices and ``%agent compact``."""
+    why = _REASONS.get(e.reason, e.reason)
+    return (
+        f"Conversation compacted ({why}): {e.items_before} history items became {e.items_after} "
+        f"({'OpenAI /responses/compact' if e.method == 'responses/compact' else 'a summary written by the model'})."
     )

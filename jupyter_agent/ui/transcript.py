@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import events as ev
-from .context_gauge import context_line
+from .context_gauge import compacted_text, context_line
 from .gauges import exhausted_text, gauges_markdown, gauges_text
 
 MAX_TOOL_OUTPUT_LINES = 40
@@ -288,6 +288,10 @@ class TurnViewState:
             self.notices.append(Notice(e.level, e.message))
             self.chrome_version += 1
 
+    def _on_compacted(self, e: ev.Compacted) -> None:
+        self.notices.append(Notice("info", compacted_text(e)))
+        self.chrome_version += 1
+
     def _on_usage(self, e: ev.UsageEvent) -> None:
         u, a = self.usage, e.usage
         self.usage = (
@@ -404,6 +408,7 @@ _HANDLERS: dict[type, Any] = {
     ev.Retry: TurnViewState._on_retry,
     ev.RateLimits: TurnViewState._on_rate_limits,
     ev.ContextGauge: TurnViewState._on_context,
+    ev.Compacted: TurnViewState._on_compacted,
     ev.ServerModel: TurnViewState._on_server_model,
     ev.RerouteWarning: TurnViewState._on_reroute,
     ev.Error: TurnViewState._on_error,
