@@ -10,6 +10,7 @@ stays in the ``ToolResult`` event and so in the cell and the panel.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -96,6 +97,11 @@ async def server_window(provider: Provider, model: str, *, timeout: float = 3.0)
     """What the server says about the window, or None (OpenAI and Azure do not say)."""
     if provider.name not in ("local", "compatible"):
         return None
+    if not provider.base_url and provider.prepare is not None:
+        try:  # the embedded model's URL is known once it is loaded (the turn needs it anyway)
+            await asyncio.to_thread(provider.prepare)
+        except Exception:  # noqa: BLE001 - not loadable: the turn reports it; the window stays unknown
+            return None
     base = provider.base_url.rstrip("/")
     try:
         async with httpx.AsyncClient(timeout=timeout, **httpx_client_options()) as client:
@@ -151,7 +157,9 @@ class ContextMixin(HasTraits):
         table_first = provider.name == "compatible" and known_window(model) is not None
         if not self.context_window and key not in self._windows and not table_first:
             found = await server_window(provider, model)
-            self._windows[key] = found or self.window_for(provider, model)
+            # Under the URL asked before and after (loading the embedded model sets its URL).
+            for k in (key, (provider.name, provider.base_url, model)):
+                self._windows[k] = found or self.window_for(provider, model)
         return self.window_for(provider, model)
 
     def _account_usage(self, usage: Usage | None, window: ContextWindow, emit: Any, turn_id: str) -> None:

@@ -7,6 +7,8 @@
 import { ISignal, Signal } from '@lumino/signaling';
 import {
   AgentEvent,
+  Compacted,
+  ContextGauge,
   KernelMessage,
   RateLimitSnapshot,
   TranscriptEntry,
@@ -70,6 +72,8 @@ export class ChatModel {
   provider = '';
   transport = '';
   serverModel = '';
+  /** The last context gauge: input tokens of the last request against the window (issue 14). */
+  context: ContextGauge | null = null;
   /** The latest protocol/connection problem, shown in the status line. */
   lastError = '';
   /** Invalid kernel messages dropped (a misbehaving kernel never breaks the view). */
@@ -358,12 +362,53 @@ export class ChatModel {
           level: event.level
         });
         break;
+      case 'context':
+        this.context = event;
+        break;
+      case 'compacted':
+        this.add({ key: nextKey('compacted'), kind: 'notice', text: compactedText(event), turnId: t, level: 'info' });
+        break;
       case 'usage':
       case 'telemetry':
       case 'realtime':
         break;
     }
   }
+}
+
+const COMPACTION_REASONS: Record<string, string> = {
+  requested: 'on request',
+  threshold: 'the context was nearly full',
+  context_length_exceeded: "the model's context window was exceeded; the turn was retried"
+};
+
+/** The compaction marker, worded as in the cell (ui/context_gauge.py compacted_text). */
+export function compactedText(e: Compacted): string {
+  const why = COMPACTION_REASONS[e.reason] ?? e.reason;
+  const how = e.method === 'responses/compact' ? 'OpenAI /responses/compact' : 'a summary written by the model';
+  return `Conversation compacted (${why}): ${e.items_before} history items became ${e.items_after} (${how}).`;
+}
+
+/** The context gauge as a gauge item ("Context 42%"); an unknown window shows the tokens only. */
+export function contextItem(
+  e: ContextGauge | null
+): { id: string; label: string; percent: number | null; title: string; value: string } | null {
+  if (!e) {
+    return null;
+  }
+  const tokens = e.input_tokens.toLocaleString('en-US');
+  if (!e.window) {
+    return {
+      id: 'context',
+      label: 'Context',
+      percent: null,
+      title: `${tokens} tokens; window ${e.source}`,
+      value: `${tokens} tok`
+    };
+  }
+  const percent = Math.max(0, Math.min(100, (100 * e.input_tokens) / e.window));
+  const title = `Context: ${percent.toFixed(0)}% used (${tokens} / ${e.window.toLocaleString('en-US')} tokens; ${e.source})`;
+  return { id: 'context', label: 'Context', percent, title, value: `${Math.round(percent)}%` };
 }
 
 /** Short label for one gauge: "5h 42%". */

@@ -6,7 +6,7 @@
 import { LabIcon, buildIcon, searchIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 import { AgentConnection } from './connection';
-import { Entry, gaugeItems } from './model';
+import { Entry, contextItem, gaugeItems } from './model';
 import { phaseLabel } from './protocol';
 
 export interface IPanelSettings {
@@ -206,7 +206,12 @@ export class AgentPanel extends Widget {
   }
 
   private _renderGauges(): void {
-    const items = gaugeItems(this._connection?.model.rateLimits ?? {});
+    const model = this._connection?.model;
+    const context = contextItem(model?.context ?? null);
+    const items = [
+      ...(context ? [context] : []),
+      ...gaugeItems(model?.rateLimits ?? {}).map(i => ({ ...i, value: `${Math.round(i.percent)}%` }))
+    ];
     this._gauges.hidden = items.length === 0;
     this._gauges.textContent = '';
     for (const item of items) {
@@ -216,14 +221,15 @@ export class AgentPanel extends Widget {
       const label = el('span', 'jp-AgentPanel-gaugeLabel', item.label);
       const bar = el('span', 'jp-AgentPanel-gaugeBar');
       const fill = el('span', 'jp-AgentPanel-gaugeFill');
-      fill.style.width = `${item.percent}%`;
-      if (item.percent >= 90) {
+      const percent = item.percent ?? 0;
+      fill.style.width = `${percent}%`;
+      if (percent >= 90) {
         fill.classList.add('jp-mod-critical');
-      } else if (item.percent >= 70) {
+      } else if (percent >= 70) {
         fill.classList.add('jp-mod-warning');
       }
       bar.append(fill);
-      const value = el('span', 'jp-AgentPanel-gaugeValue', `${Math.round(item.percent)}%`);
+      const value = el('span', 'jp-AgentPanel-gaugeValue', item.value);
       gauge.append(label, bar, value);
       this._gauges.append(gauge);
     }

@@ -1,4 +1,4 @@
-import { ChatModel, gaugeItems, windowLabel } from '../model';
+import { ChatModel, contextItem, gaugeItems, windowLabel } from '../model';
 
 const ev = (event: Record<string, unknown>) => ({ type: 'event', event: { turn_id: 't1', ...event } });
 const state = {
@@ -183,4 +183,34 @@ describe('windowLabel', () => {
     [1440, '1d'],
     [45, '45m']
   ])('%d minutes is %s', (minutes, label) => expect(windowLabel(minutes)).toBe(label));
+
+  it('keeps the last context gauge and marks a compaction (issue 14)', () => {
+    const m = connected();
+    const totals = {
+      input_tokens: 9,
+      cached_input_tokens: 0,
+      output_tokens: 1,
+      reasoning_output_tokens: 0,
+      total_tokens: 10
+    };
+    expect(m.receive(ev({ type: 'context', input_tokens: 7200, window: 8000, source: 'table', totals }))).toBe(true);
+    expect(contextItem(m.context)).toMatchObject({ label: 'Context', percent: 90, value: '90%' });
+    m.receive(ev({ type: 'context', input_tokens: 1234, window: null, source: 'unknown', totals }));
+    expect(contextItem(m.context)).toMatchObject({ percent: null, value: '1,234 tok' });
+    expect(m.receive(ev({ type: 'context', input_tokens: 'many', window: null, source: 'x', totals }))).toBe(false);
+    m.receive(
+      ev({
+        type: 'compacted',
+        reason: 'threshold',
+        items_before: 40,
+        items_after: 6,
+        input_tokens_before: 7200,
+        method: 'summary'
+      })
+    );
+    expect(m.entries[m.entries.length - 1]).toMatchObject({
+      kind: 'notice',
+      text: 'Conversation compacted (the context was nearly full): 40 history items became 6 (a summary written by the model).'
+    });
+  });
 });
