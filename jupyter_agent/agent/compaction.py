@@ -232,7 +232,8 @@ class CompactionMixin:
         """One sampling with compaction: at the threshold first, and once on ``context_length_exceeded``."""
         window = self._turn_window.tokens
         used = self.last_input_tokens
-        if window and used and used >= self.compact_threshold * window and not state.get("auto"):
+        threshold = self.compact_threshold
+        if window and used and 0 < threshold and used >= threshold * window and not state.get("auto"):
             state["auto"] = True  # at most one automatic compaction per turn
             try:
                 await self._compact(provider, ctx, "threshold", emit)

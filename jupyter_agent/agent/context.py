@@ -128,7 +128,7 @@ class ContextMixin(HasTraits):
         16_000, help="Characters of one tool output kept in history (head + tail); 0 = no cap."
     ).tag(config=True)
     compact_threshold = Float(
-        0.85, help="Compact the conversation when the last request used this fraction of the window."
+        0.85, help="Compact the conversation when the last request used this fraction of the window; 0 = never."
     ).tag(config=True)
 
     def _init_context(self) -> None:

@@ -181,6 +181,10 @@ class Agent(
     def _prewarm_now(self) -> None:
         try:
             provider = self.resolved_provider()
+            if provider.name == "local":  # the embedded model loads while the user types (issue 14)
+                from ..providers.local import start_loading
+
+                start_loading()
             session = self.session
             if session.supports_prewarm:
                 session.start_prewarm(self._prewarm_body(provider))

