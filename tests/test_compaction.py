@@ -158,7 +158,10 @@ async def test_recovery_fails_once_with_one_clear_error(server: ScriptedServer, 
     turn = await agent.ask("third question")
     assert turn.status == "failed"
     (error,) = _of(turn, ev.Error)
-    assert error.code == "context_length_exceeded" and "after compacting it" in error.message
+    assert error.code == "context_length_exceeded"
+    assert error.message.startswith(
+        "Your input exceeds the context window (still, after compacting the conversation once)"
+    )
     assert len(_of(turn, ev.Compacted)) == 1 and len(_bodies(server)) == 5  # fail, summary, fail: no loop
     assert server.pending_replies == 1
     assert _texts(agent.history)[-1] == "third question"  # the user's message is kept
@@ -192,7 +195,10 @@ async def test_too_long_and_compaction_fails_is_one_clear_error(server: Scripted
     )
     turn = await agent.ask("a first question that is already too long")
     (error,) = _of(turn, ev.Error)
-    assert "compacting it failed (nothing older than the latest turn to compact)" in error.message
+    assert error.message.startswith(
+        "Your input exceeds the context window; compacting the conversation to fit failed "
+        "(nothing older than the latest turn to compact)"
+    )
     assert _texts(agent.history) == ["a first question that is already too long"]
 
 

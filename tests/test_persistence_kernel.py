@@ -47,10 +47,10 @@ def test_tools_in_the_kernel_and_resume_after_restart(tmp_path, server, _start):
         cell = kernel.run("%%agent\nwhat is the mean of column x in df?", timeout=60)
         assert cell.status == "ok", cell.text
         assert "The mean of x is 3.0." in cell.text
-        assert "x    float64" in outputs(server.requests[1].json)["c1"]
-        assert outputs(server.requests[2].json)["c2"] == "[stdout]\nMainThread\n[result]\nnp.float64(3.0)"
+        assert "x    float64" in outputs(server.api_requests[1].json)["c1"]
+        assert outputs(server.api_requests[2].json)["c2"] == "[stdout]\nMainThread\n[result]\nnp.float64(3.0)"
         assert "3.0" in kernel.run("print(m)").text  # the code ran in the user's namespace
-        first_input = server.requests[2].json["input"]
+        first_input = server.api_requests[2].json["input"]
         conv_id = kernel.run("print(a.conversation_id)").text.strip()
     finally:
         kernel.shutdown()
@@ -71,7 +71,7 @@ def test_tools_in_the_kernel_and_resume_after_restart(tmp_path, server, _start):
         server.add_response(text_reply("Yes, still 3.0.", phase="final_answer"))
         again = kernel.run("%%agent\nare you sure?", timeout=60)
         assert again.status == "ok" and "Yes, still 3.0." in again.text
-        body = server.requests[-1].json
+        body = server.api_requests[-1].json
         assert body["input"][: len(first_input)] == first_input
         assert body["prompt_cache_key"] == conv_id
         assert body["input"][-1]["content"][0]["text"] == "are you sure?"
@@ -93,7 +93,7 @@ def test_kernel_interrupt_stops_code_the_agent_runs(tmp_path, server, _start):
         assert "interrupted" in cell.text.lower()
         state = kernel.run("print('finished' in globals(), [i['type'] for i in a.history])")
         assert "False ['message', 'function_call', 'function_call_output']" in state.text, state.text
-        assert len(server.requests) == 1  # no follow-up request after the cancel
+        assert len(server.api_requests) == 1  # no follow-up request after the cancel
         server.add_response(text_reply("ok", phase="final_answer"))
         assert "ok" in kernel.run("%%agent\nnext").text  # the history is valid for the next turn
     finally:
@@ -110,8 +110,8 @@ def test_tool_runs_on_the_idle_kernel_thread(tmp_path, server, _start):
         server.add_response(text_reply("done", phase="final_answer"))
         started = kernel.run("a.set_approval('run_python', 'auto')\nh = a.start('which thread?', source='panel')")
         assert started.status == "ok", started.text
-        server.wait_for_requests(2, timeout=20)  # the kernel is idle now; nothing else is executing
-        assert outputs(server.requests[1].json) == {"c1": "[result]\n'MainThread'"}
+        assert server.wait_for(lambda: len(server.api_requests) >= 2, 20)  # the kernel is idle; nothing else executes
+        assert outputs(server.api_requests[1].json) == {"c1": "[result]\n'MainThread'"}
         assert "0" in kernel.run("print(a.kernel_runner.fallbacks)").text
     finally:
         kernel.shutdown()

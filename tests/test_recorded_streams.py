@@ -210,7 +210,7 @@ async def test_function_call_streams(
     assert result.output == "Potato City" and not result.is_error
     assert seen == [json.loads(arguments)]
     # The follow-up request replays the output items and the tool output.
-    follow = server.requests[1].json["input"]
+    follow = server.api_requests[1].json["input"]
     assert follow[0]["role"] == "user"
     fc = [i for i in follow if i["type"] == "function_call"]
     assert [(i["call_id"], i["name"], i["arguments"]) for i in fc] == oracle["calls"]
@@ -242,7 +242,7 @@ async def test_phase_streams_replay_like_the_recorded_second_request(
     turn = await agent.ask("What is the capital of PotatoLand?")
     assert turn.status == "completed", turn.error
     assert turn.text == "The capital of PotatoLand is **Potato City**."
-    sent = server.requests[1].json["input"]
+    sent = server.api_requests[1].json["input"]
     assert [i.get("type", "message") for i in sent] == [i.get("type", "message") for i in recorded]
     assert sent[1]["encrypted_content"] == recorded[1]["encrypted_content"]
     assert sent[2]["phase"] == recorded[2]["phase"] == "commentary"
@@ -270,14 +270,14 @@ async def test_incomplete_stream_is_an_error_and_keeps_the_user_message(
     [error] = of_type(turn.events, ev.Error)
     assert error.message == "Incomplete response returned, reason: max_output_tokens"
     assert not error.retryable
-    assert len(server.requests) == 1  # not retried
+    assert len(server.api_requests) == 1  # not retried
     assert "".join(d.delta for d in of_type(turn.events, ev.TextDelta)) == oracle["text"]
     assert agent.history[0] == {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
     # The next turn works.
     server.add_response(text_reply("Fine now."))
     turn2 = await agent.ask("again")
     assert turn2.status == "completed" and turn2.text == "Fine now."
-    assert [i["content"][0]["text"] for i in server.requests[1].json["input"] if i.get("role") == "user"] == [
+    assert [i["content"][0]["text"] for i in server.api_requests[1].json["input"] if i.get("role") == "user"] == [
         "hello",
         "again",
     ]
@@ -297,7 +297,7 @@ async def test_insufficient_quota_stream_is_fatal(
     [error] = of_type(turn.events, ev.Error)
     assert error.message == QUOTA_MESSAGE
     assert error.code == "insufficient_quota"
-    assert len(server.requests) == 1
+    assert len(server.api_requests) == 1
     assert not of_type(turn.events, ev.UsageEvent)
     assert agent.history[0]["role"] == "user"
     assert_no_secret([e.to_dict() for e in turn.events])

@@ -41,7 +41,7 @@ def test_dotenv_is_honoured_and_the_key_never_shown(kernel, module_server):
     cell = kernel.run("%%agent\nwho are you?")
     _no_traceback(cell)
     assert "From the .env server." in cell.text
-    assert module_server.requests[-1].headers.get("authorization") == f"Bearer {DOTENV_KEY}"
+    assert module_server.api_requests[-1].headers.get("authorization") == f"Bearer {DOTENV_KEY}"
     shown = kernel.run("print(repr(a.resolved_provider()), a.resolved_provider().api_key)\n%agent status")
     assert DOTENV_KEY not in shown.text and DOTENV_KEY not in status.text and DOTENV_KEY not in cell.text
     assert "********" in shown.text
@@ -52,7 +52,7 @@ def test_config_magic_sets_the_model(kernel, module_server):
         _no_traceback(kernel.run("%config Agent.model = 'gpt-from-config'"))
         module_server.add_response(text_reply("ok", phase="final_answer"))
         _no_traceback(kernel.run("%%agent\nhi"))
-        assert module_server.requests[-1].json["model"] == "gpt-from-config"
+        assert module_server.api_requests[-1].json["model"] == "gpt-from-config"
         assert "Model:      gpt-from-config" in kernel.run("%agent status").text
     finally:
         kernel.run("a.model = ''")
@@ -62,11 +62,11 @@ def test_cell_options_apply_to_one_cell_only(kernel, module_server):
     _no_traceback(kernel.run("%agent model gpt-default\n%agent transport websocket"))
     try:
         module_server.add_response(text_reply("Per-cell answer.", phase="final_answer"))
-        before = len(module_server.requests)
+        before = len(module_server.api_requests)
         cell = kernel.run("%%agent -m gpt-cell -t sse\nanswer per cell")
         _no_traceback(cell)
         assert "Per-cell answer." in cell.text
-        sent = module_server.requests[before:]
+        sent = module_server.api_requests[before:]
         # -t sse: an HTTP POST although the agent is set to WebSocket; -m: the cell's model.
         assert [(r.method, r.is_websocket) for r in sent] == [("POST", False)]
         assert sent[0].json["model"] == "gpt-cell"
@@ -92,13 +92,13 @@ def test_cell_options_apply_to_one_cell_only(kernel, module_server):
     ],
 )
 def test_bad_options_give_a_usage_message(kernel, module_server, code, expected):
-    before = len(module_server.requests)
+    before = len(module_server.api_requests)
     result = kernel.run(code)
     _no_traceback(result)
     assert "UsageError" in result.text and expected in result.text, result.text
     if code.startswith("%%agent"):
         assert "usage: %%agent" in result.text or "empty prompt" in result.text or "cannot parse" in result.text
-    assert len(module_server.requests) == before  # nothing was sent
+    assert len(module_server.api_requests) == before  # nothing was sent
 
 
 def test_usage_command_renders_additional_rate_limits(kernel, module_server):
@@ -125,7 +125,7 @@ def test_usage_command_renders_additional_rate_limits(kernel, module_server):
         ],
     }
     module_server.add_route("GET", "/api/codex/usage", Reply(body=payload))
-    before = len(module_server.requests)
+    before = len(module_server.api_requests)
     result = kernel.run("%agent usage")
     _no_traceback(result)
     text = result.text
@@ -143,7 +143,7 @@ def test_usage_command_renders_additional_rate_limits(kernel, module_server):
         "(resets ",
     ):
         assert needle in text, (needle, text)
-    req = module_server.requests[before]
+    req = module_server.api_requests[before]
     assert (req.method, req.path) == ("GET", "/api/codex/usage")
     assert req.headers.get("authorization") == f"Bearer {DOTENV_KEY}"
     # the result is a live gauge widget with a text fallback
@@ -201,14 +201,14 @@ def test_help_model_reset_and_history_commands(kernel, module_server):
     try:
         module_server.add_response(text_reply("First answer.", phase="final_answer"))
         _no_traceback(kernel.run("%%agent\nfirst question"))
-        assert module_server.requests[-1].json["model"] == "gpt-named"
+        assert module_server.api_requests[-1].json["model"] == "gpt-named"
         history = kernel.run("%agent history").text
         assert "[user] first question" in history and "[assistant (final_answer)] First answer." in history
         assert "Started a new conversation." in kernel.run("%agent reset").text
         assert "(no conversation yet)" in kernel.run("%agent history").text
         module_server.add_response(text_reply("Fresh.", phase="final_answer"))
         _no_traceback(kernel.run("%%agent\nsecond question"))
-        sent = [i for i in module_server.requests[-1].json["input"] if i.get("type") == "message"]
+        sent = [i for i in module_server.api_requests[-1].json["input"] if i.get("type") == "message"]
         assert [i["role"] for i in sent] == ["user"]  # the old conversation is gone
     finally:
         kernel.run("a.model = ''")
@@ -232,7 +232,7 @@ def test_ipython_config_file_configures_the_agent(tmp_path, start_kernel, module
         cell = driver.run("%%agent\nhello")
         _no_traceback(cell)
         assert "Configured." in cell.text
-        assert module_server.requests[-1].json["model"] == "gpt-from-ipython-config"
+        assert module_server.api_requests[-1].json["model"] == "gpt-from-ipython-config"
     finally:
         driver.shutdown()
 

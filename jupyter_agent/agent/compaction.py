@@ -244,12 +244,16 @@ class CompactionMixin:
         except E.AgentError as error:
             if error.code != "context_length_exceeded":
                 raise
-            if window:  # wire-protocol §3.5: the failed turn's usage is the whole window
-                self.last_input_tokens = window
-                emit(self.context_event(self._turn_window, ctx.turn_id))
+            if window:  # wire-protocol §3.5: the failed request's usage shows as the whole window
+                full = self.context_event(self._turn_window, ctx.turn_id)
+                emit(
+                    ev.ContextGauge(
+                        input_tokens=window, window=window, source=full.source, totals=full.totals, turn_id=ctx.turn_id
+                    )
+                )
             if state.get("recovered"):
                 raise E.ContextWindowExceeded(
-                    "The conversation still does not fit the model's context window after compacting it. "
+                    f"{error.message.rstrip('.')} (still, after compacting the conversation once). "
                     "Start a new conversation with %agent reset (this one stays saved)."
                 ) from error
             state["recovered"] = True
@@ -257,7 +261,7 @@ class CompactionMixin:
                 await self._compact(provider, ctx, "context_length_exceeded", emit)
             except CompactionFailed as exc:
                 raise E.ContextWindowExceeded(
-                    f"The conversation no longer fits the model's context window, and compacting it failed ({exc}). "
+                    f"{error.message.rstrip('.')}; compacting the conversation to fit failed ({exc}). "
                     "Start a new conversation with %agent reset (this one stays saved)."
                 ) from error
             return await self._sample_in_window(provider, ctx, acc, emit, state)

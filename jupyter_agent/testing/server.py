@@ -269,6 +269,11 @@ class ScriptedServer:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def api_requests(self) -> list[RecordedRequest]:
+        """``requests`` without the client's context-window lookups (``GET .../models``, issue 14)."""
+        return [r for r in self.requests if not (r.method == "GET" and r.path.endswith("/models"))]
+
     def find_requests(self, method: str | None = None, path_suffix: str | None = None) -> list[RecordedRequest]:
         """Recorded requests filtered by method and/or path suffix (``"/responses"``)."""
         return [

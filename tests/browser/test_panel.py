@@ -201,6 +201,10 @@ def test_streaming_turn_with_phases_search_gauges_and_warning(page: Any, module_
     gauges = page.locator(f"{PANEL} .jp-AgentPanel-gauge").all_inner_texts()
     assert any("5h" in g and "42%" in g for g in gauges), gauges
     assert any("1w" in g and "12%" in g for g in gauges), gauges
+    # Issue 14: the context gauge comes first; gpt-5.2's window from the documented table.
+    assert gauges[0].startswith("Context"), gauges
+    context_title = page.get_attribute(f"{PANEL} .jp-AgentPanel-gauge[data-limit='context']", "title") or ""
+    assert "/ 400,000 tokens; known model table" in context_title, context_title
     # The kernel-side request carried the panel's prompt.
     body = module_server.requests[-1].json
     assert "How do Jupyter comms work?" in json.dumps(body["input"])
