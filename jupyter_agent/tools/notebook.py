@@ -99,7 +99,8 @@ def summarise_output(output: Mapping[str, Any], limit: int = MAX_OUTPUT_CHARS) -
     if kind == "error":
         tb = [strip_ansi(line) for line in output.get("traceback") or []]
         lines = "\n".join(tb).splitlines()
-        tail = lines[-TRACEBACK_TAIL_LINES:]
+        keep = TRACEBACK_TAIL_LINES if limit <= MAX_OUTPUT_CHARS else 5 * TRACEBACK_TAIL_LINES  # read_cell: more
+        tail = lines[-keep:]
         more = f"… [{len(lines) - len(tail)} traceback lines elided] …\n" if len(lines) > len(tail) else ""
         body = "\n".join(tail)
         return f"[error] {output.get('ename', 'Error')}: {output.get('evalue', '')}\n{more}{body}".rstrip()
@@ -195,69 +196,97 @@ HISTORY_PREAMBLE = (
     "Source: the kernel's execution history (In/Out), NOT the notebook document: no frontend with the "
     "jupyter-agent extension is connected. Entries are inputs in the order they ran (ids In[N]); cells "
     "never run, markdown cells, printed output and later edits are not here; results are Out[N] reprs "
-    "and errors the exceptions this kernel saw."
+    "and errors the exceptions this kernel saw. Entries run without history have ids run-K."
 )
 
 
 class HistorySource:
-    """The kernel's execution history as cells, with the exceptions recorded by ``post_run_cell``."""
+    """The kernel's execution history as cells.
+
+    What ran before the agent loaded comes from ``In``/``Out`` (and IPython's last result for its
+    error); from then on ``pre_run_cell``/``post_run_cell`` hooks record each cell as typed, its result
+    and its exception, also when the frontend runs cells with ``store_history=False`` (nbval does), so
+    ``In`` stays empty.
+    """
 
     kind = "history"
 
     def __init__(self, shell: Any) -> None:
         self.shell = shell
-        #: execution count -> nbformat error output, filled by the ``post_run_cell`` hook.
-        self.errors: dict[int, dict[str, Any]] = {}
+        self._entries: list[Cell] = []
+        self._running: Cell | None = None
+        self._runs = 0
+        self._seed()
         events = getattr(shell, "events", None)
         if events is not None:
+            events.register("pre_run_cell", self._pre_run_cell)
             events.register("post_run_cell", self._post_run_cell)
-        self._adopt_last_exception()
 
-    def _adopt_last_exception(self) -> None:
-        """The error of the cell that ran before the hook existed (IPython's ``last_execution_result``)."""
-        result = getattr(self.shell, "last_execution_result", None)
-        if result is not None:
-            self._post_run_cell(result)
-
-    def _post_run_cell(self, result: Any) -> None:
-        exc = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
-        count = getattr(result, "execution_count", None)
-        if exc is not None and isinstance(count, int):
-            self.errors[count] = error_output(exc)
-
-    def cells(self) -> list[Cell]:
+    def _seed(self) -> None:
         ns = getattr(self.shell, "user_ns", {}) or {}
         history = getattr(self.shell, "history_manager", None)
         # The raw inputs (``%%agent`` as typed), not In's transformed code; In when there is no manager.
         inputs = list(getattr(history, "input_hist_raw", None) or ns.get("In") or [])
         outs: Mapping[int, Any] = ns.get("Out") or {}
-        # IPython counts a cell up when it starts: the cell running now (e.g. ``%%agent``) is count - 1.
-        running = getattr(self.shell, "execution_count", 0) - 1
-        cells: list[Cell] = []
         for n, source in enumerate(inputs):
             if n == 0 or not source.strip():
                 continue
-            outputs: list[dict[str, Any]] = []
-            if n == running:
-                outputs.append(_RUNNING_NOTE)
+            cell = Cell(index=0, id=f"In[{n}]", cell_type="code", source=source, execution_count=n)
             if n in outs:
-                outputs.append({"output_type": "execute_result", "data": {"text/plain": _safe_repr(outs[n])}})
-            if n in self.errors:
-                outputs.append(self.errors[n])
-            cells.append(
-                Cell(
-                    index=len(cells),
-                    id=f"In[{n}]",
-                    cell_type="code",
-                    source=source,
-                    execution_count=n,
-                    outputs=outputs,
-                )
-            )
+                cell.outputs.append(_result_output(outs[n]))
+            self._entries.append(cell)
+        last = getattr(self.shell, "last_execution_result", None)
+        exc = _exception_of(last)
+        if exc is not None:
+            count = getattr(last, "execution_count", None)
+            target = next((c for c in self._entries if c.execution_count == count), None)
+            if target is None:  # the failing cell was not stored in In (store_history=False)
+                source = getattr(getattr(last, "info", None), "raw_cell", "") or "(source not recorded)"
+                target = Cell(index=0, id=f"run-{count}", cell_type="code", source=source)
+                self._entries.append(target)
+            target.outputs.append(error_output(exc))
+
+    def _pre_run_cell(self, info: Any) -> None:
+        source = getattr(info, "raw_cell", "") or ""
+        self._runs += 1
+        if getattr(info, "store_history", False):
+            count: int | None = getattr(self.shell, "execution_count", 1) - 1  # counted up before this hook
+            cid = f"In[{count}]"
+        else:
+            count, cid = None, f"run-{self._runs}"
+        self._running = Cell(index=0, id=cid, cell_type="code", source=source, execution_count=count)
+        if source.strip():
+            self._entries.append(self._running)
+
+    def _post_run_cell(self, result: Any) -> None:
+        cell, self._running = self._running, None
+        if cell is None:
+            return
+        value = getattr(result, "result", None)
+        if value is not None:
+            cell.outputs.append(_result_output(value))
+        exc = _exception_of(result)
+        if exc is not None:
+            cell.outputs.append(error_output(exc))
+
+    def cells(self) -> list[Cell]:
+        cells = []
+        for i, entry in enumerate(self._entries):
+            outputs = [*entry.outputs, _RUNNING_NOTE] if entry is self._running else entry.outputs
+            cells.append(Cell(i, entry.id, entry.cell_type, entry.source, entry.execution_count, list(outputs)))
         return cells
 
     def preamble(self) -> str:
         return HISTORY_PREAMBLE
+
+
+def _exception_of(result: Any) -> BaseException | None:
+    exc = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
+    return exc if isinstance(exc, BaseException) else None
+
+
+def _result_output(value: Any) -> dict[str, Any]:
+    return {"output_type": "execute_result", "data": {"text/plain": _safe_repr(value)}}
 
 
 _RUNNING_NOTE = {"output_type": "stream", "name": "note", "text": "(running now: this agent turn)"}
