@@ -39,8 +39,6 @@ from .ui.text import TextOutput
 FRAME_INTERVAL = 1 / 30
 _default_agent: Agent | None = None
 _lock = threading.Lock()
-#: Where read_notebook reads from (the kernel's history until a frontend sends the document).
-_notebook_source: Any = None
 
 
 def get_agent(shell: Any | None = None) -> Agent:
@@ -71,11 +69,10 @@ def _setup_kernel(agent: Agent, shell: Any) -> None:
         import logging
 
         logging.getLogger("jupyter_agent").exception("kernel tools not installed")
-    global _notebook_source
     if getattr(agent, "kernel_tools", True):
-        from .tools.notebook import install_notebook_tools
+        from . import notebook_bridge
 
-        _notebook_source = install_notebook_tools(agent, shell)
+        notebook_bridge.install(agent, shell)
     try:
         agent.project_dir = str(notebook_dir(shell.user_ns))  # AGENTS.md discovery starts here
     except OSError:  # the kernel's cwd is gone: discovery then starts at each turn's cwd
@@ -307,9 +304,10 @@ class AgentMagics(Magics):
         ]
         provider = agent.resolved_provider()
         rows.append(f"web_search: {agent.web_search_mode(provider)} (hosted by the provider)")
+        from .notebook_bridge import current_kind
         from .tools.notebook import cell_tools_note
 
-        rows.append(cell_tools_note(_notebook_source))
+        rows.append(cell_tools_note(current_kind()))
         return TextOutput("\n".join(rows))
 
     def _cmd_approve(self, agent: Agent, args: list[str]) -> Any:

@@ -78,6 +78,17 @@ def image_size(mime: str, data: bytes) -> tuple[int, int] | None:
 
 
 def _describe_image(mime: str, payload: Any) -> str:
+    """``[image/png 640x480, 23.4 kB]``; ``payload`` is base64, or the extension's reduced form
+    ``{"head": first base64 characters, "bytes": decoded size}`` (``notebookBridge.ts``)."""
+    if isinstance(payload, dict):
+        head = str(payload.get("head", ""))
+        head = head[: len(head) // 4 * 4]
+        try:
+            size = image_size(mime, base64.b64decode(head))
+        except (binascii.Error, ValueError):
+            size = None
+        dims = f" {size[0]}x{size[1]}" if size else ""
+        return f"[{mime}{dims}, {float(payload.get('bytes', 0)) / 1024:.1f} kB]"
     raw = _joined(payload).replace("\n", "")
     try:
         data = base64.b64decode(raw, validate=False)
@@ -348,23 +359,22 @@ def notebook_tools(source: Callable[[], NotebookSource]) -> list[FunctionTool]:
     ]
 
 
-def cell_tools_note(source: NotebookSource | None) -> str:
+def cell_tools_note(kind: str | None) -> str:
     """What ``%agent tools`` says about the notebook tools and why cell tools are (not) offered."""
-    if source is None:
+    if kind is None:
         return "notebook tools: not installed (no IPython shell)"
-    if source.kind == "history":
+    unavailable = f"{', '.join(CELL_TOOLS)}: not offered"
+    if kind == "history":
         return (
             "read_notebook/read_cell read the kernel's execution history (no notebook frontend with the "
-            f"jupyter-agent extension is connected); {', '.join(CELL_TOOLS)}: not offered - they need the "
-            "JupyterLab extension's notebook bridge"
+            f"jupyter-agent extension is connected); {unavailable} - they need the JupyterLab extension's "
+            "notebook bridge"
         )
-    return "read_notebook/read_cell read the live notebook document"
+    return f"read_notebook/read_cell read the live notebook document; {unavailable} yet in this version"
 
 
-def install_notebook_tools(agent: Any, shell: Any) -> HistorySource:
-    """Give ``agent`` ``read_notebook``/``read_cell`` over the kernel's history (kept unless already named)."""
-    history = HistorySource(shell)
-    for tool in notebook_tools(lambda: history):
+def install_notebook_tools(agent: Any, source: Callable[[], NotebookSource]) -> None:
+    """Give ``agent`` ``read_notebook``/``read_cell`` over ``source()`` (kept when already named)."""
+    for tool in notebook_tools(source):
         if tool.name not in agent.tools:
             agent.add_tool(tool)
-    return history

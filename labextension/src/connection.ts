@@ -13,6 +13,8 @@
 import { ISessionContext } from '@jupyterlab/apputils';
 import { Kernel, KernelMessage } from '@jupyterlab/services';
 import { ChatModel } from './model';
+import type { JSONObject } from '@lumino/coreutils';
+import { INbCell, reduceCells } from './notebookBridge';
 import { COMM_TARGET, Decision, PROTOCOL_VERSION, PanelMessage, checkPanelMessage } from './protocol';
 
 export interface IConnectionOptions {
@@ -23,6 +25,11 @@ export interface IConnectionOptions {
    * conversations with it when it cannot see the notebook itself (a remote kernel).
    */
   notebookPath?: () => string;
+  /**
+   * The notebook's cells (nbformat JSON) for the kernel's `read_notebook`; with it the `hello` offers
+   * the `notebook` feature and `notebook_request`s are answered (notebookBridge.ts).
+   */
+  snapshot?: () => INbCell[];
   /** How long the silent `%load_ext` may go unanswered (default 30 s). */
   loadTimeoutMs?: number;
 }
@@ -329,6 +336,11 @@ export class AgentConnection {
       if (comm !== this._comm) {
         return;
       }
+      const data = msg.content.data as { type?: unknown; id?: unknown } | null;
+      if (data && data.type === 'notebook_request' && typeof data.id === 'string') {
+        this._answerNotebook(comm, data.id);
+        return;
+      }
       const first = !this._gotReply;
       this._gotReply = true;
       this.model.receive(msg.content.data);
@@ -357,6 +369,9 @@ export class AgentConnection {
       if (notebook) {
         hello.notebook = notebook;
       }
+      if (this._options.snapshot) {
+        hello.features = ['notebook'];
+      }
       comm.open(hello);
     } catch (err) {
       this._comm = null;
@@ -373,6 +388,20 @@ export class AgentConnection {
       } catch {
         // the kernel is gone; nothing to close
       }
+    }
+  }
+
+  /** Send the document to the kernel (read_notebook); an empty list when it cannot be read. */
+  private _answerNotebook(comm: Kernel.IComm, id: string): void {
+    let cells: JSONObject[] = [];
+    try {
+      cells = reduceCells(this._options.snapshot?.() ?? []);
+    } catch (err) {
+      console.warn('jupyter-agent: cannot read the notebook for the kernel:', err);
+    }
+    const reply: PanelMessage = { type: 'notebook', id, cells };
+    if (!comm.isDisposed) {
+      comm.send(reply);
     }
   }
 

@@ -8,6 +8,7 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { AgentConnection } from './connection';
+import { INbCell } from './notebookBridge';
 import { agentIcon } from './icon';
 import { AgentPanel, IPanelSettings } from './panel';
 
@@ -55,7 +56,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (!conn) {
         conn = new AgentConnection(nb.sessionContext, {
           reloadAfterRestart: () => settings.reloadAfterRestart,
-          notebookPath: () => nb.sessionContext.path
+          notebookPath: () => nb.sessionContext.path,
+          snapshot: () => (nb.content.model?.sharedModel.cells ?? []).map(cell => cell.toJSON() as INbCell)
         });
         connections.set(nb, conn);
         nb.disposed.connect(() => {
