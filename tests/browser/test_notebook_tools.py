@@ -1,0 +1,145 @@
+"""``read_notebook`` in real JupyterLab (headless Chromium) reads the live document through the panel's
+notebook bridge: a markdown cell no kernel ever saw, a cell typed but never run, and a PNG output named
+with its size reach the model, from a panel turn and from a running ``%%agent`` cell (which holds the
+kernel's shell: the comm request must still be answered, no deadlock). Screenshots in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from jupyter_agent.notebook_bridge import DOCUMENT_PREAMBLE
+from jupyter_agent.testing import ScriptedServer
+from jupyter_agent.testing.replies import function_call_reply, text_reply
+
+from ..tool_support import outputs
+from .lab_server import ARTIFACTS, CANARY_ENV, CHROMIUM, assert_no_canary, jupyter_server
+from .lab_server import CHROMIUM_ARGS as ARGS
+
+pytestmark = pytest.mark.browser
+
+TOKEN = "nbtools-token"
+PANEL = "#jupyter-agent-panel"
+#: Draws a 64x32 PNG with the standard library only and displays it.
+PLOT = """import struct, zlib
+from IPython.display import Image, display
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+raw = b"".join(b"\\x00" + b"\\x10\\x80\\xf0" * 64 for _ in range(32))
+png = (b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 32, 8, 2, 0, 0, 0))
+       + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+display(Image(data=png))"""
+
+
+def _cell(kind: str, source: str) -> dict[str, Any]:
+    cell: dict[str, Any] = {"cell_type": kind, "metadata": {}, "source": source}
+    if kind == "code":
+        cell.update(execution_count=None, outputs=[])
+    return cell
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, module_server: ScriptedServer) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("lab")
+    connect = (
+        f"%load_ext jupyter_agent\n%agent connect --base-url {module_server.base_url} --provider compatible"
+        f" --model gpt-5.2 --transport sse --api-key-env {CANARY_ENV}"
+    )
+    nb = {
+        "cells": [
+            _cell("markdown", "# Sales analysis\nOnly the document knows this heading."),
+            _cell("code", connect),
+            _cell("code", "x = [3, 4, 5]\nsum(x)"),
+            _cell("code", PLOT),
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (root / "sales.ipynb").write_text(json.dumps(nb))
+    with jupyter_server(root, token=TOKEN, env={"JUPYTER_AGENT_HISTORY_DIR": str(root / "_history")}) as server:
+        yield server.base
+
+
+@pytest.fixture(scope="module")
+def page(lab: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 950})
+        pg.set_default_timeout(30_000)
+        pg.goto(f"{lab}/lab/tree/sales.ipynb?token={TOKEN}&reset")
+        pg.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
+        pg.wait_for_function(
+            "window.jupyterapp && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext"
+        )
+        yield pg
+        assert_no_canary(pg)
+        browser.close()
+
+
+def _run_all(pg: Any) -> None:
+    pg.evaluate("""async () => {
+        const nb = window.jupyterapp.shell.currentWidget;
+        await nb.sessionContext.ready;
+        await window.jupyterapp.commands.execute('notebook:run-all-cells');
+    }""")
+    pg.wait_for_function("""() => {
+        const nb = window.jupyterapp.shell.currentWidget;
+        return nb.content.widgets.every(c => c.model.type !== 'code' || c.model.executionCount !== null)
+            && nb.sessionContext.session.kernel.status === 'idle';
+    }""")
+
+
+def _append_cell(pg: Any, source: str) -> None:
+    """Type a new code cell at the end (not run): it exists only in the document."""
+    pg.evaluate(
+        """(source) => {
+        const nb = window.jupyterapp.shell.currentWidget;
+        const shared = nb.content.model.sharedModel;
+        shared.insertCell(shared.cells.length, {cell_type: 'code', source});
+    }""",
+        source,
+    )
+
+
+def test_panel_turn_reads_the_live_document(page: Any, module_server: ScriptedServer) -> None:
+    _run_all(page)
+    _append_cell(page, "# typed, never run\nmean = sum(x) / len(x)")
+    if not page.locator(PANEL).is_visible():
+        page.click(f".lm-TabBar-tab[data-id='{PANEL[1:]}']")
+    page.wait_for_selector(f"{PANEL}[data-status='connected']")
+    module_server.add_response(function_call_reply("read_notebook", "{}", call_id="nb_1"))
+    module_server.add_response(text_reply("Your notebook sums x and draws a 64x32 figure.", phase="final_answer"))
+    page.fill(f"{PANEL} .jp-AgentPanel-input", "What is in my notebook?")
+    page.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
+    page.locator(PANEL).get_by_text("Your notebook sums x and draws a 64x32 figure.").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_panel_read.png"))
+    read = outputs(module_server.requests[-1].json)["nb_1"]
+    assert read.startswith(DOCUMENT_PREAMBLE), read[:300]
+    assert "markdown\n# Sales analysis\nOnly the document knows this heading." in read
+    assert "x = [3, 4, 5]\nsum(x)\n[result] 12" in read
+    assert "[display] [image/png 64x32, " in read
+    assert "# typed, never run\nmean = sum(x) / len(x)" in read  # unsaved, never executed
+    assert "iVBORw0KGgo" not in read  # the image is described, not sent as base64 text
+
+
+def test_a_running_agent_cell_reads_the_document_without_deadlock(page: Any, module_server: ScriptedServer) -> None:
+    _append_cell(page, "%%agent\nSummarise this notebook")
+    module_server.add_response(function_call_reply("read_notebook", "{}", call_id="nb_2"))
+    module_server.add_response(text_reply("Summary: sales, x and a figure.", phase="final_answer"))
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    last = cells.nth(cells.count() - 1)
+    last.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    last.locator(".jp-Cell-outputArea").get_by_text("Summary: sales, x and a figure.").wait_for(timeout=45_000)
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_cell_read.png"))
+    read = outputs(module_server.requests[-1].json)["nb_2"]
+    assert read.startswith(DOCUMENT_PREAMBLE)
+    assert "%%agent\nSummarise this notebook" in read and "# Sales analysis" in read
