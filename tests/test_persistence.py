@@ -252,3 +252,24 @@ def test_key_from_the_environment_is_never_saved(server, monkeypatch, tmp_path):
 def test_vscode_notebook_identity(monkeypatch):
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     assert notebook_identity({"__vsc_ipynb_file__": "/w/v.ipynb"}) == "/w/v.ipynb"
+
+
+def test_resuming_twice_keeps_the_resumed_conversation(server, make_agent, store):
+    """The panel resumes after a kernel restart; a later `%agent resume` in a cell must report that
+    conversation, not skip to an older one or find nothing (seen with the Kernel-menu restart)."""
+    store.append("older", _user("an older question"))
+    store.append("latest", _user("the latest question"))
+    store.sync()
+    os.utime(store.path_for("older"), (1_000, 1_000))
+    agent = make_agent()
+    agent.attach_store(store)
+    assert agent.resume().id == "latest"
+    history = list(agent.history)
+    again = agent.resume()
+    assert again is not None and again.id == "latest" and agent.conversation_id == "latest"
+    assert agent.history == history  # not reloaded, nothing doubled
+    # A conversation started here (not resumed) still resumes the previous one.
+    agent.reset()
+    server.add_response(text_reply("fresh", phase="final_answer"))
+    asyncio.run(agent.ask("a new question"))
+    assert agent.resume().id == "latest"

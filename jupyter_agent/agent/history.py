@@ -36,6 +36,8 @@ class HistoryMixin:
     _tasks: dict[str, Any]
     _loop: AgentLoop
     _refuse_while_running: Callable[[str], None]
+    #: The conversation ``resume`` loaded last (None: the current one started in this kernel).
+    resumed_id: str | None = None
 
     def add_history_message(self, role: str, text: str) -> None:
         """Append a user or assistant message (e.g. a voice transcript) to the conversation."""
@@ -88,7 +90,9 @@ class HistoryMixin:
         """Load the most recent saved conversation of this notebook (or the given one).
 
         Returns the ``StoredConversation`` (None when there is nothing to resume). Raises
-        ``RuntimeError`` when no store is attached or a turn is running.
+        ``RuntimeError`` when no store is attached or a turn is running. A conversation that was
+        itself resumed (by the panel after a kernel restart, say) counts as this notebook's: asking
+        again returns it as it is saved, without reloading or skipping to an older one.
         """
         if self.store is None:
             raise RuntimeError("conversations are not saved here (no store attached; see Agent.persist)")
@@ -96,11 +100,14 @@ class HistoryMixin:
             raise RuntimeError("a turn is running; stop it before resuming another conversation")
         if conversation_id:
             conv = self.store.load(conversation_id)
+        elif self.history and self.resumed_id == self.conversation_id:
+            return self.store.load(self.conversation_id)
         else:
             conv = self.store.latest(exclude=self.conversation_id if self.history else None)
         if conv is None:
             return None
         self.load_history(conv.items, conv.id)
+        self.resumed_id = conv.id
         return conv
 
     def transcript(self) -> list[dict[str, Any]]:

@@ -321,12 +321,12 @@ def restart_from(pg: Any, where: str) -> None:
 
 @pytest.mark.parametrize("where", ["menu", "toolbar"])
 def test_restart_from_the_kernel_menu_and_toolbar_reloads_and_resumes(
-    page: Any, server: ScriptedServer, where: str
+    page: Any, module_server: ScriptedServer, where: str
 ) -> None:
     """JupyterLab's own restart (SessionContext.restartKernel) re-emits kernelChanged with the same
     kernel; the panel must still reload the extension in the new kernel and resume the conversation."""
     marker = f"Before the {where} restart"
-    server.add_response(slow_reply(f"Noted ({where}).", chunks=2, delay=0.05))
+    module_server.add_response(slow_reply(f"Noted ({where}).", chunks=2, delay=0.05))
     send(page, marker)
     page.wait_for_selector(f"{PANEL} .jp-AgentPanel-assistant:has-text('Noted ({where}).')")
     page.wait_for_selector(f"{PANEL}[data-busy='false']")
@@ -350,7 +350,7 @@ def test_restart_from_the_kernel_menu_and_toolbar_reloads_and_resumes(
     page.wait_for_timeout(1500)
     assert page.get_attribute(PANEL, "data-status") == "connected"
     run_all_cells(page)
-    server.add_response(slow_reply(f"Back after the {where} restart.", chunks=2, delay=0.05))
+    module_server.add_response(slow_reply(f"Back after the {where} restart.", chunks=2, delay=0.05))
     send(page, "Still there?")
     page.wait_for_selector(f"{PANEL} .jp-AgentPanel-assistant:has-text('Back after the {where} restart.')")
     shot(page, f"panel-after-{where}-restart")
