@@ -110,7 +110,10 @@ class NotebookSnapshot(_Msg):
 
     type: Literal["notebook"]
     id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
-    cells: list[dict[str, Any]] = Field(max_length=20_000)
+    cells: list[dict[str, Any]] = Field(default_factory=list, max_length=20_000)
+    #: For an edit action: what happened (e.g. the new cell's id and index), or why it failed.
+    result: dict[str, Any] | None = None
+    error: str | None = Field(default=None, max_length=4096)
 
 
 PanelMessage = Annotated[
@@ -166,6 +169,9 @@ class NotebookRequest(_Msg):
 
     type: Literal["notebook_request"] = "notebook_request"
     id: str
+    #: ``read`` the cells, or change the document (one Undo step each; ``notebook_bridge.py``).
+    action: Literal["read", "insert", "edit", "delete"] = "read"
+    args: dict[str, Any] = Field(default_factory=dict)
 
 
 KernelMessage = Annotated[
@@ -441,7 +447,7 @@ class PanelBridge:
             elif isinstance(msg, Approval):
                 self.agent.resolve_approval(msg.call_id, msg.decision)
             elif isinstance(msg, NotebookSnapshot):
-                if self._document is None or not self._document.resolve(msg.id, msg.cells):
+                if self._document is None or not self._document.resolve(msg.id, msg):
                     self.send_error(f"no notebook request {msg.id!r} is waiting", "notebook")
         except Exception as exc:  # report, never kill the kernel's comm handler
             log.exception("panel request %s failed", msg.type)

@@ -38,31 +38,36 @@ class DocumentSource:
     def __init__(self, send: Callable[[dict[str, Any]], None]) -> None:
         self._send = send
         self._lock = threading.Lock()
-        self._pending: dict[str, tuple[threading.Event, list[list[dict[str, Any]]]]] = {}
+        self._pending: dict[str, tuple[threading.Event, list[Any]]] = {}
 
-    def request(self, timeout: float | None = None) -> list[Cell]:
+    def call(self, action: str, args: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+        """Send one ``notebook_request`` and wait for the panel's ``notebook`` answer (the message)."""
         timeout = REQUEST_TIMEOUT if timeout is None else timeout
         rid = f"nb-{next(_ids)}"
         done = threading.Event()
-        box: list[list[dict[str, Any]]] = []
+        box: list[Any] = []
         with self._lock:
             self._pending[rid] = (done, box)
         try:
-            self._send({"type": "notebook_request", "id": rid})
+            self._send({"type": "notebook_request", "id": rid, "action": action, "args": args or {}})
             if not done.wait(timeout):
                 raise TimeoutError(f"the notebook did not answer in {timeout:g} s")
         finally:
             with self._lock:
                 self._pending.pop(rid, None)
-        return [Cell.from_nbformat(i, c) for i, c in enumerate(box[0])]
+        return box[0]
 
-    def resolve(self, rid: str, cells: list[dict[str, Any]]) -> bool:
-        """The panel's answer to request ``rid`` (False when nobody waits for it any more)."""
+    def request(self, timeout: float | None = None) -> list[Cell]:
+        answer = self.call("read", timeout=timeout)
+        return [Cell.from_nbformat(i, c) for i, c in enumerate(answer.cells)]
+
+    def resolve(self, rid: str, answer: Any) -> bool:
+        """The panel's answer (a ``comm.NotebookSnapshot``) to request ``rid`` (False: nobody waits)."""
         with self._lock:
             pending = self._pending.get(rid)
         if pending is None:
             return False
-        pending[1].append(cells)
+        pending[1].append(answer)
         pending[0].set()
         return True
 
@@ -96,6 +101,16 @@ class NotebookSources:
     def __init__(self, history: HistorySource) -> None:
         self.history = history
         self.document: DocumentSource | None = None
+        self.agent: Any = None
+        #: The running turn (turns are serialised), stamped into the metadata of cells the agent writes.
+        self.turn_id: str | None = None
+
+    def on_event(self, event: Any) -> None:
+        kind = getattr(event, "type", "")
+        if kind == "turn_started":
+            self.turn_id = event.turn_id
+        elif kind == "turn_done":
+            self.turn_id = None
 
     @property
     def kind(self) -> str:
@@ -136,16 +151,23 @@ def install(agent: Any, shell: Any) -> NotebookSources:
     global _sources
     if _sources is None or _sources.history.shell is not shell:
         _sources = NotebookSources(HistorySource(shell))
+    if _sources.agent is not agent:
+        _sources.agent = agent
+        agent.subscribe(_sources.on_event)
     install_notebook_tools(agent, _sources.current)
     return _sources
 
 
 def attach(send: Callable[[dict[str, Any]], None]) -> DocumentSource | None:
-    """A panel that can send the document connected: the tools read it from now on."""
+    """A panel that can send the document connected: the tools read it, and may edit it, from now on."""
     if _sources is None:
         return None
     document = DocumentSource(send)
     _sources.document = document
+    if _sources.agent is not None:
+        from .cell_tools import add_cell_tools
+
+        add_cell_tools(_sources.agent, document, lambda: _sources.turn_id if _sources else None)
     return document
 
 
@@ -153,6 +175,10 @@ def detach(document: DocumentSource | None) -> None:
     """The panel's comm closed: back to the history (unless another panel attached since)."""
     if _sources is not None and document is not None and _sources.document is document:
         _sources.document = None
+        if _sources.agent is not None:
+            from .cell_tools import remove_cell_tools
+
+            remove_cell_tools(_sources.agent)
 
 
 def current_kind() -> str | None:

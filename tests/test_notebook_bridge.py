@@ -5,6 +5,7 @@ The panel is played by a thread answering ``notebook_request`` as notebookBridge
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -117,3 +118,39 @@ def test_a_panel_without_the_feature_leaves_the_history(agent):
         assert agent.tools["read_notebook"].fn().startswith("Source: the kernel's execution history")
     finally:
         bridge.close()
+
+
+def test_cell_tools_are_offered_only_while_a_document_panel_is_attached(agent):
+    assert not {"insert_cell", "edit_cell", "delete_cell"} & set(agent.tools)
+    comm, stop = FakeComm(), threading.Event()
+    bridge = C.PanelBridge(comm, lambda: agent)
+    try:
+        comm.deliver({"type": "hello", "version": 1, "features": ["notebook"]})
+        assert {"insert_cell", "edit_cell", "delete_cell"} <= set(agent.tools)
+        assert [agent.approval_policy(n) for n in ("insert_cell", "edit_cell", "delete_cell")] == ["auto", "ask", "ask"]
+        assert "run_cell" not in agent.tools
+
+        def panel() -> None:  # answers like notebookBridge.ts: a result, or an error
+            seen: set[str] = set()
+            while not stop.is_set():
+                for msg in comm.of_type("notebook_request"):
+                    if msg["id"] in seen:
+                        continue
+                    seen.add(msg["id"])
+                    if msg["args"].get("before") == "nope":
+                        comm.deliver({"type": "notebook", "id": msg["id"], "error": 'no cell "nope"'})
+                    else:
+                        comm.deliver({"type": "notebook", "id": msg["id"], "result": {"id": "new1", "index": 2}})
+                stop.wait(0.02)
+
+        threading.Thread(target=panel, daemon=True).start()
+        text, is_error = asyncio.run(agent.tools["insert_cell"].invoke('{"source": "1 + 1"}'))
+        assert (text, is_error) == ("Inserted a code cell: id=new1 index=2 (not run).", False)
+        request = comm.of_type("notebook_request")[-1]
+        assert request["action"] == "insert" and request["args"]["source"] == "1 + 1"
+        text, is_error = asyncio.run(agent.tools["insert_cell"].invoke('{"source": "1", "before": "nope"}'))
+        assert is_error and 'no cell "nope"' in text
+    finally:
+        stop.set()
+        bridge.close()
+    assert not {"insert_cell", "edit_cell", "delete_cell"} & set(agent.tools)

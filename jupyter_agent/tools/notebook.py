@@ -370,7 +370,10 @@ def cell_tools_note(kind: str | None) -> str:
             f"jupyter-agent extension is connected); {unavailable} - they need the JupyterLab extension's "
             "notebook bridge"
         )
-    return f"read_notebook/read_cell read the live notebook document; {unavailable} yet in this version"
+    return (
+        "read_notebook/read_cell read the live notebook document; insert_cell, edit_cell, delete_cell edit it "
+        "(one Undo step each); run_cell: not offered yet in this version"
+    )
 
 
 def install_notebook_tools(agent: Any, source: Callable[[], NotebookSource]) -> None:

@@ -13,8 +13,7 @@
 import { ISessionContext } from '@jupyterlab/apputils';
 import { Kernel, KernelMessage } from '@jupyterlab/services';
 import { ChatModel } from './model';
-import type { JSONObject } from '@lumino/coreutils';
-import { INbCell, reduceCells } from './notebookBridge';
+import { NotebookBridge } from './notebookBridge';
 import { COMM_TARGET, Decision, PROTOCOL_VERSION, PanelMessage, checkPanelMessage } from './protocol';
 
 export interface IConnectionOptions {
@@ -26,10 +25,10 @@ export interface IConnectionOptions {
    */
   notebookPath?: () => string;
   /**
-   * The notebook's cells (nbformat JSON) for the kernel's `read_notebook`; with it the `hello` offers
-   * the `notebook` feature and `notebook_request`s are answered (notebookBridge.ts).
+   * The notebook document for the kernel's notebook tools; with it the `hello` offers the `notebook`
+   * feature and `notebook_request`s (read, insert, edit, delete) are answered (notebookBridge.ts).
    */
-  snapshot?: () => INbCell[];
+  bridge?: NotebookBridge;
   /** How long the silent `%load_ext` may go unanswered (default 30 s). */
   loadTimeoutMs?: number;
 }
@@ -338,7 +337,9 @@ export class AgentConnection {
       }
       const data = msg.content.data as { type?: unknown; id?: unknown } | null;
       if (data && data.type === 'notebook_request' && typeof data.id === 'string') {
-        this._answerNotebook(comm, data.id);
+        const req = data as { id: string; action?: unknown; args?: unknown };
+        const args = req.args && typeof req.args === 'object' ? (req.args as Record<string, unknown>) : {};
+        this._answerNotebook(comm, req.id, typeof req.action === 'string' ? req.action : 'read', args);
         return;
       }
       const first = !this._gotReply;
@@ -369,7 +370,7 @@ export class AgentConnection {
       if (notebook) {
         hello.notebook = notebook;
       }
-      if (this._options.snapshot) {
+      if (this._options.bridge) {
         hello.features = ['notebook'];
       }
       comm.open(hello);
@@ -391,15 +392,17 @@ export class AgentConnection {
     }
   }
 
-  /** Send the document to the kernel (read_notebook); an empty list when it cannot be read. */
-  private _answerNotebook(comm: Kernel.IComm, id: string): void {
-    let cells: JSONObject[] = [];
-    try {
-      cells = reduceCells(this._options.snapshot?.() ?? []);
-    } catch (err) {
-      console.warn('jupyter-agent: cannot read the notebook for the kernel:', err);
+  /** Answer a `notebook_request`: the document (read) or the outcome of one edit. */
+  private _answerNotebook(comm: Kernel.IComm, id: string, action: string, args: Record<string, unknown>): void {
+    const bridge = this._options.bridge;
+    const answer = bridge ? bridge.handle(action, args) : { error: 'this panel has no notebook' };
+    const reply: PanelMessage = { type: 'notebook', id, cells: answer.cells ?? [] };
+    if (answer.result) {
+      reply.result = answer.result;
     }
-    const reply: PanelMessage = { type: 'notebook', id, cells };
+    if (answer.error) {
+      reply.error = answer.error;
+    }
     if (!comm.isDisposed) {
       comm.send(reply);
     }

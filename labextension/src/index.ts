@@ -8,7 +8,7 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { AgentConnection } from './connection';
-import { INbCell } from './notebookBridge';
+import { NotebookBridge } from './notebookBridge';
 import { agentIcon } from './icon';
 import { AgentPanel, IPanelSettings } from './panel';
 
@@ -51,13 +51,23 @@ const plugin: JupyterFrontEndPlugin<void> = {
     shell.add(panel, area, { rank: 1000 });
 
     const connections = new Map<NotebookPanel, AgentConnection>();
+    const notebookBridge = (nb: NotebookPanel): NotebookBridge => {
+      const bridge = new NotebookBridge(nb);
+      // Badges for cells the agent wrote, also after Undo/Redo and on reopening the notebook.
+      const mark = (): void => void requestAnimationFrame(() => bridge.markAgentCells());
+      void nb.context.ready.then(() => {
+        nb.content.model?.cells.changed.connect(mark);
+        mark();
+      });
+      return bridge;
+    };
     const connectionFor = (nb: NotebookPanel): AgentConnection => {
       let conn = connections.get(nb);
       if (!conn) {
         conn = new AgentConnection(nb.sessionContext, {
           reloadAfterRestart: () => settings.reloadAfterRestart,
           notebookPath: () => nb.sessionContext.path,
-          snapshot: () => (nb.content.model?.sharedModel.cells ?? []).map(cell => cell.toJSON() as INbCell)
+          bridge: notebookBridge(nb)
         });
         connections.set(nb, conn);
         nb.disposed.connect(() => {

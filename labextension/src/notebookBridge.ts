@@ -90,3 +90,151 @@ export function reduceCells(cells: INbCell[], budget: number = SNAPSHOT_BUDGET):
     limit = Math.floor(limit / 2);
   }
 }
+
+// --- edits: one Undo step each, marked as the agent's ------------------------------------
+
+/** The part of a NotebookPanel the bridge needs (a structural type keeps it testable). */
+export interface INotebookLike {
+  content: {
+    model: { sharedModel: ISharedNotebookLike } | null;
+    widgets: ReadonlyArray<{ model: { id: string }; node: HTMLElement }>;
+  };
+}
+
+interface ISharedCellLike {
+  id: string;
+  setSource(source: string): void;
+  getMetadata(key?: string): unknown;
+  setMetadata(key: string, value: JSONObject): void;
+  toJSON(): unknown;
+}
+
+interface ISharedNotebookLike {
+  cells: ISharedCellLike[];
+  transact(f: () => void, undoable?: boolean): void;
+  insertCell(index: number, cell: { cell_type: string; source: string; metadata?: JSONObject }): ISharedCellLike;
+  deleteCell(index: number): void;
+}
+
+export interface IBridgeAnswer {
+  cells?: JSONObject[];
+  result?: JSONObject;
+  error?: string;
+}
+
+/** Metadata key stamped on the cells the agent inserted or edited. */
+export const AGENT_METADATA = 'jupyter_agent';
+/** Class of the cell widgets the agent wrote (the visible badge, style/base.css). */
+export const AGENT_CELL_CLASS = 'jp-AgentCell';
+
+export class NotebookBridge {
+  constructor(private _nb: INotebookLike) {}
+
+  /** The document's cells, nbformat JSON (reduced by the caller). */
+  snapshot(): INbCell[] {
+    return (this._nb.content.model?.sharedModel.cells ?? []).map(cell => cell.toJSON() as INbCell);
+  }
+
+  /** Apply one `notebook_request` action; errors are answers, never exceptions. */
+  handle(action: string, args: Record<string, unknown>): IBridgeAnswer {
+    const shared = this._nb.content.model?.sharedModel;
+    if (!shared) {
+      return { error: 'the notebook is not loaded' };
+    }
+    try {
+      switch (action) {
+        case 'read':
+          return { cells: reduceCells(this.snapshot()) };
+        case 'insert':
+          return { result: this._insert(shared, args) };
+        case 'edit':
+          return { result: this._edit(shared, args) };
+        case 'delete':
+          return { result: this._delete(shared, args) };
+      }
+      return { error: `unknown action ${JSON.stringify(action)}` };
+    } catch (err) {
+      return { error: err instanceof Error ? err.message : String(err) };
+    } finally {
+      requestAnimationFrame(() => this.markAgentCells());
+    }
+  }
+
+  /** Put the badge class on every cell widget whose metadata says the agent wrote it. */
+  markAgentCells(): void {
+    const cells = this._nb.content.model?.sharedModel.cells ?? [];
+    const byId = new Map(cells.map(c => [c.id, c]));
+    for (const widget of this._nb.content.widgets) {
+      const meta = byId.get(widget.model.id)?.getMetadata(AGENT_METADATA) as { turn_id?: string } | undefined;
+      widget.node.classList.toggle(AGENT_CELL_CLASS, !!meta);
+      if (meta) {
+        widget.node.dataset.agentTurn = meta.turn_id ?? '';
+      }
+    }
+  }
+
+  private _index(shared: ISharedNotebookLike, ref: unknown): number {
+    const key = String(ref);
+    const byId = shared.cells.findIndex(c => c.id === key);
+    if (byId >= 0) {
+      return byId;
+    }
+    const n = Number(key);
+    if (key.trim() !== '' && Number.isInteger(n)) {
+      const i = n < 0 ? shared.cells.length + n : n;
+      if (i >= 0 && i < shared.cells.length) {
+        return i;
+      }
+    }
+    throw new Error(`no cell ${JSON.stringify(key)} (the notebook has ${shared.cells.length} cells)`);
+  }
+
+  /** One undoable step: stopCapturing on both sides keeps yjs from merging it with a neighbour. */
+  private _step(shared: ISharedNotebookLike, f: () => void): void {
+    const undo = (shared as unknown as { undoManager?: { stopCapturing(): void } }).undoManager;
+    undo?.stopCapturing();
+    shared.transact(f);
+    undo?.stopCapturing();
+  }
+
+  private _mark(args: Record<string, unknown>): JSONObject {
+    return { turn_id: typeof args.turn_id === 'string' ? args.turn_id : '' };
+  }
+
+  private _insert(shared: ISharedNotebookLike, args: Record<string, unknown>): JSONObject {
+    const cellType = args.cell_type === 'markdown' ? 'markdown' : 'code';
+    let index = shared.cells.length;
+    if (args.before !== undefined && args.before !== null) {
+      index = this._index(shared, args.before);
+    } else if (args.after !== undefined && args.after !== null) {
+      index = this._index(shared, args.after) + 1;
+    }
+    let id = '';
+    this._step(shared, () => {
+      const cell = shared.insertCell(index, {
+        cell_type: cellType,
+        source: typeof args.source === 'string' ? args.source : '',
+        metadata: { [AGENT_METADATA]: this._mark(args) }
+      });
+      id = cell.id;
+    });
+    return { id, index };
+  }
+
+  private _edit(shared: ISharedNotebookLike, args: Record<string, unknown>): JSONObject {
+    const index = this._index(shared, args.cell);
+    const cell = shared.cells[index];
+    this._step(shared, () => {
+      cell.setSource(typeof args.source === 'string' ? args.source : '');
+      cell.setMetadata(AGENT_METADATA, this._mark(args));
+    });
+    return { id: cell.id, index };
+  }
+
+  private _delete(shared: ISharedNotebookLike, args: Record<string, unknown>): JSONObject {
+    const index = this._index(shared, args.cell);
+    const id = shared.cells[index].id;
+    this._step(shared, () => shared.deleteCell(index));
+    return { id, index };
+  }
+}

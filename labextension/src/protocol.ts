@@ -237,7 +237,7 @@ export type PanelMessage =
   | { type: 'stop' }
   | { type: 'approval'; call_id: string; decision: Decision }
   | { type: 'history' }
-  | { type: 'notebook'; id: string; cells: JSONObject[] };
+  | { type: 'notebook'; id: string; cells: JSONObject[]; result?: JSONObject; error?: string };
 
 // --- runtime validation ---------------------------------------------------------------------
 

@@ -143,3 +143,65 @@ def test_a_running_agent_cell_reads_the_document_without_deadlock(page: Any, mod
     read = outputs(module_server.requests[-1].json)["nb_2"]
     assert read.startswith(DOCUMENT_PREAMBLE)
     assert "%%agent\nSummarise this notebook" in read and "# Sales analysis" in read
+
+
+def _doc(pg: Any) -> list[dict[str, Any]]:
+    return pg.evaluate("""() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells.map(
+        c => ({id: c.id, source: c.getSource(), meta: c.getMetadata('jupyter_agent') || null}))""")
+
+
+def _undo(pg: Any) -> None:
+    pg.evaluate("() => window.jupyterapp.commands.execute('notebook:undo-cell-action')")
+
+
+def test_insert_and_approved_edit_are_visible_marked_and_undone_one_step_each(
+    page: Any, module_server: ScriptedServer
+) -> None:
+    before = _doc(page)
+    x_cell = next(c["id"] for c in before if c["source"].startswith("x = [3, 4, 5]"))
+    module_server.add_response(
+        function_call_reply(
+            "insert_cell", json.dumps({"source": "mean_x = sum(x) / len(x)", "after": x_cell}), call_id="ins_1"
+        )
+    )
+    module_server.add_response(
+        function_call_reply(
+            "edit_cell", json.dumps({"cell": "3", "source": "mean_x = sum(x) / len(x)\nmean_x"}), call_id="ed_1"
+        )
+    )
+    module_server.add_response(text_reply("Added a cell computing the mean of x.", phase="final_answer"))
+    page.fill(f"{PANEL} .jp-AgentPanel-input", "Add a cell that computes the mean of x")
+    page.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
+    card = f"{PANEL} .jp-AgentPanel-entry[data-kind='approval']"
+    page.wait_for_selector(f"{card}:has-text('edit_cell')")
+    inserted = _doc(page)
+    assert len(inserted) == len(before) + 1
+    new = inserted[3]
+    assert new["source"] == "mean_x = sum(x) / len(x)" and new["meta"]["turn_id"]  # inserted (auto), marked
+    assert inserted[2]["id"] == x_cell
+    page.wait_for_selector(".jp-Notebook .jp-AgentCell")  # the visible badge
+    got = outputs(module_server.requests[-1].json)
+    assert got["ins_1"] == f"Inserted a code cell: id={new['id']} index=3 (not run)."
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_edit_approval.png"))
+    page.click(f"{card} .jp-AgentPanel-approve")
+    page.locator(PANEL).get_by_text("Added a cell computing the mean of x.").wait_for()
+    edited = _doc(page)
+    assert edited[3]["source"] == "mean_x = sum(x) / len(x)\nmean_x"
+    assert outputs(module_server.requests[-1].json)["ed_1"] == f"Edited cell id={new['id']} index=3."
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_edited.png"))
+    _undo(page)  # the edit
+    assert _doc(page)[3]["source"] == "mean_x = sum(x) / len(x)"
+    _undo(page)  # the insert
+    assert [c["id"] for c in _doc(page)] == [c["id"] for c in before]
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_undone.png"))
+
+
+def test_cell_tool_errors_go_back_to_the_model(page: Any, module_server: ScriptedServer) -> None:
+    module_server.add_response(
+        function_call_reply("insert_cell", json.dumps({"source": "1", "before": "nope"}), call_id="bad_1")
+    )
+    module_server.add_response(text_reply("That cell does not exist.", phase="final_answer"))
+    page.fill(f"{PANEL} .jp-AgentPanel-input", "Insert before nope")
+    page.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
+    page.locator(PANEL).get_by_text("That cell does not exist.").wait_for()
+    assert 'no cell "nope"' in outputs(module_server.requests[-1].json)["bad_1"]
