@@ -5,7 +5,7 @@ one the model never sees them and ``%agent tools`` says why. Each call is one ``
 action that the extension applies through the document model as exactly one Undo step, stamping
 ``metadata.jupyter_agent.turn_id`` (and a visible badge) on the cell (``notebookBridge.ts``).
 Approval defaults: inserting a cell that is not run does not ask (it is visible and undoable);
-editing and deleting ask. ``run_cell`` is not built yet (design in CONTRIBUTING.md).
+editing, deleting and running ask. ``run_cell`` lives in ``cell_run.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from .tools.base import FunctionTool
 
-EDIT_TOOLS = ("insert_cell", "edit_cell", "delete_cell")
+EDIT_TOOLS = ("insert_cell", "edit_cell", "delete_cell", "run_cell")
 
 
 def _call(document: Any, action: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -58,9 +58,11 @@ def cell_tools(document: Any, turn_id: Callable[[], str | None]) -> list[Functio
     ]
 
 
-def add_cell_tools(agent: Any, document: Any, turn_id: Callable[[], str | None]) -> None:
+def add_cell_tools(agent: Any, document: Any, turn_id: Callable[[], str | None], sources: Any) -> None:
     """Offer the cell tools over ``document`` (replacing those of a previous panel)."""
-    for tool in cell_tools(document, turn_id):
+    from .cell_run import run_cell_tool
+
+    for tool in [*cell_tools(document, turn_id), run_cell_tool(document, sources, agent)]:
         agent.tools[tool.name] = tool
 
 

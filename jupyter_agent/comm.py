@@ -170,7 +170,7 @@ class NotebookRequest(_Msg):
     type: Literal["notebook_request"] = "notebook_request"
     id: str
     #: ``read`` the cells, or change the document (one Undo step each; ``notebook_bridge.py``).
-    action: Literal["read", "insert", "edit", "delete"] = "read"
+    action: Literal["read", "insert", "edit", "delete", "run", "set_outputs"] = "read"
     args: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -167,7 +167,7 @@ def attach(send: Callable[[dict[str, Any]], None]) -> DocumentSource | None:
     if _sources.agent is not None:
         from .cell_tools import add_cell_tools
 
-        add_cell_tools(_sources.agent, document, lambda: _sources.turn_id if _sources else None)
+        add_cell_tools(_sources.agent, document, lambda: _sources.turn_id if _sources else None, _sources)
     return document
 
 

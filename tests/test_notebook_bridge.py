@@ -126,9 +126,9 @@ def test_cell_tools_are_offered_only_while_a_document_panel_is_attached(agent):
     bridge = C.PanelBridge(comm, lambda: agent)
     try:
         comm.deliver({"type": "hello", "version": 1, "features": ["notebook"]})
-        assert {"insert_cell", "edit_cell", "delete_cell"} <= set(agent.tools)
-        assert [agent.approval_policy(n) for n in ("insert_cell", "edit_cell", "delete_cell")] == ["auto", "ask", "ask"]
-        assert "run_cell" not in agent.tools
+        names = ("insert_cell", "edit_cell", "delete_cell", "run_cell")
+        assert [agent.approval_policy(n) for n in names] == ["auto", "ask", "ask", "ask"]
+        assert agent.tools["run_cell"].runs_code
 
         def panel() -> None:  # answers like notebookBridge.ts: a result, or an error
             seen: set[str] = set()
@@ -153,4 +153,4 @@ def test_cell_tools_are_offered_only_while_a_document_panel_is_attached(agent):
     finally:
         stop.set()
         bridge.close()
-    assert not {"insert_cell", "edit_cell", "delete_cell"} & set(agent.tools)
+    assert not {"insert_cell", "edit_cell", "delete_cell", "run_cell"} & set(agent.tools)

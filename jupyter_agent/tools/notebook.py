@@ -269,6 +269,10 @@ class HistorySource:
         if source.strip():
             self._entries.append(self._running)
 
+    def holding_shell(self) -> bool:
+        """A cell is running on the main shell now (e.g. the ``%%agent`` cell of this turn)."""
+        return self._running is not None
+
     def _post_run_cell(self, result: Any) -> None:
         cell, self._running = self._running, None
         if cell is None:
@@ -372,7 +376,7 @@ def cell_tools_note(kind: str | None) -> str:
         )
     return (
         "read_notebook/read_cell read the live notebook document; insert_cell, edit_cell, delete_cell edit it "
-        "(one Undo step each); run_cell: not offered yet in this version"
+        "(one Undo step each); run_cell runs a cell so its outputs land in the notebook"
     )
 
 

@@ -13,7 +13,7 @@
 import { ISessionContext } from '@jupyterlab/apputils';
 import { Kernel, KernelMessage } from '@jupyterlab/services';
 import { ChatModel } from './model';
-import { NotebookBridge } from './notebookBridge';
+import { IBridgeAnswer, NotebookBridge } from './notebookBridge';
 import { COMM_TARGET, Decision, PROTOCOL_VERSION, PanelMessage, checkPanelMessage } from './protocol';
 
 export interface IConnectionOptions {
@@ -392,20 +392,24 @@ export class AgentConnection {
     }
   }
 
-  /** Answer a `notebook_request`: the document (read) or the outcome of one edit. */
+  /** Answer a `notebook_request`: the document (read), or the outcome of one edit or run. */
   private _answerNotebook(comm: Kernel.IComm, id: string, action: string, args: Record<string, unknown>): void {
     const bridge = this._options.bridge;
-    const answer = bridge ? bridge.handle(action, args) : { error: 'this panel has no notebook' };
-    const reply: PanelMessage = { type: 'notebook', id, cells: answer.cells ?? [] };
-    if (answer.result) {
-      reply.result = answer.result;
-    }
-    if (answer.error) {
-      reply.error = answer.error;
-    }
-    if (!comm.isDisposed) {
-      comm.send(reply);
-    }
+    const pending = bridge
+      ? bridge.handle(action, args)
+      : Promise.resolve<IBridgeAnswer>({ error: 'this panel has no notebook' });
+    void pending.then(answer => {
+      const reply: PanelMessage = { type: 'notebook', id, cells: answer.cells ?? [] };
+      if (answer.result) {
+        reply.result = answer.result;
+      }
+      if (answer.error) {
+        reply.error = answer.error;
+      }
+      if (!comm.isDisposed) {
+        comm.send(reply);
+      }
+    });
   }
 
   private _post(msg: PanelMessage): boolean {

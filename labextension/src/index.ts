@@ -7,6 +7,7 @@ import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/a
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { CodeCell } from '@jupyterlab/cells';
 import { AgentConnection } from './connection';
 import { NotebookBridge } from './notebookBridge';
 import { agentIcon } from './icon';
@@ -52,7 +53,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     const connections = new Map<NotebookPanel, AgentConnection>();
     const notebookBridge = (nb: NotebookPanel): NotebookBridge => {
-      const bridge = new NotebookBridge(nb);
+      const bridge = new NotebookBridge(nb, async index => {
+        const widget = nb.content.widgets[index];
+        if (!(widget instanceof CodeCell)) {
+          throw new Error(`cell ${index} is not a code cell`);
+        }
+        const reply = await CodeCell.execute(widget, nb.sessionContext);
+        return { status: reply ? reply.content.status : 'aborted', execution_count: widget.model.executionCount };
+      });
       // Badges for cells the agent wrote, also after Undo/Redo and on reopening the notebook.
       const mark = (): void => void requestAnimationFrame(() => bridge.markAgentCells());
       void nb.context.ready.then(() => {

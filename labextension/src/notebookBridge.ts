@@ -127,8 +127,14 @@ export const AGENT_METADATA = 'jupyter_agent';
 /** Class of the cell widgets the agent wrote (the visible badge, style/base.css). */
 export const AGENT_CELL_CLASS = 'jp-AgentCell';
 
+/** Runs cell `index` of the notebook on the main shell and resolves when it is done. */
+export type CellRunner = (index: number) => Promise<{ status: string; execution_count: number | null }>;
+
 export class NotebookBridge {
-  constructor(private _nb: INotebookLike) {}
+  constructor(
+    private _nb: INotebookLike,
+    private _run?: CellRunner
+  ) {}
 
   /** The document's cells, nbformat JSON (reduced by the caller). */
   snapshot(): INbCell[] {
@@ -136,13 +142,17 @@ export class NotebookBridge {
   }
 
   /** Apply one `notebook_request` action; errors are answers, never exceptions. */
-  handle(action: string, args: Record<string, unknown>): IBridgeAnswer {
+  async handle(action: string, args: Record<string, unknown>): Promise<IBridgeAnswer> {
     const shared = this._nb.content.model?.sharedModel;
     if (!shared) {
       return { error: 'the notebook is not loaded' };
     }
     try {
       switch (action) {
+        case 'run':
+          return { result: await this._runCell(shared, args) };
+        case 'set_outputs':
+          return { result: this._setOutputs(shared, args) };
         case 'read':
           return { cells: reduceCells(this.snapshot()) };
         case 'insert':
@@ -228,6 +238,39 @@ export class NotebookBridge {
       cell.setSource(typeof args.source === 'string' ? args.source : '');
       cell.setMetadata(AGENT_METADATA, this._mark(args));
     });
+    return { id: cell.id, index };
+  }
+
+  /** Run a code cell as the user would (main shell; outputs, count and Undo as usual). */
+  private async _runCell(shared: ISharedNotebookLike, args: Record<string, unknown>): Promise<JSONObject> {
+    const index = this._index(shared, args.cell);
+    const cell = shared.cells[index];
+    if ((cell.toJSON() as INbCell).cell_type !== 'code') {
+      throw new Error(`cell ${index} is not a code cell`);
+    }
+    if (!this._run) {
+      throw new Error('this notebook cannot run cells');
+    }
+    const reply = await this._run(index);
+    const json = cell.toJSON() as INbCell;
+    return {
+      id: cell.id,
+      index,
+      status: reply.status,
+      execution_count: json.execution_count ?? null,
+      outputs: reduceCells([json])[0].outputs as JSONObject[]
+    };
+  }
+
+  /** Outputs computed in the kernel (the fallback while a `%%agent` cell holds the shell): not an Undo step. */
+  private _setOutputs(shared: ISharedNotebookLike, args: Record<string, unknown>): JSONObject {
+    const index = this._index(shared, args.cell);
+    const cell = shared.cells[index] as unknown as { setOutputs?: (o: unknown[]) => void; id: string };
+    if (!cell.setOutputs) {
+      throw new Error(`cell ${index} is not a code cell`);
+    }
+    const outputs = Array.isArray(args.outputs) ? (args.outputs as unknown[]) : [];
+    shared.transact(() => cell.setOutputs?.(outputs), false);
     return { id: cell.id, index };
   }
 

@@ -205,3 +205,64 @@ def test_cell_tool_errors_go_back_to_the_model(page: Any, module_server: Scripte
     page.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
     page.locator(PANEL).get_by_text("That cell does not exist.").wait_for()
     assert 'no cell "nope"' in outputs(module_server.requests[-1].json)["bad_1"]
+
+
+def _outputs_text(pg: Any, index: int) -> str:
+    return pg.evaluate(
+        "(i) => JSON.stringify(window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells[i].toJSON().outputs)",
+        index,
+    )
+
+
+def test_panel_adds_a_cell_runs_it_visibly_after_approval_and_undo_removes_it(
+    page: Any, module_server: ScriptedServer
+) -> None:
+    before = _doc(page)
+    x_cell = next(c["id"] for c in before if c["source"].startswith("x = [3, 4, 5]"))
+    module_server.add_response(function_call_reply("read_notebook", "{}", call_id="rd_3"))
+    module_server.add_response(
+        function_call_reply("insert_cell", json.dumps({"source": "sum(x) / len(x)", "after": x_cell}), call_id="ins_3")
+    )
+    module_server.add_response(function_call_reply("run_cell", json.dumps({"cell": "3"}), call_id="run_3"))
+    module_server.add_response(text_reply("The mean of x is 4.0.", phase="final_answer"))
+    page.fill(f"{PANEL} .jp-AgentPanel-input", "add a cell that computes the mean of x and run it")
+    page.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
+    card = f"{PANEL} .jp-AgentPanel-entry[data-kind='approval']"
+    page.wait_for_selector(f"{card}:has-text('run_cell')")
+    assert _doc(page)[3]["source"] == "sum(x) / len(x)"
+    assert _outputs_text(page, 3) == "[]"  # not run before the approval
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_run_approval.png"))
+    page.locator(card).last.locator(".jp-AgentPanel-approve").click()
+    page.locator(PANEL).get_by_text("The mean of x is 4.0.").wait_for()
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    expect_text = cells.nth(3).locator(".jp-OutputArea-output")
+    expect_text.get_by_text("4.0").wait_for()  # visible in the notebook
+    ran = outputs(module_server.requests[-1].json)["run_3"]
+    assert ran.startswith("Ran cell id=") and "(in the notebook): ok" in ran and "[result] 4.0" in ran
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_ran.png"))
+    _undo(page)
+    assert [c["id"] for c in _doc(page)] == [c["id"] for c in before]
+
+
+def test_agent_cell_adds_and_runs_a_cell_without_deadlock(page: Any, module_server: ScriptedServer) -> None:
+    _append_cell(page, "%%agent\nadd a cell that prints the mean of x and run it")
+    n = len(_doc(page))
+    module_server.add_response(
+        function_call_reply("insert_cell", json.dumps({"source": "print('mean', sum(x) / len(x))"}), call_id="ins_4")
+    )
+    module_server.add_response(function_call_reply("run_cell", json.dumps({"cell": str(n)}), call_id="run_4"))
+    module_server.add_response(text_reply("Printed the mean: 4.0.", phase="final_answer"))
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    agent_cell = cells.nth(cells.count() - 1)
+    agent_cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    out = agent_cell.locator(".jp-Cell-outputArea")
+    approve = out.get_by_role("button", name="Approve", exact=True)
+    approve.wait_for(timeout=45_000)
+    approve.click()
+    out.get_by_text("Printed the mean: 4.0.").wait_for(timeout=45_000)
+    assert "mean 4.0" in _outputs_text(page, n)  # the new cell shows what the kernel thread printed
+    ran = outputs(module_server.requests[-1].json)["run_4"]
+    assert "on the kernel thread: a cell holds the shell" in ran and "[stdout] mean 4.0" in ran
+    page.locator(".jp-Notebook .jp-Cell").nth(n).get_by_text("mean 4.0").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_cell_run.png"))
