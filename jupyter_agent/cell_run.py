@@ -17,6 +17,10 @@ from typing import Any
 from .tools.notebook import error_output, find_cell, summarise_output
 
 RUN_TIMEOUT = 600.0
+#: Images go back to the model as input_image parts up to this base64 size each (the extension
+#: downscales larger ones before sending; the kernel-thread path has no downscaler and names them).
+MAX_IMAGE_B64 = 200_000
+MAX_IMAGES = 4
 
 
 def capture_run(code: str, namespace: dict[str, Any]) -> list[dict[str, Any]]:
@@ -69,18 +73,40 @@ def describe_run(index: Any, cid: Any, status: str, count: Any, outputs: list[di
     return f"{head}\n{body}"
 
 
+def with_images(text: str, images: list[tuple[str, str]]) -> Any:
+    """``text``, or input_text + input_image parts when the run showed PNG/JPEG images."""
+    sent = [(mime, b64) for mime, b64 in images if len(b64) <= MAX_IMAGE_B64][:MAX_IMAGES]
+    if len(sent) < len(images):
+        text += f"\n({len(images) - len(sent)} image(s) not sent: too large or too many)"
+    if not sent:
+        return text
+    parts: list[dict[str, Any]] = [{"type": "input_text", "text": text}]
+    parts += [{"type": "input_image", "image_url": f"data:{mime};base64,{b64}"} for mime, b64 in sent]
+    return parts
+
+
+def output_images(outputs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    found = []
+    for output in outputs:
+        data = output.get("data") or {}
+        for mime in ("image/png", "image/jpeg"):
+            if isinstance(data.get(mime), str):
+                found.append((mime, data[mime].replace("\n", "")))
+    return found
+
+
 def run_cell_tool(document: Any, sources: Any, agent: Any) -> Any:
     """The ``run_cell`` tool over ``document`` (approval ``ask``: it executes code)."""
     from .tools.base import FunctionTool
 
-    def run_cell(cell: str) -> str:
+    def run_cell(cell: str) -> Any:
         """Run one code cell (id or index) in the user's notebook: its outputs appear in the notebook and come back to you. Use it after insert_cell or edit_cell."""
         if not sources.history.holding_shell():
             answer = document.call("run", {"cell": cell}, timeout=RUN_TIMEOUT)
             if answer.error:
                 raise RuntimeError(answer.error)
             r = dict(answer.result or {})
-            return describe_run(
+            text = describe_run(
                 r.get("index"),
                 r.get("id"),
                 str(r.get("status")),
@@ -88,6 +114,8 @@ def run_cell_tool(document: Any, sources: Any, agent: Any) -> Any:
                 r.get("outputs") or [],
                 "in the notebook",
             )
+            images = [(str(i.get("mime")), str(i.get("data"))) for i in r.get("images") or [] if isinstance(i, dict)]
+            return with_images(text, images)
         target = find_cell(document.request(), cell)
         if target.cell_type != "code":
             raise ValueError(f"cell {target.index} is not a code cell")
@@ -101,9 +129,8 @@ def run_cell_tool(document: Any, sources: Any, agent: Any) -> Any:
         if answer.error:
             raise RuntimeError(answer.error)
         status = "error" if any(o["output_type"] == "error" for o in outputs) else "ok"
-        return describe_run(
-            target.index, target.id, status, None, outputs, "on the kernel thread: a cell holds the shell"
-        )
+        how = "on the kernel thread: a cell holds the shell"
+        return with_images(describe_run(target.index, target.id, status, None, outputs, how), output_images(outputs))
 
     tool = FunctionTool.from_callable(run_cell, approval="ask")
     tool.runs_code = True

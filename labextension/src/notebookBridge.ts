@@ -258,7 +258,8 @@ export class NotebookBridge {
       index,
       status: reply.status,
       execution_count: json.execution_count ?? null,
-      outputs: reduceCells([json])[0].outputs as JSONObject[]
+      outputs: reduceCells([json])[0].outputs as JSONObject[],
+      images: await modelImages(json.outputs ?? [])
     };
   }
 
@@ -280,4 +281,60 @@ export class NotebookBridge {
     this._step(shared, () => shared.deleteCell(index));
     return { id, index };
   }
+}
+
+// --- images for the model (input_image parts) -------------------------------------------
+
+/** Largest side of an image sent to the model, and the base64 budget of all images of one run. */
+export const IMAGE_MAX_SIDE = 1024;
+export const IMAGES_BUDGET = 180 * 1024;
+
+/** The run's PNG/JPEG outputs, downscaled to IMAGE_MAX_SIDE, within IMAGES_BUDGET (comm limit). */
+export async function modelImages(outputs: INbOutput[]): Promise<JSONObject[]> {
+  const images: JSONObject[] = [];
+  let used = 0;
+  for (const output of outputs) {
+    const data = (output.data ?? {}) as Record<string, unknown>;
+    for (const mime of IMAGES) {
+      if (!(mime in data)) {
+        continue;
+      }
+      let b64 = joined(data[mime]).replace(/\s/g, '');
+      let type = mime;
+      try {
+        const scaled = await downscale(mime, b64);
+        if (scaled) {
+          [type, b64] = scaled;
+        }
+      } catch {
+        // not decodable here: send as is if it fits
+      }
+      if (used + b64.length <= IMAGES_BUDGET) {
+        images.push({ mime: type, data: b64 });
+        used += b64.length;
+      }
+    }
+  }
+  return images;
+}
+
+async function downscale(mime: string, b64: string): Promise<[string, string] | null> {
+  if (typeof createImageBitmap === 'undefined' || typeof OffscreenCanvas === 'undefined') {
+    return null;
+  }
+  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+  const bitmap = await createImageBitmap(new Blob([bytes], { type: mime }));
+  const scale = Math.min(1, IMAGE_MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+  if (scale === 1 && b64.length <= IMAGES_BUDGET / 2) {
+    return null;
+  }
+  const canvas = new OffscreenCanvas(Math.round(bitmap.width * scale), Math.round(bitmap.height * scale));
+  canvas.getContext('2d')?.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  const blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.8 });
+  const buf = new Uint8Array(await blob.arrayBuffer());
+  let bin = '';
+  for (const b of buf) {
+    bin += String.fromCharCode(b);
+  }
+  return ['image/jpeg', btoa(bin)];
 }

@@ -266,3 +266,20 @@ def test_agent_cell_adds_and_runs_a_cell_without_deadlock(page: Any, module_serv
     assert "on the kernel thread: a cell holds the shell" in ran and "[stdout] mean 4.0" in ran
     page.locator(".jp-Notebook .jp-Cell").nth(n).get_by_text("mean 4.0").wait_for()
     page.screenshot(path=str(ARTIFACTS / "notebook_tools_cell_run.png"))
+
+
+def test_running_a_plot_cell_sends_the_image_to_the_model(page: Any, module_server: ScriptedServer) -> None:
+    plot_index = next(i for i, c in enumerate(_doc(page)) if c["source"].startswith("import struct, zlib"))
+    module_server.add_response(function_call_reply("run_cell", json.dumps({"cell": str(plot_index)}), call_id="run_5"))
+    module_server.add_response(text_reply("A small teal rectangle.", phase="final_answer"))
+    page.fill(f"{PANEL} .jp-AgentPanel-input", "Run the plot cell and describe the figure")
+    page.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
+    card = f"{PANEL} .jp-AgentPanel-entry[data-kind='approval']"
+    page.locator(f"{card}:has-text('run_cell')").last.locator(".jp-AgentPanel-approve").click()
+    page.locator(PANEL).get_by_text("A small teal rectangle.").wait_for(timeout=45_000)
+    sent = outputs(module_server.requests[-1].json)["run_5"]
+    assert isinstance(sent, list) and sent[0]["type"] == "input_text"
+    assert "[display] [image/png 64x32, " in sent[0]["text"]
+    images = [p for p in sent if p["type"] == "input_image"]
+    assert len(images) == 1 and images[0]["image_url"].startswith("data:image/png;base64,iVBORw0KGgo")
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_plot_image.png"))
