@@ -753,6 +753,16 @@ def ws_scenarios() -> list[Scenario]:
             "ws: slow server (5 ms between frames)", _ws_queue(WsConn(requests=[answer()], delay=0.005)), requests=1
         ),
         Scenario(
+            "ws: turn deadline (frames keep coming, turn_timeout 1 s)",
+            _ws_queue(WsConn(requests=[list(text_events(ANSWER, phase="final_answer", chunks=20))], delay=0.2)),
+            status="failed",
+            text=None,
+            error="deadline",
+            code="turn_deadline",
+            requests=1,
+            agent={"idle_timeout": 0.5, "turn_timeout": 1.0},
+        ),
+        Scenario(
             "ws: huge event (10 MB delta)",
             _ws_queue(_ws(text_events("x" * HUGE_SIZE, phase="final_answer", chunks=1))),
             text="x" * HUGE_SIZE,

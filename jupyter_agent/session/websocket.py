@@ -257,7 +257,11 @@ class WebSocketSession(ModelSession):
             try:
                 conn, one_off = await self._connection(turn)
                 async for event in conn.stream(
-                    body, idle_timeout=self.options.idle_timeout, extra=self._extra(turn), metrics=turn.metrics
+                    body,
+                    idle_timeout=self.options.idle_timeout,
+                    extra=self._extra(turn),
+                    metrics=turn.metrics,
+                    deadline=turn.deadline,
                 ):
                     if type(event) in HEADER_KINDS:
                         for fact in self.header_facts(event, turn):
@@ -293,6 +297,10 @@ class WebSocketSession(ModelSession):
                     if streamed:
                         yield SessionRetry(max(1, budget.attempt), budget.max_retries, 0.0, HTTP_FALLBACK_MESSAGE)
                     return
+                if turn.deadline is not None and asyncio.get_running_loop().time() + delay >= turn.deadline:
+                    raise E.TurnDeadline(
+                        f"The turn reached its deadline (turn_timeout) while retrying: {error.message}"
+                    ) from None
                 if budget.attempt > 1 or streamed:
                     # The first reconnect of a request that showed nothing stays quiet (spec §2.7,
                     # #11548): a stale socket is routine on WebSockets.

@@ -241,11 +241,13 @@ class WsConnection:
         idle_timeout: float,
         extra: Mapping[str, Any] | None = None,
         metrics: Any | None = None,
+        deadline: float | None = None,
     ) -> AsyncIterator[Any]:
         """Send ``body`` (incremental when possible) and yield its events until completion.
 
         ``extra`` fields (``generate``, ``client_metadata``) go into the frame but never into
-        the chaining comparison.
+        the chaining comparison. ``idle_timeout`` bounds the wait for each frame (spec §3.4);
+        ``deadline`` (event-loop clock) optionally bounds the whole turn, as over HTTP.
         """
         if self.closed:
             raise E.StreamError("websocket connection is closed")
@@ -262,7 +264,7 @@ class WsConnection:
                     reasoning_included=self.handshake.reasoning_included,
                 )
                 await self._send(frame, idle_timeout, metrics)
-                async for event in self._events(idle_timeout, metrics):
+                async for event in self._events(idle_timeout, metrics, deadline):
                     yield event
                 completed = True
             finally:
@@ -311,19 +313,26 @@ class WsConnection:
             self._finished_ids.add(response_id)
         self._finished_items.update(i for i in (getattr(item, "id", None) for item in items) if i)
 
-    async def _events(self, idle_timeout: float, metrics: Any | None) -> AsyncIterator[Any]:
+    async def _events(self, idle_timeout: float, metrics: Any | None, deadline: float | None) -> AsyncIterator[Any]:
         state = StreamState()
         items: list[Any] = []
         current: str | None = None
         record = metrics.record_ws_event if metrics is not None else None
         while True:
             waited = time.perf_counter()
+            wait = idle_timeout
+            if deadline is not None:
+                wait = min(wait, deadline - asyncio.get_running_loop().time())
+                if wait <= 0:
+                    raise _deadline_passed()
             try:
-                async with asyncio.timeout(idle_timeout):  # no task per frame, unlike wait_for
+                async with asyncio.timeout(wait):  # no task per frame, unlike wait_for
                     message = await self._ws.recv()
             except TimeoutError:
                 if record:
                     record(time.perf_counter() - waited, "unknown", False)
+                if wait < idle_timeout:
+                    raise _deadline_passed() from None
                 raise E.IdleTimeout("idle timeout waiting for websocket") from None
             except ConnectionClosed as exc:
                 if record:
@@ -367,3 +376,7 @@ class WsConnection:
                 self.last_response = LastResponse((response.id if response else None) or "", items)
                 self._finish(current or (response.id if response else None), items)
                 return
+
+
+def _deadline_passed() -> E.TurnDeadline:
+    return E.TurnDeadline("The turn took longer than its deadline (turn_timeout) and was stopped.")
