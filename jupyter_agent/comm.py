@@ -5,10 +5,11 @@ with ``{"type": "hello", "version": 1}`` as its open data. Every message in both
 typed, validated pydantic model (a discriminated union on ``type``); anything malformed or too
 large gets an ``error`` reply and changes nothing.
 
-panel -> kernel: ``hello``, ``send`` (start a turn), ``stop``, ``approval``, ``history``.
+panel -> kernel: ``hello``, ``send`` (start a turn), ``stop``, ``approval``, ``history``,
+``notebook`` (the document, answering ``notebook_request``; ``notebook_bridge.py``).
 kernel -> panel: ``state`` (model, provider, transport, rate limits, busy), ``history``
 (``agent.transcript()``), ``event`` (``AgentEvent.to_dict()`` of every turn, from cells and panel
-alike), ``error``.
+alike), ``error``, ``notebook_request``.
 
 Events arrive on the agent thread. They go into a queue that a small sender thread per comm
 drains: consecutive text/reasoning deltas of one item are merged, so a model streaming thousands
@@ -63,6 +64,8 @@ class Hello(_Msg):
     version: int
     resume: bool = False
     notebook: str | None = Field(default=None, min_length=1, max_length=4096)
+    #: ``"notebook"``: the panel answers ``notebook_request`` with the document (``notebook_bridge``).
+    features: list[str] = Field(default_factory=list, max_length=20)
 
 
 class Send(_Msg):
@@ -102,7 +105,20 @@ class HistoryRequest(_Msg):
     type: Literal["history"]
 
 
-PanelMessage = Annotated[Union[Hello, Send, Stop, Approval, HistoryRequest], Field(discriminator="type")]
+class NotebookSnapshot(_Msg):
+    """The panel's answer to ``notebook_request``: the document's cells, nbformat-shaped, reduced."""
+
+    type: Literal["notebook"]
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    cells: list[dict[str, Any]] = Field(default_factory=list, max_length=20_000)
+    #: For an edit action: what happened (e.g. the new cell's id and index), or why it failed.
+    result: dict[str, Any] | None = None
+    error: str | None = Field(default=None, max_length=4096)
+
+
+PanelMessage = Annotated[
+    Union[Hello, Send, Stop, Approval, HistoryRequest, NotebookSnapshot], Field(discriminator="type")
+]
 _panel_adapter: TypeAdapter[PanelMessage] = TypeAdapter(PanelMessage)
 
 
@@ -148,7 +164,19 @@ class ErrorMessage(_Msg):
     request_type: str | None = None
 
 
-KernelMessage = Annotated[Union[StateMessage, HistoryMessage, EventMessage, ErrorMessage], Field(discriminator="type")]
+class NotebookRequest(_Msg):
+    """Ask the panel for the notebook document (``read_notebook``); answered by ``notebook``."""
+
+    type: Literal["notebook_request"] = "notebook_request"
+    id: str
+    #: ``read`` the cells, or change the document (one Undo step each; ``notebook_bridge.py``).
+    action: Literal["read", "insert", "edit", "delete", "run", "set_outputs"] = "read"
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+KernelMessage = Annotated[
+    Union[StateMessage, HistoryMessage, EventMessage, ErrorMessage, NotebookRequest], Field(discriminator="type")
+]
 _kernel_adapter: TypeAdapter[KernelMessage] = TypeAdapter(KernelMessage)
 
 
@@ -220,6 +248,7 @@ class PanelBridge:
         #: ``agent.history_version`` the panel last got a ``history`` message for (resume/reset).
         self._history_version: int | None = None
         self._closed = False
+        self._document: Any = None  # notebook_bridge.DocumentSource once the panel offers the document
         self._send_lock = threading.Lock()
         self._sender = threading.Thread(target=self._pump, name="jupyter-agent-comm", daemon=True)
         self._sender.start()
@@ -356,6 +385,9 @@ class PanelBridge:
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._closed = True
+        from . import notebook_bridge
+
+        notebook_bridge.detach(self._document)
         self._queue.put(None)
 
     def _resume(self) -> None:
@@ -398,6 +430,12 @@ class PanelBridge:
                     self._adopt_notebook(msg.notebook)
                 if msg.resume:
                     self._resume()
+                if "notebook" in msg.features:
+                    from . import notebook_bridge
+
+                    self.agent  # noqa: B018 - creates the agent, which installs the notebook tools
+                    notebook_bridge.detach(self._document)
+                    self._document = notebook_bridge.attach(self._send)
                 self.send_state()
                 self.send_history()
             elif isinstance(msg, HistoryRequest):
@@ -408,6 +446,9 @@ class PanelBridge:
                 self.agent.cancel()
             elif isinstance(msg, Approval):
                 self.agent.resolve_approval(msg.call_id, msg.decision)
+            elif isinstance(msg, NotebookSnapshot):
+                if self._document is None or not self._document.resolve(msg.id, msg):
+                    self.send_error(f"no notebook request {msg.id!r} is waiting", "notebook")
         except Exception as exc:  # report, never kill the kernel's comm handler
             log.exception("panel request %s failed", msg.type)
             self.send_error(f"{msg.type} failed: {exc}", msg.type)

@@ -69,6 +69,10 @@ def _setup_kernel(agent: Agent, shell: Any) -> None:
         import logging
 
         logging.getLogger("jupyter_agent").exception("kernel tools not installed")
+    if getattr(agent, "kernel_tools", True):
+        from . import notebook_bridge
+
+        notebook_bridge.install(agent, shell)
     try:
         agent.project_dir = str(notebook_dir(shell.user_ns))  # AGENTS.md discovery starts here
     except OSError:  # the kernel's cwd is gone: discovery then starts at each turn's cwd
@@ -300,6 +304,10 @@ class AgentMagics(Magics):
         ]
         provider = agent.resolved_provider()
         rows.append(f"web_search: {agent.web_search_mode(provider)} (hosted by the provider)")
+        from .notebook_bridge import current_kind
+        from .tools.notebook import cell_tools_note
+
+        rows.append(cell_tools_note(current_kind()))
         return TextOutput("\n".join(rows))
 
     def _cmd_approve(self, agent: Agent, args: list[str]) -> Any:

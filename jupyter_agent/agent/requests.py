@@ -17,6 +17,7 @@ from ..protocol import errors as E
 from ..session import ModelSession, TurnContext
 from ..tools.base import FunctionTool
 from .accumulator import Sampling, TurnAccumulator
+from .images import rejects_images, strip_images
 
 EventCallback = Callable[[ev.AgentEvent], None]
 
@@ -33,6 +34,8 @@ class RequestsMixin:
     parallel_tool_calls: bool
     max_output_tokens: int | None
     _web_search_rejected: bool
+    #: The server rejected image input (issue 13): requests carry text instead of images.
+    _images_rejected: bool = False
     _azure_live_noticed: bool
     _last_server_model: str | None
     effective_instructions: Callable[[], str]
@@ -91,6 +94,10 @@ class RequestsMixin:
         try:
             return await self._sample(body, ctx, acc)
         except E.AgentError as error:
+            if rejects_images(error, body):  # issue 13: a server without image input gets text only
+                self._images_rejected = True
+                acc.emit(ev.Notice(level="warning", message=_images_notice(provider, error), turn_id=ctx.turn_id))
+                return await self._sample(self._build_body(provider), ctx, acc)
             if not _rejects_web_search(error, body):
                 raise
             self._web_search_rejected = True
@@ -117,7 +124,7 @@ class RequestsMixin:
         body: dict[str, Any] = {
             "model": self.model_name,
             "instructions": self.effective_instructions(),
-            "input": list(self.history),
+            "input": strip_images(self.history) if self._images_rejected else list(self.history),
             "tools": self.tool_specs(provider),
             "tool_choice": "auto",
             "parallel_tool_calls": self.parallel_tool_calls,
@@ -149,6 +156,13 @@ class RequestsMixin:
             self._last_server_model = acc.last_server_model
             ctx.reroute_warned = acc.reroute_warned
         return sampling
+
+
+def _images_notice(provider: Provider, error: E.AgentError) -> str:
+    return (
+        f"{provider.describe()} rejected image input: {error.message.rstrip('.')}. The request was sent again "
+        "with images replaced by text; images stay out of this session's requests."
+    )
 
 
 def _rejects_web_search(error: E.AgentError, body: dict[str, Any]) -> bool:

@@ -116,8 +116,8 @@ class FunctionTool:
 
     async def invoke(
         self, arguments: str, *, run_sync: Callable[[Callable[[], Any]], Awaitable[Any]] | None = None
-    ) -> tuple[str, bool]:
-        """Run the tool; returns ``(output text, is_error)``."""
+    ) -> tuple[Any, bool]:
+        """Run the tool; returns ``(output, is_error)``: text, or input_text/input_image parts."""
         try:
             kwargs = self.parse_arguments(arguments)
         except (ValueError, ValidationError) as exc:
@@ -134,7 +134,18 @@ class FunctionTool:
         except Exception as exc:  # noqa: BLE001 - tool errors go back to the model
             tb = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             return truncate(f"Error: {tb}"), True
+        if is_parts(result):  # input_text/input_image parts (e.g. run_cell's plots) go out as a list
+            return [{**p, "text": truncate(p["text"])} if p["type"] == "input_text" else p for p in result], False
         return truncate(result if isinstance(result, str) else _to_text(result)), False
+
+
+def is_parts(value: Any) -> bool:
+    """A function_call_output ``output`` given as input_text/input_image parts (spec: FunctionCallOutputItemParam)."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(p, dict) and p.get("type") in ("input_text", "input_image") for p in value)
+    )
 
 
 def _to_text(value: Any) -> str:

@@ -179,22 +179,7 @@ class SseTransport(Transport):
             timeout=httpx.Timeout(connect=15.0, read=_read_timeout(idle_timeout, deadline), write=30.0, pool=30.0),
         )
         clock = asyncio.get_running_loop().time
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout_at(deadline):
-                response = await self._client.send(request, stream=True)
-        except TimeoutError:
-            raise _deadline_passed() from None
-        except httpx.ReadTimeout:
-            raise E.IdleTimeout("idle timeout waiting for SSE") from None  # no response headers in time
-        except httpx.TimeoutException as exc:
-            log_detail(f"connecting to {self._url}", exc)
-            raise E.StreamError(f"timeout connecting to {self._url}: {plain(exc)}") from None
-        except httpx.TransportError as exc:
-            log_detail(f"connecting to {self._url}", exc)
-            raise E.StreamError(f"connection to {self._url} failed: {plain(exc)}") from None
-        if self._metrics is not None:
-            self._metrics.record_api_call(time.perf_counter() - started, response.status_code < 400)
+        response = await self._send(request, deadline)
         try:
             if response.status_code >= 300:
                 body_bytes = await _read_bounded(response, MAX_ERROR_BODY)
@@ -235,15 +220,14 @@ class SseTransport(Transport):
                     events = decoder.feed(chunk)
                 except StopAsyncIteration:
                     break
-                except httpx.ReadTimeout:
-                    if deadline is not None and clock() >= deadline:
-                        raise _deadline_passed() from None
-                    raise E.IdleTimeout("idle timeout waiting for SSE") from None
-                except SseLimitExceeded as exc:
-                    raise _too_large(str(exc), self._limits) from None
-                except (httpx.TransportError, httpx.DecodingError, zlib.error) as exc:
-                    log_detail("reading the event stream", exc)
-                    raise E.StreamError(f"stream disconnected before completion: {plain(exc)}") from None
+                except (
+                    httpx.ReadTimeout,
+                    SseLimitExceeded,
+                    httpx.TransportError,
+                    httpx.DecodingError,
+                    zlib.error,
+                ) as exc:
+                    raise self._read_failure(exc, deadline) from None
                 for data in events:
                     event = parse_event(data)
                     if event is None:
@@ -261,10 +245,7 @@ class SseTransport(Transport):
                 tail = decoder.flush()
             except SseLimitExceeded as exc:
                 raise _too_large(str(exc), self._limits) from None
-            for data in tail:
-                event = parse_event(data)
-                if event is None:
-                    continue
+            for event in _parsed(tail):
                 model = state.server_model(event)
                 if model is not None:
                     yield model
@@ -274,6 +255,42 @@ class SseTransport(Transport):
             raise state.end_of_stream()
         finally:
             await _close_quietly(response)
+
+    async def _send(self, request: httpx.Request, deadline: float | None) -> httpx.Response:
+        """Send the request; connection failures become plain-language ``AgentError``s (issue 15)."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await self._client.send(request, stream=True)
+        except TimeoutError:
+            raise _deadline_passed() from None
+        except httpx.ReadTimeout:
+            raise E.IdleTimeout("idle timeout waiting for SSE") from None  # no response headers in time
+        except httpx.TimeoutException as exc:
+            log_detail(f"connecting to {self._url}", exc)
+            raise E.StreamError(f"timeout connecting to {self._url}: {plain(exc)}") from None
+        except httpx.TransportError as exc:
+            log_detail(f"connecting to {self._url}", exc)
+            raise E.StreamError(f"connection to {self._url} failed: {plain(exc)}") from None
+        if self._metrics is not None:
+            self._metrics.record_api_call(time.perf_counter() - started, response.status_code < 400)
+        return response
+
+    def _read_failure(self, exc: Exception, deadline: float | None) -> E.AgentError:
+        """What a failed read of the event stream means for the user (spec §3.4, issue 15)."""
+        if isinstance(exc, httpx.ReadTimeout):
+            if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+                return _deadline_passed()
+            return E.IdleTimeout("idle timeout waiting for SSE")
+        if isinstance(exc, SseLimitExceeded):
+            return _too_large(str(exc), self._limits)
+        log_detail("reading the event stream", exc)
+        return E.StreamError(f"stream disconnected before completion: {plain(exc)}")
+
+
+def _parsed(payloads: list[Any]) -> list[Any]:
+    """The events among decoded payloads (``parse_event`` gives None for what is not one)."""
+    return [event for event in map(parse_event, payloads) if event is not None]
 
 
 def _read_timeout(idle_timeout: float, deadline: float | None) -> float:

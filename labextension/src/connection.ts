@@ -13,6 +13,7 @@
 import { ISessionContext } from '@jupyterlab/apputils';
 import { Kernel, KernelMessage } from '@jupyterlab/services';
 import { ChatModel } from './model';
+import { IBridgeAnswer, NotebookBridge } from './notebookBridge';
 import { COMM_TARGET, Decision, PROTOCOL_VERSION, PanelMessage, checkPanelMessage } from './protocol';
 
 export interface IConnectionOptions {
@@ -23,6 +24,11 @@ export interface IConnectionOptions {
    * conversations with it when it cannot see the notebook itself (a remote kernel).
    */
   notebookPath?: () => string;
+  /**
+   * The notebook document for the kernel's notebook tools; with it the `hello` offers the `notebook`
+   * feature and `notebook_request`s (read, insert, edit, delete) are answered (notebookBridge.ts).
+   */
+  bridge?: NotebookBridge;
   /** How long the silent `%load_ext` may go unanswered (default 30 s). */
   loadTimeoutMs?: number;
 }
@@ -329,6 +335,13 @@ export class AgentConnection {
       if (comm !== this._comm) {
         return;
       }
+      const data = msg.content.data as { type?: unknown; id?: unknown } | null;
+      if (data && data.type === 'notebook_request' && typeof data.id === 'string') {
+        const req = data as { id: string; action?: unknown; args?: unknown };
+        const args = req.args && typeof req.args === 'object' ? (req.args as Record<string, unknown>) : {};
+        this._answerNotebook(comm, req.id, typeof req.action === 'string' ? req.action : 'read', args);
+        return;
+      }
       const first = !this._gotReply;
       this._gotReply = true;
       this.model.receive(msg.content.data);
@@ -357,6 +370,9 @@ export class AgentConnection {
       if (notebook) {
         hello.notebook = notebook;
       }
+      if (this._options.bridge) {
+        hello.features = ['notebook'];
+      }
       comm.open(hello);
     } catch (err) {
       this._comm = null;
@@ -374,6 +390,26 @@ export class AgentConnection {
         // the kernel is gone; nothing to close
       }
     }
+  }
+
+  /** Answer a `notebook_request`: the document (read), or the outcome of one edit or run. */
+  private _answerNotebook(comm: Kernel.IComm, id: string, action: string, args: Record<string, unknown>): void {
+    const bridge = this._options.bridge;
+    const pending = bridge
+      ? bridge.handle(action, args)
+      : Promise.resolve<IBridgeAnswer>({ error: 'this panel has no notebook' });
+    void pending.then(answer => {
+      const reply: PanelMessage = { type: 'notebook', id, cells: answer.cells ?? [] };
+      if (answer.result) {
+        reply.result = answer.result;
+      }
+      if (answer.error) {
+        reply.error = answer.error;
+      }
+      if (!comm.isDisposed) {
+        comm.send(reply);
+      }
+    });
   }
 
   private _post(msg: PanelMessage): boolean {

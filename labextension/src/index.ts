@@ -7,7 +7,9 @@ import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/a
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { CodeCell } from '@jupyterlab/cells';
 import { AgentConnection } from './connection';
+import { NotebookBridge } from './notebookBridge';
 import { agentIcon } from './icon';
 import { AgentPanel, IPanelSettings } from './panel';
 
@@ -50,12 +52,30 @@ const plugin: JupyterFrontEndPlugin<void> = {
     shell.add(panel, area, { rank: 1000 });
 
     const connections = new Map<NotebookPanel, AgentConnection>();
+    const notebookBridge = (nb: NotebookPanel): NotebookBridge => {
+      const bridge = new NotebookBridge(nb, async index => {
+        const widget = nb.content.widgets[index];
+        if (!(widget instanceof CodeCell)) {
+          throw new Error(`cell ${index} is not a code cell`);
+        }
+        const reply = await CodeCell.execute(widget, nb.sessionContext);
+        return { status: reply ? reply.content.status : 'aborted', execution_count: widget.model.executionCount };
+      });
+      // Badges for cells the agent wrote, also after Undo/Redo and on reopening the notebook.
+      const mark = (): void => void requestAnimationFrame(() => bridge.markAgentCells());
+      void nb.context.ready.then(() => {
+        nb.content.model?.cells.changed.connect(mark);
+        mark();
+      });
+      return bridge;
+    };
     const connectionFor = (nb: NotebookPanel): AgentConnection => {
       let conn = connections.get(nb);
       if (!conn) {
         conn = new AgentConnection(nb.sessionContext, {
           reloadAfterRestart: () => settings.reloadAfterRestart,
-          notebookPath: () => nb.sessionContext.path
+          notebookPath: () => nb.sessionContext.path,
+          bridge: notebookBridge(nb)
         });
         connections.set(nb, conn);
         nb.disposed.connect(() => {

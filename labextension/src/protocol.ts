@@ -2,9 +2,11 @@
  * The comm protocol between the Agent panel and `jupyter_agent/comm.py`, typed and validated
  * at runtime on this side too (the kernel validates with pydantic).
  *
- * panel -> kernel: hello, send, stop, approval, history.
- * kernel -> panel: state, history, event (an AgentEvent from `events.py`), error.
+ * panel -> kernel: hello, send, stop, approval, history, notebook (answers notebook_request).
+ * kernel -> panel: state, history, event (an AgentEvent from `events.py`), error, notebook_request.
  */
+
+import type { JSONObject } from '@lumino/coreutils';
 
 export const COMM_TARGET = 'jupyter_agent';
 export const PROTOCOL_VERSION = 1;
@@ -237,16 +239,22 @@ export interface ErrorMessage {
   request_type: string | null;
 }
 
-export type KernelMessage = StateMessage | HistoryMessage | EventMessage | ErrorMessage;
+export interface NotebookRequest {
+  type: 'notebook_request';
+  id: string;
+}
+
+export type KernelMessage = StateMessage | HistoryMessage | EventMessage | ErrorMessage | NotebookRequest;
 
 // --- panel -> kernel ------------------------------------------------------------------------
 
 export type PanelMessage =
-  | { type: 'hello'; version: number; resume?: boolean; notebook?: string }
+  | { type: 'hello'; version: number; resume?: boolean; notebook?: string; features?: string[] }
   | { type: 'send'; id: string; text: string }
   | { type: 'stop' }
   | { type: 'approval'; call_id: string; decision: Decision }
-  | { type: 'history' };
+  | { type: 'history' }
+  | { type: 'notebook'; id: string; cells: JSONObject[]; result?: JSONObject; error?: string };
 
 // --- runtime validation ---------------------------------------------------------------------
 
@@ -423,6 +431,10 @@ export function parseKernelMessage(data: unknown): Parsed<KernelMessage> {
     case 'error': {
       const e = checkFields(data, { message: 'string', request_type: 'string?' }, 'error');
       return e ? fail(e) : { ok: true, value: data as unknown as ErrorMessage };
+    }
+    case 'notebook_request': {
+      const e = checkFields(data, { id: 'string' }, 'notebook_request');
+      return e ? fail(e) : { ok: true, value: data as unknown as NotebookRequest };
     }
   }
   return fail(`unknown message type ${JSON.stringify(data.type)}`);

@@ -1,0 +1,285 @@
+"""``read_notebook`` in real JupyterLab (headless Chromium) reads the live document through the panel's
+notebook bridge: a markdown cell no kernel ever saw, a cell typed but never run, and a PNG output named
+with its size reach the model, from a panel turn and from a running ``%%agent`` cell (which holds the
+kernel's shell: the comm request must still be answered, no deadlock). Screenshots in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from jupyter_agent.notebook_bridge import DOCUMENT_PREAMBLE
+from jupyter_agent.testing import ScriptedServer
+from jupyter_agent.testing.replies import function_call_reply, text_reply
+
+from ..tool_support import outputs
+from .lab_server import ARTIFACTS, CANARY_ENV, CHROMIUM, assert_no_canary, jupyter_server
+from .lab_server import CHROMIUM_ARGS as ARGS
+
+pytestmark = pytest.mark.browser
+
+TOKEN = "nbtools-token"
+PANEL = "#jupyter-agent-panel"
+#: Draws a 64x32 PNG with the standard library only and displays it.
+PLOT = """import struct, zlib
+from IPython.display import Image, display
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+raw = b"".join(b"\\x00" + b"\\x10\\x80\\xf0" * 64 for _ in range(32))
+png = (b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 32, 8, 2, 0, 0, 0))
+       + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+display(Image(data=png))"""
+
+
+def _cell(kind: str, source: str) -> dict[str, Any]:
+    cell: dict[str, Any] = {"cell_type": kind, "metadata": {}, "source": source}
+    if kind == "code":
+        cell.update(execution_count=None, outputs=[])
+    return cell
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, module_server: ScriptedServer) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("lab")
+    connect = (
+        f"%load_ext jupyter_agent\n%agent connect --base-url {module_server.base_url} --provider compatible"
+        f" --model gpt-5.2 --transport sse --api-key-env {CANARY_ENV}"
+    )
+    nb = {
+        "cells": [
+            _cell("markdown", "# Sales analysis\nOnly the document knows this heading."),
+            _cell("code", connect),
+            _cell("code", "x = [3, 4, 5]\nsum(x)"),
+            _cell("code", PLOT),
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (root / "sales.ipynb").write_text(json.dumps(nb))
+    with jupyter_server(root, token=TOKEN, env={"JUPYTER_AGENT_HISTORY_DIR": str(root / "_history")}) as server:
+        yield server.base
+
+
+@pytest.fixture(scope="module")
+def page(lab: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 950})
+        pg.set_default_timeout(30_000)
+        pg.goto(f"{lab}/lab/tree/sales.ipynb?token={TOKEN}&reset")
+        pg.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
+        pg.wait_for_function(
+            "window.jupyterapp && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext"
+        )
+        yield pg
+        assert_no_canary(pg)
+        browser.close()
+
+
+def _run_all(pg: Any) -> None:
+    pg.evaluate("""async () => {
+        const nb = window.jupyterapp.shell.currentWidget;
+        await nb.sessionContext.ready;
+        await window.jupyterapp.commands.execute('notebook:run-all-cells');
+    }""")
+    pg.wait_for_function("""() => {
+        const nb = window.jupyterapp.shell.currentWidget;
+        return nb.content.widgets.every(c => c.model.type !== 'code' || c.model.executionCount !== null)
+            && nb.sessionContext.session.kernel.status === 'idle';
+    }""")
+
+
+def _append_cell(pg: Any, source: str) -> None:
+    """Type a new code cell at the end (not run): it exists only in the document."""
+    pg.evaluate(
+        """(source) => {
+        const nb = window.jupyterapp.shell.currentWidget;
+        const shared = nb.content.model.sharedModel;
+        shared.insertCell(shared.cells.length, {cell_type: 'code', source});
+    }""",
+        source,
+    )
+
+
+def test_panel_turn_reads_the_live_document(page: Any, module_server: ScriptedServer) -> None:
+    _run_all(page)
+    _append_cell(page, "# typed, never run\nmean = sum(x) / len(x)")
+    if not page.locator(PANEL).is_visible():
+        page.click(f".lm-TabBar-tab[data-id='{PANEL[1:]}']")
+    page.wait_for_selector(f"{PANEL}[data-status='connected']")
+    module_server.add_response(function_call_reply("read_notebook", "{}", call_id="nb_1"))
+    module_server.add_response(text_reply("Your notebook sums x and draws a 64x32 figure.", phase="final_answer"))
+    page.fill(f"{PANEL} .jp-AgentPanel-input", "What is in my notebook?")
+    page.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
+    page.locator(PANEL).get_by_text("Your notebook sums x and draws a 64x32 figure.").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_panel_read.png"))
+    read = outputs(module_server.requests[-1].json)["nb_1"]
+    assert read.startswith(DOCUMENT_PREAMBLE), read[:300]
+    assert "markdown\n# Sales analysis\nOnly the document knows this heading." in read
+    assert "x = [3, 4, 5]\nsum(x)\n[result] 12" in read
+    assert "[display] [image/png 64x32, " in read
+    assert "# typed, never run\nmean = sum(x) / len(x)" in read  # unsaved, never executed
+    assert "iVBORw0KGgo" not in read  # the image is described, not sent as base64 text
+
+
+def test_a_running_agent_cell_reads_the_document_without_deadlock(page: Any, module_server: ScriptedServer) -> None:
+    _append_cell(page, "%%agent\nSummarise this notebook")
+    module_server.add_response(function_call_reply("read_notebook", "{}", call_id="nb_2"))
+    module_server.add_response(text_reply("Summary: sales, x and a figure.", phase="final_answer"))
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    last = cells.nth(cells.count() - 1)
+    last.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    last.locator(".jp-Cell-outputArea").get_by_text("Summary: sales, x and a figure.").wait_for(timeout=45_000)
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_cell_read.png"))
+    read = outputs(module_server.requests[-1].json)["nb_2"]
+    assert read.startswith(DOCUMENT_PREAMBLE)
+    assert "%%agent\nSummarise this notebook" in read and "# Sales analysis" in read
+
+
+def _doc(pg: Any) -> list[dict[str, Any]]:
+    return pg.evaluate("""() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells.map(
+        c => ({id: c.id, source: c.getSource(), meta: c.getMetadata('jupyter_agent') || null}))""")
+
+
+def _undo(pg: Any) -> None:
+    pg.evaluate("() => window.jupyterapp.commands.execute('notebook:undo-cell-action')")
+
+
+def test_insert_and_approved_edit_are_visible_marked_and_undone_one_step_each(
+    page: Any, module_server: ScriptedServer
+) -> None:
+    before = _doc(page)
+    x_cell = next(c["id"] for c in before if c["source"].startswith("x = [3, 4, 5]"))
+    module_server.add_response(
+        function_call_reply(
+            "insert_cell", json.dumps({"source": "mean_x = sum(x) / len(x)", "after": x_cell}), call_id="ins_1"
+        )
+    )
+    module_server.add_response(
+        function_call_reply(
+            "edit_cell", json.dumps({"cell": "3", "source": "mean_x = sum(x) / len(x)\nmean_x"}), call_id="ed_1"
+        )
+    )
+    module_server.add_response(text_reply("Added a cell computing the mean of x.", phase="final_answer"))
+    page.fill(f"{PANEL} .jp-AgentPanel-input", "Add a cell that computes the mean of x")
+    page.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
+    card = f"{PANEL} .jp-AgentPanel-entry[data-kind='approval']"
+    page.wait_for_selector(f"{card}:has-text('edit_cell')")
+    inserted = _doc(page)
+    assert len(inserted) == len(before) + 1
+    new = inserted[3]
+    assert new["source"] == "mean_x = sum(x) / len(x)" and new["meta"]["turn_id"]  # inserted (auto), marked
+    assert inserted[2]["id"] == x_cell
+    page.wait_for_selector(".jp-Notebook .jp-AgentCell")  # the visible badge
+    got = outputs(module_server.requests[-1].json)
+    assert got["ins_1"] == f"Inserted a code cell: id={new['id']} index=3 (not run)."
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_edit_approval.png"))
+    page.click(f"{card} .jp-AgentPanel-approve")
+    page.locator(PANEL).get_by_text("Added a cell computing the mean of x.").wait_for()
+    edited = _doc(page)
+    assert edited[3]["source"] == "mean_x = sum(x) / len(x)\nmean_x"
+    assert outputs(module_server.requests[-1].json)["ed_1"] == f"Edited cell id={new['id']} index=3."
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_edited.png"))
+    _undo(page)  # the edit
+    assert _doc(page)[3]["source"] == "mean_x = sum(x) / len(x)"
+    _undo(page)  # the insert
+    assert [c["id"] for c in _doc(page)] == [c["id"] for c in before]
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_undone.png"))
+
+
+def test_cell_tool_errors_go_back_to_the_model(page: Any, module_server: ScriptedServer) -> None:
+    module_server.add_response(
+        function_call_reply("insert_cell", json.dumps({"source": "1", "before": "nope"}), call_id="bad_1")
+    )
+    module_server.add_response(text_reply("That cell does not exist.", phase="final_answer"))
+    page.fill(f"{PANEL} .jp-AgentPanel-input", "Insert before nope")
+    page.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
+    page.locator(PANEL).get_by_text("That cell does not exist.").wait_for()
+    assert 'no cell "nope"' in outputs(module_server.requests[-1].json)["bad_1"]
+
+
+def _outputs_text(pg: Any, index: int) -> str:
+    return pg.evaluate(
+        "(i) => JSON.stringify(window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells[i].toJSON().outputs)",
+        index,
+    )
+
+
+def test_panel_adds_a_cell_runs_it_visibly_after_approval_and_undo_removes_it(
+    page: Any, module_server: ScriptedServer
+) -> None:
+    before = _doc(page)
+    x_cell = next(c["id"] for c in before if c["source"].startswith("x = [3, 4, 5]"))
+    module_server.add_response(function_call_reply("read_notebook", "{}", call_id="rd_3"))
+    module_server.add_response(
+        function_call_reply("insert_cell", json.dumps({"source": "sum(x) / len(x)", "after": x_cell}), call_id="ins_3")
+    )
+    module_server.add_response(function_call_reply("run_cell", json.dumps({"cell": "3"}), call_id="run_3"))
+    module_server.add_response(text_reply("The mean of x is 4.0.", phase="final_answer"))
+    page.fill(f"{PANEL} .jp-AgentPanel-input", "add a cell that computes the mean of x and run it")
+    page.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
+    card = f"{PANEL} .jp-AgentPanel-entry[data-kind='approval']"
+    page.wait_for_selector(f"{card}:has-text('run_cell')")
+    assert _doc(page)[3]["source"] == "sum(x) / len(x)"
+    assert _outputs_text(page, 3) == "[]"  # not run before the approval
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_run_approval.png"))
+    page.locator(card).last.locator(".jp-AgentPanel-approve").click()
+    page.locator(PANEL).get_by_text("The mean of x is 4.0.").wait_for()
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    expect_text = cells.nth(3).locator(".jp-OutputArea-output")
+    expect_text.get_by_text("4.0").wait_for()  # visible in the notebook
+    ran = outputs(module_server.requests[-1].json)["run_3"]
+    assert ran.startswith("Ran cell id=") and "(in the notebook): ok" in ran and "[result] 4.0" in ran
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_ran.png"))
+    _undo(page)
+    assert [c["id"] for c in _doc(page)] == [c["id"] for c in before]
+
+
+def test_agent_cell_adds_and_runs_a_cell_without_deadlock(page: Any, module_server: ScriptedServer) -> None:
+    _append_cell(page, "%%agent\nadd a cell that prints the mean of x and run it")
+    n = len(_doc(page))
+    module_server.add_response(
+        function_call_reply("insert_cell", json.dumps({"source": "print('mean', sum(x) / len(x))"}), call_id="ins_4")
+    )
+    module_server.add_response(function_call_reply("run_cell", json.dumps({"cell": str(n)}), call_id="run_4"))
+    module_server.add_response(text_reply("Printed the mean: 4.0.", phase="final_answer"))
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    agent_cell = cells.nth(cells.count() - 1)
+    agent_cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    out = agent_cell.locator(".jp-Cell-outputArea")
+    approve = out.get_by_role("button", name="Approve", exact=True)
+    approve.wait_for(timeout=45_000)
+    approve.click()
+    out.get_by_text("Printed the mean: 4.0.").wait_for(timeout=45_000)
+    assert "mean 4.0" in _outputs_text(page, n)  # the new cell shows what the kernel thread printed
+    ran = outputs(module_server.requests[-1].json)["run_4"]
+    assert "on the kernel thread: a cell holds the shell" in ran and "[stdout] mean 4.0" in ran
+    page.locator(".jp-Notebook .jp-Cell").nth(n).get_by_text("mean 4.0").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_cell_run.png"))
+
+
+def test_running_a_plot_cell_sends_the_image_to_the_model(page: Any, module_server: ScriptedServer) -> None:
+    plot_index = next(i for i, c in enumerate(_doc(page)) if c["source"].startswith("import struct, zlib"))
+    module_server.add_response(function_call_reply("run_cell", json.dumps({"cell": str(plot_index)}), call_id="run_5"))
+    module_server.add_response(text_reply("A small teal rectangle.", phase="final_answer"))
+    page.fill(f"{PANEL} .jp-AgentPanel-input", "Run the plot cell and describe the figure")
+    page.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
+    card = f"{PANEL} .jp-AgentPanel-entry[data-kind='approval']"
+    page.locator(f"{card}:has-text('run_cell')").last.locator(".jp-AgentPanel-approve").click()
+    page.locator(PANEL).get_by_text("A small teal rectangle.").wait_for(timeout=45_000)
+    sent = outputs(module_server.requests[-1].json)["run_5"]
+    assert isinstance(sent, list) and sent[0]["type"] == "input_text"
+    assert "[display] [image/png 64x32, " in sent[0]["text"]
+    images = [p for p in sent if p["type"] == "input_image"]
+    assert len(images) == 1 and images[0]["image_url"].startswith("data:image/png;base64,iVBORw0KGgo")
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_plot_image.png"))
