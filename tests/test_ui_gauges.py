@@ -205,7 +205,8 @@ def test_pinned_widget_marks_stale_data_by_itself(monkeypatch):
     """No new turn: the displayed widget re-renders when its data passes the 15-minute mark."""
     import jupyter_agent.ui.gauges as G
 
-    monkeypatch.setattr(G, "STALE_AFTER_S", 0.3)
+    monkeypatch.setattr(G, "STALE_AFTER_S", 0.3)  # the widget's refresh timer
+    monkeypatch.setattr("jupyter_agent.ui.gauge_render.STALE_AFTER_S", 0.3)  # the row renderer
     g = RateLimitGauges({"codex": snap("codex", W(40, 300), captured_at=time.time())}, min_interval=0.0)
     w = g.widget
     assert "60% left" in w.value and STALE_TEXT not in w.value
