@@ -18,7 +18,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +27,15 @@ from typing import Any
 
 import pytest
 
-from .lab_server import CANARY, CANARY_ENV, PROVIDER_ENV, free_port
+from .lab_server import (
+    CANARY,
+    CANARY_ENV,
+    PROVIDER_ENV,
+    assert_no_leak_under,
+    free_port,
+    stop_server,
+    wait_until_serving,
+)
 
 
 @dataclass(frozen=True)
@@ -78,28 +85,13 @@ def kernel_gateway(
     gateway = KernelGateway(
         url, token, root, log_path, [f"--GatewayClient.url={url}", f"--GatewayClient.auth_token={token}"]
     )
+    request = urllib.request.Request(f"{url}/api/kernelspecs", headers={"Authorization": f"token {token}"})
     try:
-        deadline = time.monotonic() + 60
-        request = urllib.request.Request(f"{url}/api/kernelspecs", headers={"Authorization": f"token {token}"})
-        while True:
-            try:
-                urllib.request.urlopen(request, timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("kernel gateway did not start:\n" + log_path.read_text(errors="replace")[-3000:])
-                time.sleep(0.2)  # polling a subprocess's HTTP port: there is no event to await
+        wait_until_serving(proc, request, log_path, "kernel gateway")
         yield gateway
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
-    leaks = [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and CANARY.encode() in p.read_bytes()]
-    assert not leaks, f"the API key leaked into {leaks}"
+        stop_server(proc, log)
+    assert_no_leak_under(root)
 
 
 def wait_for_idle_kernel(pg: Any) -> int:

@@ -150,24 +150,39 @@ def jupyter_server(
     )
     server = JupyterServer(f"http://127.0.0.1:{port}", token, root, log_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(server.url("api/status"), timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"{app} did not start:\n" + log_path.read_text(errors="replace")[-3000:])
-                time.sleep(0.2)  # polling a subprocess's HTTP port: there is no event to await
+        wait_until_serving(proc, server.url("api/status"), log_path, app)
         yield server
     finally:
-        proc.terminate()
+        stop_server(proc, log)
+    assert_no_leak_under(root)
+
+
+def wait_until_serving(proc: subprocess.Popen[bytes], request: Any, log_path: Path, what: str) -> None:
+    """Poll ``request`` (a URL or ``urllib.request.Request``) until the server answers (60 s)."""
+    deadline = time.monotonic() + 60
+    while True:
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+            urllib.request.urlopen(request, timeout=2).read()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{what} did not start:\n" + log_path.read_text(errors="replace")[-3000:])
+            time.sleep(0.2)  # polling a subprocess's HTTP port: there is no event to await
+
+
+def stop_server(proc: subprocess.Popen[bytes], log: Any) -> None:
+    """Terminate the server (kill it after 10 s) and close its log."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    log.close()
+
+
+def assert_no_leak_under(root: Path) -> None:
+    """No file the server wrote under ``root`` (logs, notebooks, conversations) contains the key."""
     leaks = [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and CANARY.encode() in p.read_bytes()]
     assert not leaks, f"the API key leaked into {leaks}"
 
