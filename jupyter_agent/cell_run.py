@@ -132,6 +132,12 @@ def run_cell_tool(document: Any, sources: Any, agent: Any) -> Any:
         how = "on the kernel thread: a cell holds the shell"
         return with_images(describe_run(target.index, target.id, status, None, outputs, how), output_images(outputs))
 
+    def preview_run(cell: str) -> Any:
+        from .cell_tools import code_preview, current_cell
+
+        return code_preview(current_cell(document, cell))
+
     tool = FunctionTool.from_callable(run_cell, approval="ask")
     tool.runs_code = True
+    tool.previewer = preview_run
     return tool
