@@ -113,6 +113,11 @@ export interface ApprovalRequest extends Base {
   call_id: string;
   name: string;
   arguments: string;
+  /** The code the call runs or a unified diff of its change ('' when the tool has none). */
+  preview: string;
+  /** 'code' | 'diff' | '' */
+  preview_kind: string;
+  preview_language: string;
 }
 export interface ApprovalResolved extends Base {
   type: 'approval_resolved';
@@ -283,7 +288,14 @@ export const EVENT_FIELDS: Record<AgentEvent['type'], Record<string, Kind>> = {
   },
   tool_call: { call_id: 'string', name: 'string', arguments: 'string' },
   tool_result: { call_id: 'string', name: 'string', output: 'string', is_error: 'boolean' },
-  approval_request: { call_id: 'string', name: 'string', arguments: 'string' },
+  approval_request: {
+    call_id: 'string',
+    name: 'string',
+    arguments: 'string',
+    preview: 'string',
+    preview_kind: 'string',
+    preview_language: 'string'
+  },
   approval_resolved: { call_id: 'string', decision: 'string' },
   rate_limits: { snapshot: 'object?' },
   server_model: { model: 'string' },

@@ -182,6 +182,16 @@ def test_insert_and_approved_edit_are_visible_marked_and_undone_one_step_each(
     page.wait_for_selector(".jp-Notebook .jp-AgentCell")  # the visible badge
     got = outputs(module_server.requests[-1].json)
     assert got["ins_1"] == f"Inserted a code cell: id={new['id']} index=3 (not run)."
+    # The card shows the change as a diff against the cell as it is now, lines coloured by kind.
+    diff = page.locator(f"{card}:has-text('edit_cell') .jp-AgentPanel-preview.jp-mod-diff")
+
+    def lines(kind: str) -> list[str]:
+        return [t.rstrip("\n") for t in diff.locator(f".jp-AgentPanel-diffLine.jp-mod-{kind}").all_text_contents()]
+
+    assert lines("add") == ["+mean_x"]
+    assert lines("context") == [" mean_x = sum(x) / len(x)"]
+    assert lines("del") == [] and lines("hunk") == ["@@ -1 +1,2 @@"]
+    assert page.locator(f"{card}:has-text('edit_cell') code").inner_text() == 'edit_cell(cell="3")'
     page.screenshot(path=str(ARTIFACTS / "notebook_tools_edit_approval.png"))
     page.click(f"{card} .jp-AgentPanel-approve")
     page.locator(PANEL).get_by_text("Added a cell computing the mean of x.").wait_for()
