@@ -14,7 +14,7 @@ import ast
 import base64
 from typing import Any
 
-from .tools.notebook import error_output, find_cell, summarise_output
+from .tools.notebook import code_preview, current_cell, error_output, find_cell, summarise_output
 
 RUN_TIMEOUT = 600.0
 #: Images go back to the model as input_image parts up to this base64 size each (the extension
@@ -133,8 +133,6 @@ def run_cell_tool(document: Any, sources: Any, agent: Any) -> Any:
         return with_images(describe_run(target.index, target.id, status, None, outputs, how), output_images(outputs))
 
     def preview_run(cell: str) -> Any:
-        from .cell_tools import code_preview, current_cell
-
         return code_preview(current_cell(document, cell))
 
     tool = FunctionTool.from_callable(run_cell, approval="ask")

@@ -19,11 +19,9 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from .tools.base import ApprovalPreview, FunctionTool
-from .tools.notebook import Cell, find_cell
+from .tools.notebook import code_preview, current_cell
 
 EDIT_TOOLS = ("insert_cell", "edit_cell", "delete_cell", "run_cell")
-#: A preview reads the document at most this long (the approval card then shows the arguments).
-PREVIEW_READ_TIMEOUT = 4.0
 
 
 def source_diff(old: str, new: str, label: str = "cell") -> str:
@@ -32,15 +30,6 @@ def source_diff(old: str, new: str, label: str = "cell") -> str:
         old.splitlines(), new.splitlines(), fromfile=f"{label} (now)", tofile=f"{label} (proposed)", lineterm=""
     )
     return "\n".join(lines)
-
-
-def current_cell(document: Any, cell: str) -> Cell:
-    """One cell of the live document as it is now (for a preview)."""
-    return find_cell(document.request(timeout=PREVIEW_READ_TIMEOUT), cell)
-
-
-def code_preview(cell: Cell) -> ApprovalPreview:
-    return ApprovalPreview("code", cell.source, "markdown" if cell.cell_type == "markdown" else "python")
 
 
 def _call(document: Any, action: str, args: dict[str, Any]) -> dict[str, Any]:

@@ -178,6 +178,6 @@ async def _preview(tool: FunctionTool, arguments: str) -> ApprovalPreview | None
         return await asyncio.wait_for(tool.preview(arguments), PREVIEW_TIMEOUT)
     except asyncio.CancelledError:
         raise
-    except Exception:  # noqa: BLE001 - a preview is a courtesy: bad arguments, no document, a timeout
+    except Exception:  # a preview is a courtesy: bad arguments, no document, a timeout
         log.debug("no approval preview for %s", tool.name, exc_info=True)
         return None
