@@ -2,7 +2,8 @@
  * The comm protocol between the Agent panel and `jupyter_agent/comm.py`, typed and validated
  * at runtime on this side too (the kernel validates with pydantic).
  *
- * panel -> kernel: hello, send, stop, approval, history, notebook (answers notebook_request).
+ * panel -> kernel: hello, send, stop, approval, history, notebook (answers notebook_request), fix (a
+ * turn that explains a cell's error and proposes the fix).
  * kernel -> panel: state, history, event (an AgentEvent from `events.py`), error, notebook_request.
  */
 
@@ -258,6 +259,7 @@ export type PanelMessage =
   | { type: 'send'; id: string; text: string }
   | { type: 'stop' }
   | { type: 'approval'; call_id: string; decision: Decision }
+  | { type: 'fix'; cell_id: string }
   | { type: 'history' }
   | { type: 'notebook'; id: string; cells: JSONObject[]; result?: JSONObject; error?: string };
 
