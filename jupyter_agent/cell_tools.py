@@ -76,14 +76,13 @@ def cell_tools(document: Any, turn_id: Callable[[], str | None]) -> list[Functio
     def preview_delete(cell: str) -> ApprovalPreview:
         return code_preview(current_cell(document, cell))
 
-    tools = [
-        FunctionTool.from_callable(insert_cell, approval="auto"),
-        FunctionTool.from_callable(edit_cell, approval="ask"),
-        FunctionTool.from_callable(delete_cell, approval="ask"),
-    ]
-    for tool, previewer in zip(tools, (preview_insert, preview_edit, preview_delete), strict=True):
-        tool.previewer = previewer
-    return tools
+    insert = FunctionTool.from_callable(insert_cell, approval="auto")
+    insert.previewer = preview_insert
+    edit = FunctionTool.from_callable(edit_cell, approval="ask")
+    edit.previewer = preview_edit
+    delete = FunctionTool.from_callable(delete_cell, approval="ask")
+    delete.previewer = preview_delete
+    return [insert, edit, delete]
 
 
 def add_cell_tools(agent: Any, document: Any, turn_id: Callable[[], str | None], sources: Any) -> None:

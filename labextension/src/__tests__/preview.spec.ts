@@ -2,9 +2,14 @@ import { callSummary, diffLines } from '../preview';
 
 describe('diffLines', () => {
   it('classifies the lines of a unified diff', () => {
-    const diff = ['--- cell 0 (now)', '+++ cell 0 (proposed)', '@@ -1,2 +1,2 @@', ' x = 1', '-y = x / 0', '+y = x / 1'].join(
-      '\n'
-    );
+    const diff = [
+      '--- cell 0 (now)',
+      '+++ cell 0 (proposed)',
+      '@@ -1,2 +1,2 @@',
+      ' x = 1',
+      '-y = x / 0',
+      '+y = x / 1'
+    ].join('\n');
     expect(diffLines(diff).map(l => l.kind)).toEqual(['file', 'file', 'hunk', 'context', 'del', 'add']);
     expect(diffLines(diff)[5].text).toBe('+y = x / 1');
   });
