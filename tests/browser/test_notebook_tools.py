@@ -328,3 +328,30 @@ def test_fix_this_error_from_the_cell_menu_proposes_an_edit_shown_as_a_diff(
     assert outputs(module_server.requests[-1].json)["fix_1"] == f"Edited cell id={cell_id} index={n}."
     _undo(page)  # one Undo reverts the fix
     assert _doc(page)[n]["source"] == "total = sum(x)\nshare = total / 0"
+
+
+def test_agent_fix_in_a_cell_shows_the_diff_on_its_approval_card(page: Any, module_server: ScriptedServer) -> None:
+    """The last exception is the previous test's ZeroDivisionError (its cell shows it again after the Undo)."""
+    failing = next(i for i, c in enumerate(_doc(page)) if c["source"] == "total = sum(x)\nshare = total / 0")
+    cell_id = _doc(page)[failing]["id"]
+    _append_cell(page, "%agent fix divide by the number of values")
+    fixed = "total = sum(x)\nshare = total / len(x)"
+    module_server.add_response(
+        function_call_reply("edit_cell", json.dumps({"cell": cell_id, "source": fixed}), call_id="fix_2")
+    )
+    module_server.add_response(text_reply("Fixed: it divides by len(x).", phase="final_answer"))
+    asked = len(module_server.requests)
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    fix_cell = cells.nth(cells.count() - 1)
+    fix_cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    out = fix_cell.locator(".jp-Cell-outputArea")
+    approve = out.get_by_role("button", name="Approve", exact=True)
+    approve.wait_for(timeout=45_000)
+    prompt = module_server.requests[asked].json["input"][-1]["content"][0]["text"]
+    assert f"edit_cell call on cell {cell_id}" in prompt and prompt.endswith("divide by the number of values")
+    assert "-share = total / 0" in out.inner_text() and "+share = total / len(x)" in out.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_fix_cell_approval.png"))
+    approve.click()
+    out.get_by_text("Fixed: it divides by len(x).").wait_for(timeout=45_000)
+    assert _doc(page)[failing]["source"] == fixed
