@@ -14,7 +14,7 @@ import ast
 import base64
 from typing import Any
 
-from .tools.notebook import error_output, find_cell, summarise_output
+from .tools.notebook import code_preview, current_cell, error_output, find_cell, summarise_output
 
 RUN_TIMEOUT = 600.0
 #: Images go back to the model as input_image parts up to this base64 size each (the extension
@@ -132,6 +132,10 @@ def run_cell_tool(document: Any, sources: Any, agent: Any) -> Any:
         how = "on the kernel thread: a cell holds the shell"
         return with_images(describe_run(target.index, target.id, status, None, outputs, how), output_images(outputs))
 
+    def preview_run(cell: str) -> Any:
+        return code_preview(current_cell(document, cell))
+
     tool = FunctionTool.from_callable(run_cell, approval="ask")
     tool.runs_code = True
+    tool.previewer = preview_run
     return tool

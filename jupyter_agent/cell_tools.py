@@ -6,16 +6,30 @@ action that the extension applies through the document model as exactly one Undo
 ``metadata.jupyter_agent.turn_id`` (and a visible badge) on the cell (``notebookBridge.ts``).
 Approval defaults: inserting a cell that is not run does not ask (it is visible and undoable);
 editing, deleting and running ask. ``run_cell`` lives in ``cell_run.py``.
+
+Approval previews (what the card shows before the user decides): the source of an inserted cell, a
+unified diff of an edit against the cell's current source, the source a delete removes; read from
+the document when asked, so they show the cell as it is now.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from typing import Any, Literal
 
-from .tools.base import FunctionTool
+from .tools.base import ApprovalPreview, FunctionTool
+from .tools.notebook import code_preview, current_cell
 
 EDIT_TOOLS = ("insert_cell", "edit_cell", "delete_cell", "run_cell")
+
+
+def source_diff(old: str, new: str, label: str = "cell") -> str:
+    """A unified diff of a cell's source (``old`` now, ``new`` proposed); "" when they are equal."""
+    lines = difflib.unified_diff(
+        old.splitlines(), new.splitlines(), fromfile=f"{label} (now)", tofile=f"{label} (proposed)", lineterm=""
+    )
+    return "\n".join(lines)
 
 
 def _call(document: Any, action: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -51,11 +65,24 @@ def cell_tools(document: Any, turn_id: Callable[[], str | None]) -> list[Functio
         result = _call(document, "delete", {"cell": cell, "turn_id": turn_id()})
         return f"Deleted cell id={result.get('id')} (was index {result.get('index')})."
 
-    return [
-        FunctionTool.from_callable(insert_cell, approval="auto"),
-        FunctionTool.from_callable(edit_cell, approval="ask"),
-        FunctionTool.from_callable(delete_cell, approval="ask"),
-    ]
+    def preview_insert(source: str, cell_type: str = "code", **_: Any) -> ApprovalPreview:
+        return ApprovalPreview("code", source, "markdown" if cell_type == "markdown" else "python")
+
+    def preview_edit(cell: str, source: str) -> ApprovalPreview:
+        found = current_cell(document, cell)
+        diff = source_diff(found.source, source, f"cell {found.index}")
+        return ApprovalPreview("diff", diff or "(no change: the new source equals the current one)", "diff")
+
+    def preview_delete(cell: str) -> ApprovalPreview:
+        return code_preview(current_cell(document, cell))
+
+    insert = FunctionTool.from_callable(insert_cell, approval="auto")
+    insert.previewer = preview_insert
+    edit = FunctionTool.from_callable(edit_cell, approval="ask")
+    edit.previewer = preview_edit
+    delete = FunctionTool.from_callable(delete_cell, approval="ask")
+    delete.previewer = preview_delete
+    return [insert, edit, delete]
 
 
 def add_cell_tools(agent: Any, document: Any, turn_id: Callable[[], str | None], sources: Any) -> None:

@@ -6,7 +6,8 @@ typed, validated pydantic model (a discriminated union on ``type``); anything ma
 large gets an ``error`` reply and changes nothing.
 
 panel -> kernel: ``hello``, ``send`` (start a turn), ``stop``, ``approval``, ``history``,
-``notebook`` (the document, answering ``notebook_request``; ``notebook_bridge.py``).
+``notebook`` (the document, answering ``notebook_request``; ``notebook_bridge.py``), ``fix`` (a
+turn that explains a cell's error and proposes the fix; ``fix.py``).
 kernel -> panel: ``state`` (model, provider, transport, rate limits, busy), ``history``
 (``agent.transcript()``), ``event`` (``AgentEvent.to_dict()`` of every turn, from cells and panel
 alike), ``error``, ``notebook_request``.
@@ -37,6 +38,7 @@ from .comm_messages import (
     Approval,
     ErrorMessage,
     EventMessage,
+    Fix,
     Hello,
     HistoryMessage,
     HistoryRequest,
@@ -226,6 +228,15 @@ class PanelBridge:
         notebook_bridge.detach(self._document)
         self._queue.put(None)
 
+    def _start_fix(self, cell_id: str) -> None:
+        """Start the fix turn of ``cell_id``; the cell is read from the document off this thread
+        (the comm handler must stay free to receive the document's answer)."""
+        if self._document is None:
+            self.send_error("Fixing a cell needs the notebook bridge of the JupyterLab extension.", "fix")
+            return
+        args = (self, self._document, cell_id)
+        threading.Thread(target=_fix_in_thread, args=args, name="jupyter-agent-fix", daemon=True).start()
+
     def _resume(self) -> None:
         """Restore the saved conversation after a restart (nothing to do when the agent has one)."""
         agent = self.agent
@@ -278,6 +289,8 @@ class PanelBridge:
                 self.send_history()
             elif isinstance(msg, Send):
                 self.agent.start(msg.text, source="panel")
+            elif isinstance(msg, Fix):
+                self._start_fix(msg.cell_id)
             elif isinstance(msg, Stop):
                 self.agent.cancel()
             elif isinstance(msg, Approval):
@@ -288,6 +301,18 @@ class PanelBridge:
         except Exception as exc:  # report, never kill the kernel's comm handler
             log.exception("panel request %s failed", msg.type)
             self.send_error(f"{msg.type} failed: {exc}", msg.type)
+
+
+def _fix_in_thread(bridge: PanelBridge, document: Any, cell_id: str) -> None:
+    from . import fix
+
+    try:
+        failure = fix.document_failure(document, cell_id)
+        agent = bridge.agent
+        agent.start(fix.fix_prompt(failure, can_edit=fix.can_edit(agent)), source="panel")
+    except Exception as exc:  # noqa: BLE001 - told to the panel: e.g. the cell shows no error, a turn runs
+        log.info("fix of cell %s not started: %s", cell_id, exc)
+        bridge.send_error(f"Cannot fix this cell: {exc}", "fix")
 
 
 def _snapshot_dict(snapshot: Any) -> dict[str, Any]:
@@ -345,6 +370,7 @@ __all__ = [
     "Approval",
     "ErrorMessage",
     "EventMessage",
+    "Fix",
     "Hello",
     "HistoryMessage",
     "HistoryRequest",

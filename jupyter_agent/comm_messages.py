@@ -71,6 +71,13 @@ class Approval(_Msg):
     decision: Literal["approve", "approve_always", "deny"]
 
 
+class Fix(_Msg):
+    """Explain the error shown by document cell ``cell_id`` and propose its fix (a panel turn)."""
+
+    type: Literal["fix"]
+    cell_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+
+
 class HistoryRequest(_Msg):
     """Ask for the conversation so far."""
 
@@ -89,7 +96,7 @@ class NotebookSnapshot(_Msg):
 
 
 PanelMessage = Annotated[
-    Union[Hello, Send, Stop, Approval, HistoryRequest, NotebookSnapshot], Field(discriminator="type")
+    Union[Hello, Send, Stop, Approval, HistoryRequest, NotebookSnapshot, Fix], Field(discriminator="type")
 ]
 _panel_adapter: TypeAdapter[PanelMessage] = TypeAdapter(PanelMessage)
 

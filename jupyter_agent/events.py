@@ -143,6 +143,13 @@ class ApprovalRequest(AgentEvent):
     call_id: str = ""
     name: str = ""
     arguments: str = ""
+    #: What the call will do, for the approval card ("" when the tool has no preview): the code it
+    #: runs or a unified diff of the change it makes to a cell.
+    preview: str = ""
+    #: "code" | "diff" | "" (no preview: show the arguments).
+    preview_kind: str = ""
+    #: The previewed code's language ("python", "markdown"; "diff" for a diff).
+    preview_language: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,6 +79,9 @@ HELP = """\
 %agent history              the conversation so far (compactions marked)
 %agent compact              replace older history by a summary now (also automatic at
                             Agent.compact_threshold of the context window)
+%agent fix [instructions]   explain the last exception and propose the fix: an edit of the
+                            failing cell you approve (diff shown; JupyterLab with the extension),
+                            else the corrected code to paste
 %agent tools                tools and their approval policies
 %agent approve ask|auto|never [TOOL]
                             approval policy (default: every code-running tool)

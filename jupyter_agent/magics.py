@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import shlex
 import threading
 from collections.abc import Callable
@@ -116,11 +117,31 @@ async def run_agent_cell(line: str, body: str, *, agent: Agent | None = None) ->
             "UsageError: empty prompt. Write the question in the cell body, e.g.\n%%agent\nWhat does df.describe() show?"
         )
         return
+    await _run_turn(agent or get_agent(), prompt, cell_options(opts))
+
+
+async def run_agent_fix(extra: str = "", *, agent: Agent | None = None) -> None:
+    """Run ``%agent fix``: explain the last exception and propose the fix, streamed into this cell."""
+    from . import fix
+
     agent = agent or get_agent()
+    # Off the kernel thread: reading the document waits for a comm answer this loop must process.
+    failure = await asyncio.to_thread(fix.find_failure)
+    if failure is None:
+        print(fix.NO_EXCEPTION)
+        return
+    editable = fix.can_edit(agent) and failure.cell_id is not None
+    if not fix.can_edit(agent):
+        print(fix.NO_BRIDGE_NOTE)
+    await _run_turn(agent, fix.fix_prompt(failure, can_edit=editable, extra=extra), {})
+
+
+async def _run_turn(agent: Agent, prompt: str, options: dict[str, Any]) -> None:
+    """Start a cell turn and render its events in this cell until it ends."""
     bridge: EventBridge[ev.AgentEvent] = EventBridge()
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(agent.temporary_options(**cell_options(opts)))
+            stack.enter_context(agent.temporary_options(**options))
         except TraitError as exc:  # e.g. -t websocket while a panel turn runs
             print(f"UsageError: {exc}")
             return
@@ -171,11 +192,16 @@ def _nullcontext() -> Any:
 
 def run_agent_cell_blocking(line: str, body: str) -> None:
     """Without autoawait: run the cell's coroutine to completion on a private loop."""
+    _run_blocking(lambda: run_agent_cell(line, body))
+
+
+def _run_blocking(make: Callable[[], Any]) -> None:
+    """Run the coroutine ``make()`` to completion on a private loop in a thread (no autoawait)."""
     result: dict[str, BaseException] = {}
 
     def runner() -> None:
         try:
-            asyncio.run(run_agent_cell(line, body))
+            asyncio.run(make())
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which re-raises it
             result["error"] = exc
 
@@ -194,8 +220,18 @@ def run_agent_cell_blocking(line: str, body: str) -> None:
 _MARK = "%%agent"
 
 
+_FIX = re.compile(r"%agent[ \t]+fix(?:[ \t]+(?P<extra>.*))?$")
+
+
 def agent_cell_transform(lines: list[str]) -> list[str]:
-    """Rewrite a ``%%agent`` cell into a top-level await (IPython cleanup transform)."""
+    """Rewrite a ``%%agent`` cell, or a cell that is only ``%agent fix``, into a top-level await
+    (IPython cleanup transform): the turn streams into the cell and approvals keep working."""
+    code = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if len(code) == 1 and (m := _FIX.match(code[0].strip())):
+        extra = m.group("extra") or ""
+        return [
+            f"await __import__('jupyter_agent.magics', fromlist=['run_agent_fix']).run_agent_fix({extra.strip()!r})\n"
+        ]
     if not lines or not lines[0].startswith(_MARK):
         return lines
     first = lines[0][len(_MARK) :]
@@ -341,6 +377,11 @@ class AgentMagics(Magics):
         except CompactionFailed as exc:
             return TextOutput(f"Not compacted: {exc}. The conversation is unchanged.")
         return TextOutput(compacted_text(done))
+
+    def _cmd_fix(self, agent: Agent, args: list[str]) -> Any:
+        # A cell holding only ``%agent fix`` is rewritten to await run_agent_fix (see the transform);
+        # this path is ``%agent fix`` among other code, or without autoawait: the same turn, blocking.
+        _run_blocking(lambda: run_agent_fix(" ".join(args), agent=agent))
 
     def _cmd_history(self, agent: Agent, args: list[str]) -> Any:
         return TextOutput(history_text(agent))

@@ -8,6 +8,7 @@ waits for ``Agent.resolve_approval`` from a frontend that can ask), run (kernel-
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .. import events as ev
 from ..protocol.responses import FunctionCallItem
 from ..session import TurnContext
-from ..tools.base import FunctionTool, as_tool
+from ..tools.base import ApprovalPreview, FunctionTool, as_tool
 from ..tools.mcp_tools import output_text
 from .context import cap_tool_output
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from .core import Turn
 
 EventCallback = Callable[[ev.AgentEvent], None]
+#: How long the approval card waits for a tool's preview (e.g. the cell's source over the comm).
+PREVIEW_TIMEOUT = 5.0
+log = logging.getLogger("jupyter_agent")
 
 
 class ToolsMixin:
@@ -133,7 +137,18 @@ class ToolsMixin:
             return "unavailable"
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._approvals[call.call_id] = fut
-        emit(ev.ApprovalRequest(call_id=call.call_id, name=call.name, arguments=call.arguments, turn_id=ctx.turn_id))
+        preview = await _preview(tool, call.arguments)
+        emit(
+            ev.ApprovalRequest(
+                call_id=call.call_id,
+                name=call.name,
+                arguments=call.arguments,
+                preview=preview.text if preview else "",
+                preview_kind=preview.kind if preview else "",
+                preview_language=preview.language if preview else "",
+                turn_id=ctx.turn_id,
+            )
+        )
         try:
             decision = await fut
         finally:
@@ -155,3 +170,14 @@ class ToolsMixin:
         if runner is None:
             return await asyncio.to_thread(fn)
         return await asyncio.wrap_future(runner(fn))
+
+
+async def _preview(tool: FunctionTool, arguments: str) -> ApprovalPreview | None:
+    """The tool's preview of a call, or ``None`` (the card shows the arguments) when it has none or fails."""
+    try:
+        return await asyncio.wait_for(tool.preview(arguments), PREVIEW_TIMEOUT)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # a preview is a courtesy: bad arguments, no document, a timeout
+        log.debug("no approval preview for %s", tool.name, exc_info=True)
+        return None

@@ -22,6 +22,18 @@ from .strict import NotStrictCompatible, drop_added_nulls, strict_schema
 
 ApprovalPolicy = Literal["ask", "auto", "never"]
 MAX_TOOL_OUTPUT = 20_000
+#: A preview longer than this is cut (head and tail) before it goes to a frontend.
+MAX_PREVIEW_CHARS = 12_000
+
+
+@dataclass(frozen=True)
+class ApprovalPreview:
+    """What an approval card shows of a call: the code it runs (``code``) or the change it makes (``diff``)."""
+
+    kind: Literal["code", "diff"]
+    text: str
+    #: The code's language (``python``, ``markdown``); ``diff`` for a unified diff.
+    language: str = ""
 
 
 @dataclass
@@ -39,6 +51,9 @@ class FunctionTool:
     #: ``None``: strict whenever the schema allows it; ``True`` insists (error if it cannot be);
     #: ``False`` sends the schema as written with ``strict: false``.
     strict: bool | None = None
+    #: Called with the parsed arguments before the user is asked: what the approval card shows. It may
+    #: block (e.g. read the document over the comm); it runs on a worker thread.
+    previewer: Callable[..., ApprovalPreview | None] | None = field(default=None, repr=False, compare=False)
     #: (strict flag, parameters) as sent on the wire, decided once.
     _wire: tuple[bool, dict[str, Any]] = field(init=False, repr=False, compare=False)
 
@@ -113,6 +128,16 @@ class FunctionTool:
             parsed = self.args_model.model_validate(data)
             data = {name: getattr(parsed, name) for name in type(parsed).model_fields}  # keeps pydantic values
         return data
+
+    async def preview(self, arguments: str) -> ApprovalPreview | None:
+        """What the approval card shows for ``arguments`` (``None``: the arguments themselves)."""
+        if self.previewer is None:
+            return None
+        kwargs = self.parse_arguments(arguments)
+        found = await asyncio.to_thread(self.previewer, **kwargs)
+        if found is None:
+            return None
+        return ApprovalPreview(found.kind, truncate(found.text, MAX_PREVIEW_CHARS), found.language)
 
     async def invoke(
         self, arguments: str, *, run_sync: Callable[[Callable[[], Any]], Awaitable[Any]] | None = None

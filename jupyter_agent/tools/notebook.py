@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .base import FunctionTool
+from .base import ApprovalPreview, FunctionTool
 
 #: Default budget of one ``read_notebook`` answer, in characters.
 NOTEBOOK_BUDGET = 12_000
@@ -337,6 +337,20 @@ def find_cell(cells: list[Cell], cell: str) -> Cell:
         pass
     known = ", ".join(c.id for c in cells[:5]) + (", …" if len(cells) > 5 else "")
     raise KeyError(f"no cell {cell!r} (there are {len(cells)} cells; ids such as {known or 'none'})")
+
+
+#: A preview reads the document at most this long (the approval card then shows the arguments).
+PREVIEW_READ_TIMEOUT = 4.0
+
+
+def current_cell(document: Any, cell: str) -> Cell:
+    """One cell of the live document (a ``notebook_bridge.DocumentSource``) as it is now, for a preview."""
+    return find_cell(document.request(timeout=PREVIEW_READ_TIMEOUT), cell)
+
+
+def code_preview(cell: Cell) -> ApprovalPreview:
+    """An approval preview showing a cell's source (what running or deleting it concerns)."""
+    return ApprovalPreview("code", cell.source, "markdown" if cell.cell_type == "markdown" else "python")
 
 
 def notebook_tools(source: Callable[[], NotebookSource]) -> list[FunctionTool]:

@@ -203,6 +203,7 @@ class TurnViewState:
     def _on_approval_request(self, e: ev.ApprovalRequest) -> None:
         block = self._tool(e.call_id, e.name, e.arguments)
         block.approval = "pending"
+        block.preview, block.preview_kind, block.preview_language = e.preview, e.preview_kind, e.preview_language
         block.touch()
         self._checkpoint_here()
 

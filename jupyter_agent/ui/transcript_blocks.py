@@ -75,6 +75,10 @@ class ToolBlock(Block):
     approval: str | None = None
     output: str | None = None
     is_error: bool = False
+    #: From ``ApprovalRequest``: the code the call runs or the diff it makes ("" for none).
+    preview: str = ""
+    preview_kind: str = ""
+    preview_language: str = ""
 
 
 @dataclass
@@ -106,6 +110,15 @@ def _fence(body: str, lang: str = "") -> str:
     return f"{ticks}{lang}\n{body}\n{ticks}"
 
 
+def _fence_inline(text: str) -> str:
+    """Inline code that survives backticks in ``text``."""
+    ticks = "`"
+    while ticks in text:
+        ticks += "`"
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
 def _pretty_args(arguments: str) -> tuple[str, str]:
     """(body, language) for a tool call's arguments: code arguments as Python, else JSON."""
     try:
@@ -120,6 +133,21 @@ def _pretty_args(arguments: str) -> tuple[str, str]:
     ):
         return next(iter(parsed.values())), "python"
     return json.dumps(parsed, indent=2, ensure_ascii=False), "json"
+
+
+PREVIEW_LABELS = {"diff": "Change", "code": "Code"}
+
+
+def _other_args(arguments: str) -> str:
+    """The arguments besides the previewed source (e.g. the cell id), compact; "" when none."""
+    try:
+        parsed = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        return arguments
+    if not isinstance(parsed, dict):
+        return arguments
+    rest = {k: v for k, v in parsed.items() if k != "source" and v is not None}
+    return json.dumps(rest, ensure_ascii=False) if rest else ""
 
 
 def _clip(text: str) -> str:
@@ -163,9 +191,15 @@ def block_markdown(block: Block) -> str:
     if isinstance(block, SearchBlock):
         return f"• {_md_escape(block.text)}"
     if isinstance(block, ToolBlock):
-        body, lang = _pretty_args(block.arguments)
         out = [f"**Tool call** `{block.name or '?'}`"]
-        if block.arguments.strip():
+        if block.preview_kind:
+            rest = _other_args(block.arguments)
+            if rest:
+                out[0] += f" {_fence_inline(rest)}"
+            out.append(f"**{PREVIEW_LABELS.get(block.preview_kind, 'Preview')}:**")
+            out.append(_fence(block.preview, block.preview_language or block.preview_kind))
+        elif block.arguments.strip():
+            body, lang = _pretty_args(block.arguments)
             out.append(_fence(body, lang))
         if block.approval == "pending":
             out.append("*Waiting for approval.*")
@@ -189,9 +223,14 @@ def block_text(block: Block) -> str:
     if isinstance(block, SearchBlock):
         return block.text
     if isinstance(block, ToolBlock):
-        body, _lang = _pretty_args(block.arguments)
         out = [f"Tool call: {block.name or '?'}"]
-        if block.arguments.strip():
+        if block.preview_kind:
+            rest = _other_args(block.arguments)
+            out[0] += f" {rest}" if rest else ""
+            out.append(f"  {PREVIEW_LABELS.get(block.preview_kind, 'Preview').lower()}:")
+            out.append("\n".join("    " + line for line in block.preview.splitlines()))
+        elif block.arguments.strip():
+            body, _lang = _pretty_args(block.arguments)
             out.append("\n".join("  " + line for line in body.splitlines()))
         if block.approval == "pending":
             out.append("  (waiting for approval)")

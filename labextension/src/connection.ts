@@ -114,6 +114,11 @@ export class AgentConnection {
     this._post({ type: 'approval', call_id: callId, decision });
   }
 
+  /** Ask the kernel for a turn that explains the error shown by cell `cellId` and proposes the fix. */
+  fix(cellId: string): boolean {
+    return this._post({ type: 'fix', cell_id: cellId });
+  }
+
   requestHistory(): void {
     this._post({ type: 'history' });
   }

@@ -7,7 +7,7 @@ import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/a
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import { CodeCell } from '@jupyterlab/cells';
+import { Cell, CodeCell } from '@jupyterlab/cells';
 import { AgentConnection } from './connection';
 import { NotebookBridge } from './notebookBridge';
 import { agentIcon } from './icon';
@@ -16,6 +16,7 @@ import { AgentPanel, IPanelSettings } from './panel';
 const PLUGIN_ID = 'jupyter-agent:plugin';
 const PANEL_ID = 'jupyter-agent-panel';
 const TOGGLE_COMMAND = 'jupyter-agent:toggle-panel';
+const FIX_COMMAND = 'jupyter-agent:fix-error';
 
 interface ISettings extends IPanelSettings {
   position: 'left' | 'right';
@@ -109,6 +110,28 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     palette?.addItem({ command: TOGGLE_COMMAND, category: 'Agent' });
 
+    // "Fix this error" on a cell that shows an error: a panel turn that explains it and proposes
+    // the fix as an edit_cell the user approves (the kernel reads the cell from the document).
+    app.commands.addCommand(FIX_COMMAND, {
+      label: 'Agent: Fix this error',
+      caption: "Ask the agent to explain the active cell's error and propose a fix",
+      icon: agentIcon,
+      isEnabled: () => showsError(tracker.currentWidget?.content.activeCell ?? null),
+      execute: () => {
+        const nb = tracker.currentWidget;
+        const cell = nb?.content.activeCell;
+        if (!nb || !cell) {
+          return undefined;
+        }
+        follow(nb);
+        shell.activateById(PANEL_ID);
+        connectionFor(nb).fix(cell.model.id);
+        return undefined;
+      }
+    });
+    palette?.addItem({ command: FIX_COMMAND, category: 'Agent' });
+    app.contextMenu.addItem({ command: FIX_COMMAND, selector: '.jp-Notebook .jp-CodeCell', rank: 0 });
+
     const apply = (raw: Partial<ISettings>): void => {
       Object.assign(settings, { ...DEFAULTS, ...raw });
       panel.settings = { showReasoning: settings.showReasoning, sendOnEnter: settings.sendOnEnter };
@@ -127,5 +150,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
   }
 };
+
+/** The cell is a code cell with an error output. */
+function showsError(cell: Cell | null): boolean {
+  return cell instanceof CodeCell && cell.model.outputs.toJSON().some(output => output.output_type === 'error');
+}
 
 export default plugin;

@@ -16,6 +16,7 @@ import {
   retryText,
   webSearchText
 } from './protocol';
+import { callSummary } from './preview';
 
 export type ConnectionStatus =
   'no-kernel' | 'connecting' | 'not-loaded' | 'loading' | 'connected' | 'restarting' | 'disconnected';
@@ -52,6 +53,10 @@ export interface Entry {
   name?: string;
   callId?: string;
   decision?: string;
+  /** approval: what the call will do ('code' or 'diff', see preview.ts); absent: the arguments say it. */
+  preview?: string;
+  previewKind?: string;
+  previewLanguage?: string;
   level?: string;
   /** Bumped on every change (the view re-renders changed entries only). */
   rev: number;
@@ -314,10 +319,13 @@ export class ChatModel {
         this.add({
           key: `approval-${event.call_id}`,
           kind: 'approval',
-          text: `${event.name}(${event.arguments})`,
+          text: callSummary(event.name, event.arguments, !!event.preview_kind),
           turnId: t,
           name: event.name,
-          callId: event.call_id
+          callId: event.call_id,
+          ...(event.preview_kind
+            ? { preview: event.preview, previewKind: event.preview_kind, previewLanguage: event.preview_language }
+            : {})
         });
         break;
       case 'approval_resolved': {

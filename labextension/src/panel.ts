@@ -7,6 +7,7 @@ import { LabIcon, buildIcon, searchIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 import { AgentConnection } from './connection';
 import { Entry, contextItem, gaugeItems } from './model';
+import { diffLines } from './preview';
 import { phaseLabel } from './protocol';
 
 export interface IPanelSettings {
@@ -315,6 +316,9 @@ export class AgentPanel extends Widget {
         break;
       case 'approval': {
         node.append(el('div', 'jp-AgentPanel-role', 'Approval needed'), el('code', 'jp-AgentPanel-text', entry.text));
+        if (entry.previewKind) {
+          node.append(previewNode(entry));
+        }
         if (entry.decision) {
           node.append(el('div', 'jp-AgentPanel-decision', decisionText(entry.decision)));
         } else {
@@ -347,6 +351,20 @@ export class AgentPanel extends Widget {
     }
     return node;
   }
+}
+
+/** The approval card's preview: the code a call runs, or its diff with added/removed lines coloured. */
+function previewNode(entry: Entry): HTMLElement {
+  const pre = el('pre', `jp-AgentPanel-preview jp-mod-${entry.previewKind}`);
+  pre.dataset.language = entry.previewLanguage ?? '';
+  if (entry.previewKind === 'diff') {
+    for (const line of diffLines(entry.preview ?? '')) {
+      pre.append(el('span', `jp-AgentPanel-diffLine jp-mod-${line.kind}`, line.text + '\n'));
+    }
+  } else {
+    pre.textContent = entry.preview ?? '';
+  }
+  return pre;
 }
 
 function iconNode(icon: LabIcon): HTMLElement {

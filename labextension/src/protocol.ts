@@ -2,7 +2,8 @@
  * The comm protocol between the Agent panel and `jupyter_agent/comm.py`, typed and validated
  * at runtime on this side too (the kernel validates with pydantic).
  *
- * panel -> kernel: hello, send, stop, approval, history, notebook (answers notebook_request).
+ * panel -> kernel: hello, send, stop, approval, history, notebook (answers notebook_request), fix (a
+ * turn that explains a cell's error and proposes the fix).
  * kernel -> panel: state, history, event (an AgentEvent from `events.py`), error, notebook_request.
  */
 
@@ -113,6 +114,11 @@ export interface ApprovalRequest extends Base {
   call_id: string;
   name: string;
   arguments: string;
+  /** The code the call runs or a unified diff of its change ('' when the tool has none). */
+  preview: string;
+  /** 'code' | 'diff' | '' */
+  preview_kind: string;
+  preview_language: string;
 }
 export interface ApprovalResolved extends Base {
   type: 'approval_resolved';
@@ -253,6 +259,7 @@ export type PanelMessage =
   | { type: 'send'; id: string; text: string }
   | { type: 'stop' }
   | { type: 'approval'; call_id: string; decision: Decision }
+  | { type: 'fix'; cell_id: string }
   | { type: 'history' }
   | { type: 'notebook'; id: string; cells: JSONObject[]; result?: JSONObject; error?: string };
 
@@ -283,7 +290,14 @@ export const EVENT_FIELDS: Record<AgentEvent['type'], Record<string, Kind>> = {
   },
   tool_call: { call_id: 'string', name: 'string', arguments: 'string' },
   tool_result: { call_id: 'string', name: 'string', output: 'string', is_error: 'boolean' },
-  approval_request: { call_id: 'string', name: 'string', arguments: 'string' },
+  approval_request: {
+    call_id: 'string',
+    name: 'string',
+    arguments: 'string',
+    preview: 'string',
+    preview_kind: 'string',
+    preview_language: 'string'
+  },
   approval_resolved: { call_id: 'string', decision: 'string' },
   rate_limits: { snapshot: 'object?' },
   server_model: { model: 'string' },

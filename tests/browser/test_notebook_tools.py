@@ -182,6 +182,16 @@ def test_insert_and_approved_edit_are_visible_marked_and_undone_one_step_each(
     page.wait_for_selector(".jp-Notebook .jp-AgentCell")  # the visible badge
     got = outputs(module_server.requests[-1].json)
     assert got["ins_1"] == f"Inserted a code cell: id={new['id']} index=3 (not run)."
+    # The card shows the change as a diff against the cell as it is now, lines coloured by kind.
+    diff = page.locator(f"{card}:has-text('edit_cell') .jp-AgentPanel-preview.jp-mod-diff")
+
+    def lines(kind: str) -> list[str]:
+        return [t.rstrip("\n") for t in diff.locator(f".jp-AgentPanel-diffLine.jp-mod-{kind}").all_text_contents()]
+
+    assert lines("add") == ["+mean_x"]
+    assert lines("context") == [" mean_x = sum(x) / len(x)"]
+    assert lines("del") == [] and lines("hunk") == ["@@ -1 +1,2 @@"]
+    assert page.locator(f"{card}:has-text('edit_cell') code").inner_text() == 'edit_cell(cell="3")'
     page.screenshot(path=str(ARTIFACTS / "notebook_tools_edit_approval.png"))
     page.click(f"{card} .jp-AgentPanel-approve")
     page.locator(PANEL).get_by_text("Added a cell computing the mean of x.").wait_for()
@@ -283,3 +293,65 @@ def test_running_a_plot_cell_sends_the_image_to_the_model(page: Any, module_serv
     images = [p for p in sent if p["type"] == "input_image"]
     assert len(images) == 1 and images[0]["image_url"].startswith("data:image/png;base64,iVBORw0KGgo")
     page.screenshot(path=str(ARTIFACTS / "notebook_tools_plot_image.png"))
+
+
+def test_fix_this_error_from_the_cell_menu_proposes_an_edit_shown_as_a_diff(
+    page: Any, module_server: ScriptedServer
+) -> None:
+    _append_cell(page, "total = sum(x)\nshare = total / 0")
+    n = len(_doc(page)) - 1
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(n)
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    cell.locator(".jp-OutputArea-output").get_by_text("ZeroDivisionError").first.wait_for()
+    cell_id = _doc(page)[n]["id"]
+    fixed = "total = sum(x)\nshare = total / len(x)"
+    module_server.add_response(
+        function_call_reply("edit_cell", json.dumps({"cell": cell_id, "source": fixed}), call_id="fix_1")
+    )
+    module_server.add_response(text_reply("It divided by 0; it now divides by len(x).", phase="final_answer"))
+    asked = len(module_server.requests)
+    cell.locator(".jp-InputPrompt").click(button="right")
+    page.locator(".lm-Menu-itemLabel", has_text="Agent: Fix this error").click()
+    card = page.locator(f"{PANEL} .jp-AgentPanel-entry[data-kind='approval']:has-text('{cell_id}')")
+    card.wait_for()
+    prompt = module_server.requests[asked].json["input"][-1]["content"][0]["text"]
+    assert "total = sum(x)\nshare = total / 0" in prompt and "ZeroDivisionError: division by zero" in prompt
+    assert f"edit_cell call on cell {cell_id}" in prompt and "\x1b[" not in prompt
+    diff = card.locator(".jp-AgentPanel-preview.jp-mod-diff")
+    assert [t.rstrip("\n") for t in diff.locator(".jp-mod-del").all_text_contents()] == ["-share = total / 0"]
+    assert [t.rstrip("\n") for t in diff.locator(".jp-mod-add").all_text_contents()] == ["+share = total / len(x)"]
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_fix_approval.png"))
+    card.locator(".jp-AgentPanel-approve").click()
+    page.locator(PANEL).get_by_text("It divided by 0; it now divides by len(x).").wait_for()
+    assert _doc(page)[n]["source"] == fixed
+    assert outputs(module_server.requests[-1].json)["fix_1"] == f"Edited cell id={cell_id} index={n}."
+    _undo(page)  # one Undo reverts the fix
+    assert _doc(page)[n]["source"] == "total = sum(x)\nshare = total / 0"
+
+
+def test_agent_fix_in_a_cell_shows_the_diff_on_its_approval_card(page: Any, module_server: ScriptedServer) -> None:
+    """The last exception is the previous test's ZeroDivisionError (its cell shows it again after the Undo)."""
+    failing = next(i for i, c in enumerate(_doc(page)) if c["source"] == "total = sum(x)\nshare = total / 0")
+    cell_id = _doc(page)[failing]["id"]
+    _append_cell(page, "%agent fix divide by the number of values")
+    fixed = "total = sum(x)\nshare = total / len(x)"
+    module_server.add_response(
+        function_call_reply("edit_cell", json.dumps({"cell": cell_id, "source": fixed}), call_id="fix_2")
+    )
+    module_server.add_response(text_reply("Fixed: it divides by len(x).", phase="final_answer"))
+    asked = len(module_server.requests)
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    fix_cell = cells.nth(cells.count() - 1)
+    fix_cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    out = fix_cell.locator(".jp-Cell-outputArea")
+    approve = out.get_by_role("button", name="Approve", exact=True)
+    approve.wait_for(timeout=45_000)
+    prompt = module_server.requests[asked].json["input"][-1]["content"][0]["text"]
+    assert f"edit_cell call on cell {cell_id}" in prompt and prompt.endswith("divide by the number of values")
+    assert "-share = total / 0" in out.inner_text() and "+share = total / len(x)" in out.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_fix_cell_approval.png"))
+    approve.click()
+    out.get_by_text("Fixed: it divides by len(x).").wait_for(timeout=45_000)
+    assert _doc(page)[failing]["source"] == fixed

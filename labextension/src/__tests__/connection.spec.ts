@@ -166,9 +166,11 @@ describe('AgentConnection', () => {
     expect(conn.send('hello')).toBe(true);
     conn.stop();
     conn.approve('call_1', 'deny');
+    expect(conn.fix('cell-1')).toBe(true);
     expect(conn.send('x'.repeat(100 * 1024 + 1))).toBe(false);
     const sent = kernel.lastComm.sent as Record<string, unknown>[];
-    expect(sent.map(m => m.type)).toEqual(['send', 'stop', 'approval']);
+    expect(sent.map(m => m.type)).toEqual(['send', 'stop', 'approval', 'fix']);
+    expect(sent[3]).toEqual({ type: 'fix', cell_id: 'cell-1' });
     expect(sent[0].text).toBe('hello');
     expect(sent[2]).toEqual({ type: 'approval', call_id: 'call_1', decision: 'deny' });
     expect(conn.model.entries.filter(e => e.pending).map(e => e.text)).toEqual(['hello']);

@@ -89,13 +89,42 @@ describe('ChatModel', () => {
 
   it('tracks approvals and tool calls', () => {
     const m = connected();
-    m.receive(ev({ type: 'approval_request', call_id: 'c1', name: 'run_code', arguments: '{"code":"1+1"}' }));
+    const none = { preview: '', preview_kind: '', preview_language: '' };
+    m.receive(ev({ type: 'approval_request', call_id: 'c1', name: 'run_code', arguments: '{"code":"1+1"}', ...none }));
     expect(m.entries[0]).toMatchObject({ kind: 'approval', callId: 'c1', text: 'run_code({"code":"1+1"})' });
     m.receive(ev({ type: 'approval_resolved', call_id: 'c1', decision: 'approve' }));
     m.receive(ev({ type: 'tool_call', call_id: 'c1', name: 'run_code', arguments: '{}' }));
     m.receive(ev({ type: 'tool_result', call_id: 'c1', name: 'run_code', output: '2', is_error: false }));
     expect(m.entries[0].decision).toBe('approve');
     expect(m.entries[1]).toMatchObject({ kind: 'tool', status: 'done' });
+  });
+
+  it('keeps the preview of a cell tool and leaves the source out of the summary', () => {
+    const m = connected();
+    const diff = '--- cell 0 (now)\n+++ cell 0 (proposed)\n@@ -1 +1 @@\n-1/0\n+1/1';
+    m.receive(
+      ev({
+        type: 'approval_request',
+        call_id: 'c2',
+        name: 'edit_cell',
+        arguments: '{"cell":"abc","source":"1/1"}',
+        preview: diff,
+        preview_kind: 'diff',
+        preview_language: 'diff'
+      })
+    );
+    expect(m.entries[0]).toMatchObject({
+      kind: 'approval',
+      text: 'edit_cell(cell="abc")',
+      preview: diff,
+      previewKind: 'diff'
+    });
+  });
+
+  it('drops an approval request without its preview fields', () => {
+    const m = connected();
+    m.receive(ev({ type: 'approval_request', call_id: 'c3', name: 'x', arguments: '{}' }));
+    expect(m.entries).toEqual([]);
   });
 
   it('keeps the latest snapshot per rate-limit bucket', () => {
