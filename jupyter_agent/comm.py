@@ -309,7 +309,7 @@ def _fix_in_thread(bridge: PanelBridge, document: Any, cell_id: str) -> None:
     try:
         failure = fix.document_failure(document, cell_id)
         agent = bridge.agent
-        agent.start(fix.fix_prompt(failure, can_edit=fix.can_edit(agent)), source="panel")
+        agent.start(fix.fix_prompt(failure, can_edit=fix.can_edit(agent)), source="panel", title=fix.fix_title(failure))
     except Exception as exc:  # noqa: BLE001 - told to the panel: e.g. the cell shows no error, a turn runs
         log.info("fix of cell %s not started: %s", cell_id, exc)
         bridge.send_error(f"Cannot fix this cell: {exc}", "fix")

@@ -59,6 +59,8 @@ class TurnStarted(AgentEvent):
     prompt: str = ""
     model: str = ""
     source: str = "python"  # "cell", "panel", "python", "voice"
+    #: A short label frontends show instead of a generated prompt (``%agent fix``); "" shows the prompt.
+    title: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,6 +186,14 @@ def fix_prompt(failure: Failure, *, can_edit: bool, extra: str = "") -> str:
     return "\n\n".join(parts)
 
 
+def fix_title(failure: Failure) -> str:
+    """What the panel shows for the fix request instead of the whole generated prompt."""
+    error = strip_ansi(f"{failure.ename}: {failure.evalue}" if failure.evalue else failure.ename)
+    if len(error) > 120:
+        error = error[:119] + "…"
+    return f"Fix the error in {failure.label} ({error})"
+
+
 def can_edit(agent: Any) -> bool:
     """The edit tools are offered (a panel with the notebook bridge is attached)."""
     return "edit_cell" in getattr(agent, "tools", {})

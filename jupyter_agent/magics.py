@@ -133,10 +133,10 @@ async def run_agent_fix(extra: str = "", *, agent: Agent | None = None) -> None:
     editable = fix.can_edit(agent) and failure.cell_id is not None
     if not fix.can_edit(agent):
         print(fix.NO_BRIDGE_NOTE)
-    await _run_turn(agent, fix.fix_prompt(failure, can_edit=editable, extra=extra), {})
+    await _run_turn(agent, fix.fix_prompt(failure, can_edit=editable, extra=extra), {}, fix.fix_title(failure))
 
 
-async def _run_turn(agent: Agent, prompt: str, options: dict[str, Any]) -> None:
+async def _run_turn(agent: Agent, prompt: str, options: dict[str, Any], title: str = "") -> None:
     """Start a cell turn and render its events in this cell until it ends."""
     bridge: EventBridge[ev.AgentEvent] = EventBridge()
     with contextlib.ExitStack() as stack:
@@ -147,7 +147,7 @@ async def _run_turn(agent: Agent, prompt: str, options: dict[str, Any]) -> None:
             return
         view = _make_view(agent)
         view.display()
-        handle = agent.start(prompt, source="cell", sink=bridge.put, interactive=True)
+        handle = agent.start(prompt, source="cell", sink=bridge.put, interactive=True, title=title)
         try:
             await _drive(view, bridge)
         except (asyncio.CancelledError, KeyboardInterrupt):

@@ -50,6 +50,12 @@ def test_without_an_editable_cell_the_prompt_asks_for_a_code_block():
     assert "My instructions" not in prompt
 
 
+def test_the_title_names_the_cell_and_the_error_in_one_bounded_line():
+    assert fix.fix_title(_failure(label="In[4]")) == "Fix the error in In[4] (ZeroDivisionError: division by zero)"
+    long = fix.fix_title(_failure(evalue="\x1b[31m" + "v" * 500, label="cell 0 (id a)"))
+    assert "\x1b" not in long and len(long) < 180 and long.endswith("…)")
+
+
 def test_the_traceback_tail_is_bounded():
     lines = [f"  frame {i}: " + "x" * 200 for i in range(500)] + ["ValueError: bad"]
     tail = fix.traceback_tail(lines)
@@ -143,6 +149,10 @@ def test_the_panel_fix_message_starts_a_turn_on_that_cell(server, panel_agent):
         assert "ZeroDivisionError: division by zero" in prompt and "----> 1 y = x / 0" in prompt
         assert "\x1b" not in prompt and "edit_cell call on cell bad" in prompt
         assert "edit_cell" in {t["name"] for t in body["tools"] if t["type"] == "function"}
+        # The panel shows a short title for the request, not the generated prompt.
+        started = next(m["event"] for m in comm.sent if m["type"] == "event" and m["event"]["type"] == "turn_started")
+        assert started["prompt"] == prompt
+        assert started["title"] == "Fix the error in cell 1 (id bad) (ZeroDivisionError: division by zero)"
     finally:
         stop.set()
         bridge.close()

@@ -340,18 +340,32 @@ class Agent(
         return self._loop
 
     async def ask(
-        self, prompt: str, *, source: str = "python", sink: EventCallback | None = None, interactive: bool = False
+        self,
+        prompt: str,
+        *,
+        source: str = "python",
+        sink: EventCallback | None = None,
+        interactive: bool = False,
+        title: str = "",
     ) -> Turn:
-        """Run one user turn to completion (tool follow-ups included) and return it."""
+        """Run one user turn to completion (tool follow-ups included) and return it.
+
+        ``title`` is what frontends show for a generated prompt (see ``TurnStarted.title``)."""
         turn_id = uuid.uuid4().hex
-        return await self._loop.run(self._turn_entry(turn_id, prompt, source, sink, interactive))
+        return await self._loop.run(self._turn_entry(turn_id, prompt, source, sink, interactive, title))
 
     def start(
-        self, prompt: str, *, source: str = "python", sink: EventCallback | None = None, interactive: bool = True
+        self,
+        prompt: str,
+        *,
+        source: str = "python",
+        sink: EventCallback | None = None,
+        interactive: bool = True,
+        title: str = "",
     ) -> TurnHandle:
         """Start a turn on the agent loop and return at once."""
         turn_id = uuid.uuid4().hex
-        future = self._loop.submit(self._turn_entry(turn_id, prompt, source, sink, interactive))
+        future = self._loop.submit(self._turn_entry(turn_id, prompt, source, sink, interactive, title))
         return TurnHandle(turn_id, future, self)
 
     def cancel(self, turn_id: str | None = None) -> None:

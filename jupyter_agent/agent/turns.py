@@ -106,7 +106,7 @@ class TurnsMixin:
     _sample_dropping_rejected_web_search: Callable[..., Any]
 
     async def _turn_entry(
-        self, turn_id: str, prompt: str, source: str, sink: EventCallback | None, interactive: bool
+        self, turn_id: str, prompt: str, source: str, sink: EventCallback | None, interactive: bool, title: str = ""
     ) -> Turn:
         if self._turn_lock is None:
             self._turn_lock = asyncio.Lock()
@@ -115,7 +115,7 @@ class TurnsMixin:
         self._tasks[turn_id] = task  # cancellable while waiting for the lock too
         try:
             async with self._turn_lock:
-                return await self._run_turn(turn_id, prompt, source, sink, interactive)
+                return await self._run_turn(turn_id, prompt, source, sink, interactive, title)
         finally:
             self._tasks.pop(turn_id, None)
             while not self._tasks and self._after_turns:
@@ -141,7 +141,7 @@ class TurnsMixin:
             raise TurnRunning(f"A turn is running: stop it (or let it finish) before {what}.")
 
     async def _run_turn(
-        self, turn_id: str, prompt: str, source: str, sink: EventCallback | None, interactive: bool
+        self, turn_id: str, prompt: str, source: str, sink: EventCallback | None, interactive: bool, title: str = ""
     ) -> Turn:
         turn = Turn(id=turn_id, prompt=prompt)
         self.turns.append(turn)
@@ -155,7 +155,7 @@ class TurnsMixin:
             ctx.deadline = asyncio.get_running_loop().time() + self.turn_timeout
         # Spec §7: "reasoning included" is per turn; the next response's headers set it again.
         self.session.reasoning_included = False
-        emit(ev.TurnStarted(prompt=prompt, model=ctx.requested_model, source=source, turn_id=turn_id))
+        emit(ev.TurnStarted(prompt=prompt, model=ctx.requested_model, source=source, title=title, turn_id=turn_id))
         self._append_history(_user_message(prompt))
         self._turn_notices(provider, emit, turn_id)
         await self._mcp_tools(emit, turn_id)  # MCP servers' tools for this turn (project.py)

@@ -232,7 +232,13 @@ export class ChatModel {
         if (pending) {
           this.update(pending, { pending: false, turnId: t });
         } else {
-          this.add({ key: `user-${t}`, kind: 'user', text: event.prompt, turnId: t, source: event.source });
+          this.add({
+            key: `user-${t}`,
+            kind: 'user',
+            text: event.title || event.prompt,
+            turnId: t,
+            source: event.source
+          });
         }
         break;
       }

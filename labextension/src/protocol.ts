@@ -61,6 +61,8 @@ export interface TurnStarted extends Base {
   prompt: string;
   model: string;
   source: string;
+  /** A short label shown instead of a generated prompt (`%agent fix`); '' shows the prompt. */
+  title: string;
 }
 export interface TurnDone extends Base {
   type: 'turn_done';
@@ -274,7 +276,7 @@ export type Kind = 'string' | 'number' | 'boolean' | 'object' | 'array' | 'phase
  * quoted kinds, nothing computed) and fails when it and the Python dataclasses drift apart.
  */
 export const EVENT_FIELDS: Record<AgentEvent['type'], Record<string, Kind>> = {
-  turn_started: { prompt: 'string', model: 'string', source: 'string' },
+  turn_started: { prompt: 'string', model: 'string', source: 'string', title: 'string' },
   turn_done: { status: 'string', text: 'string' },
   text_delta: { delta: 'string', item_id: 'string', phase: 'phase' },
   message_done: { text: 'string', item_id: 'string', phase: 'phase' },

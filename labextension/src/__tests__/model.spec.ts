@@ -21,7 +21,7 @@ describe('ChatModel', () => {
     const m = connected();
     let changes = 0;
     m.changed.connect(() => (changes += 1));
-    m.receive(ev({ type: 'turn_started', prompt: 'hi', model: 'gpt-5.2', source: 'cell' }));
+    m.receive(ev({ type: 'turn_started', prompt: 'hi', model: 'gpt-5.2', source: 'cell', title: '' }));
     m.receive(ev({ type: 'text_delta', delta: 'Let me ', item_id: 'a', phase: 'commentary' }));
     m.receive(ev({ type: 'text_delta', delta: 'check.', item_id: 'a', phase: 'commentary' }));
     m.receive(ev({ type: 'text_delta', delta: 'Paris', item_id: 'b', phase: 'final_answer' }));
@@ -44,14 +44,21 @@ describe('ChatModel', () => {
     const m = connected();
     m.addPending('p1', 'hello');
     expect(m.entries[0]).toMatchObject({ kind: 'user', pending: true });
-    m.receive(ev({ type: 'turn_started', prompt: 'hello', model: 'm', source: 'panel' }));
+    m.receive(ev({ type: 'turn_started', prompt: 'hello', model: 'm', source: 'panel', title: '' }));
     expect(m.entries).toHaveLength(1);
     expect(m.entries[0]).toMatchObject({ pending: false, turnId: 't1' });
   });
 
+  it('shows the title of a generated prompt (a fix request) instead of the prompt', () => {
+    const m = connected();
+    const prompt = 'Fix the error in cell 1 of my notebook.\n\nThe cell source: ...';
+    m.receive(ev({ type: 'turn_started', prompt, model: 'm', source: 'panel', title: 'Fix the error in cell 1' }));
+    expect(m.entries[0]).toMatchObject({ kind: 'user', text: 'Fix the error in cell 1' });
+  });
+
   it('shows web-search progress, reroute warnings, retries and errors', () => {
     const m = connected();
-    m.receive(ev({ type: 'turn_started', prompt: 'q', model: 'm', source: 'panel' }));
+    m.receive(ev({ type: 'turn_started', prompt: 'q', model: 'm', source: 'panel', title: '' }));
     m.receive(ev({ type: 'web_search', item_id: 'ws', status: 'in_progress', action: null, detail: '' }));
     expect(m.entries[1]).toMatchObject({ kind: 'search', text: 'Searching the web' });
     m.receive(
@@ -76,7 +83,7 @@ describe('ChatModel', () => {
 
   it('marks an interrupted turn and keeps the partial answer', () => {
     const m = connected();
-    m.receive(ev({ type: 'turn_started', prompt: 'long', model: 'm', source: 'panel' }));
+    m.receive(ev({ type: 'turn_started', prompt: 'long', model: 'm', source: 'panel', title: '' }));
     m.receive(ev({ type: 'text_delta', delta: 'Once upon', item_id: 'a', phase: 'final_answer' }));
     m.receive(ev({ type: 'turn_done', status: 'interrupted', text: 'Once upon' }));
     expect(m.entries.map(e => [e.kind, e.text])).toEqual([
@@ -179,7 +186,7 @@ describe('ChatModel', () => {
   it('drops malformed messages without changing anything', () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
     const m = connected();
-    m.receive(ev({ type: 'turn_started', prompt: 'hi', model: 'm', source: 'cell' }));
+    m.receive(ev({ type: 'turn_started', prompt: 'hi', model: 'm', source: 'cell', title: '' }));
     const before = JSON.stringify(m.entries);
     let changes = 0;
     m.changed.connect(() => (changes += 1));
@@ -198,7 +205,7 @@ describe('ChatModel', () => {
     const m = connected();
     m.receive({ type: 'error', message: 'message is 300000 bytes; the limit is 262144', request_type: 'send' });
     expect(m.entries[0]).toMatchObject({ kind: 'error' });
-    m.receive(ev({ type: 'turn_started', prompt: 'hi', model: 'm', source: 'cell' }));
+    m.receive(ev({ type: 'turn_started', prompt: 'hi', model: 'm', source: 'cell', title: '' }));
     expect(m.busy).toBe(true);
     m.setStatus('restarting');
     expect(m.busy).toBe(false);
