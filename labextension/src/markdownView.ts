@@ -34,6 +34,7 @@ export class MarkdownView {
   private _timer = 0;
   private _busy = false;
   private _disposed = false;
+  private _renders = 0;
 
   constructor(
     private _rendermime: IRenderMimeRegistry | null,
@@ -127,6 +128,8 @@ export class MarkdownView {
     const nearBottom = box ? box.scrollHeight - box.scrollTop - box.clientHeight < 40 : false;
     this.node.replaceChildren(host);
     this.node.dataset.rendered = done ? 'final' : 'streaming';
+    this._renders += 1;
+    this.node.dataset.renders = String(this._renders);
     this._shown = { text, done };
     if (done && rendermime.latexTypesetter) {
       void Promise.resolve(rendermime.latexTypesetter.typeset(host)).catch(console.warn);
