@@ -150,7 +150,7 @@ export class MarkdownView {
       block.className = 'jp-AgentPanel-codeBlock';
       const bar = document.createElement('div');
       bar.className = 'jp-AgentPanel-codeToolbar';
-      bar.setAttribute('role', 'toolbar');
+      bar.setAttribute('role', 'group');
       bar.setAttribute('aria-label', language ? `${language} code block` : 'Code block');
       const label = document.createElement('span');
       label.className = 'jp-AgentPanel-codeLanguage';
@@ -170,7 +170,7 @@ export class MarkdownView {
           `Insert the code as a new cell below the active cell${waiting}`
         );
         insert.disabled = !done;
-        insert.addEventListener('click', () => void actions.insert(source(), false));
+        insert.addEventListener('click', () => act(actions.insert(source(), false)));
         bar.append(insert);
         if (runnableIn(language, actions.language())) {
           const run = button(
@@ -180,7 +180,7 @@ export class MarkdownView {
             `Insert the code below the active cell and run it${waiting}`
           );
           run.disabled = !done;
-          run.addEventListener('click', () => void actions.insert(source(), true));
+          run.addEventListener('click', () => act(actions.insert(source(), true)));
           bar.append(run);
         }
       }
@@ -215,14 +215,22 @@ async function copyText(text: string): Promise<void> {
   }
 }
 
+/** A code action failed (no notebook, kernel gone): say so in the console, never as a page error. */
+function act(done: Promise<void>): void {
+  done.catch(err => console.warn('jupyter-agent: code block action failed', err));
+}
+
+/** "Copied" for a moment, on screen and for screen readers (the label is what they read). */
 function flashCopied(b: HTMLButtonElement): void {
   const text = b.querySelector('.jp-AgentPanel-codeButtonText');
   b.classList.add('jp-mod-copied');
+  b.setAttribute('aria-label', 'Copied to the clipboard');
   if (text) {
     text.textContent = 'Copied';
   }
   window.setTimeout(() => {
     b.classList.remove('jp-mod-copied');
+    b.setAttribute('aria-label', b.title);
     if (text) {
       text.textContent = 'Copy';
     }
