@@ -6,8 +6,10 @@
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { Cell, CodeCell } from '@jupyterlab/cells';
+import { insertCodeBelow } from './codeBlocks';
 import { AgentConnection } from './connection';
 import { NotebookBridge } from './notebookBridge';
 import { agentIcon } from './icon';
@@ -35,16 +37,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'A side panel that chats with the jupyter_agent session in the active notebook kernel.',
   autoStart: true,
   requires: [ILabShell, INotebookTracker],
-  optional: [ISettingRegistry, ICommandPalette],
+  optional: [ISettingRegistry, ICommandPalette, IRenderMimeRegistry],
   activate: (
     app: JupyterFrontEnd,
     shell: ILabShell,
     tracker: INotebookTracker,
     registry: ISettingRegistry | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    rendermime: IRenderMimeRegistry | null
   ) => {
     const settings: ISettings = { ...DEFAULTS };
-    const panel = new AgentPanel();
+    const panel = new AgentPanel({ rendermime });
     panel.id = PANEL_ID;
     panel.title.icon = agentIcon;
     panel.title.caption = 'Agent';
@@ -53,15 +56,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
     shell.add(panel, area, { rank: 1000 });
 
     const connections = new Map<NotebookPanel, AgentConnection>();
+    /** Run code cell `index` of `nb` on the main shell, as the user would (outputs, count, Undo). */
+    const runCell = async (nb: NotebookPanel, index: number) => {
+      const widget = nb.content.widgets[index];
+      if (!(widget instanceof CodeCell)) {
+        throw new Error(`cell ${index} is not a code cell`);
+      }
+      const reply = await CodeCell.execute(widget, nb.sessionContext);
+      return { status: reply ? reply.content.status : 'aborted', execution_count: widget.model.executionCount };
+    };
     const notebookBridge = (nb: NotebookPanel): NotebookBridge => {
-      const bridge = new NotebookBridge(nb, async index => {
-        const widget = nb.content.widgets[index];
-        if (!(widget instanceof CodeCell)) {
-          throw new Error(`cell ${index} is not a code cell`);
-        }
-        const reply = await CodeCell.execute(widget, nb.sessionContext);
-        return { status: reply ? reply.content.status : 'aborted', execution_count: widget.model.executionCount };
-      });
+      const bridge = new NotebookBridge(nb, index => runCell(nb, index));
       // Badges for cells the agent wrote, also after Undo/Redo and on reopening the notebook.
       const mark = (): void => void requestAnimationFrame(() => bridge.markAgentCells());
       void nb.context.ready.then(() => {
@@ -82,6 +87,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         nb.disposed.connect(() => {
           conn?.dispose();
           connections.delete(nb);
+          if (followed === nb) {
+            followed = null;
+          }
           if (tracker.currentWidget === null) {
             panel.setConnection(null);
           }
@@ -90,7 +98,31 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return conn;
     };
 
+    // The panel's code-block buttons act on the notebook the panel follows. A clicked insert is the
+    // user's own edit: the new cell gets no agent metadata and so no agent badge.
+    let followed: NotebookPanel | null = null;
+    panel.codeActions = {
+      language: () => {
+        const spec = followed?.content.model?.getMetadata('kernelspec') as { language?: string } | undefined;
+        return spec?.language ?? '';
+      },
+      insert: async (code: string, run: boolean) => {
+        const nb = followed;
+        const shared = nb?.content.model?.sharedModel;
+        if (!nb || !shared) {
+          return;
+        }
+        const index = insertCodeBelow(shared, nb.content.activeCellIndex, code);
+        nb.content.activeCellIndex = index;
+        nb.content.deselectAll();
+        if (run) {
+          await runCell(nb, index);
+        }
+      }
+    };
+
     const follow = (nb: NotebookPanel | null): void => {
+      followed = nb;
       if (!nb) {
         panel.setConnection(null);
         return;

@@ -7,6 +7,7 @@
  */
 
 import type { JSONObject } from '@lumino/coreutils';
+import { undoableStep } from './codeBlocks';
 
 export interface INbCell {
   id?: string;
@@ -201,10 +202,7 @@ export class NotebookBridge {
 
   /** One undoable step: stopCapturing on both sides keeps yjs from merging it with a neighbour. */
   private _step(shared: ISharedNotebookLike, f: () => void): void {
-    const undo = (shared as unknown as { undoManager?: { stopCapturing(): void } }).undoManager;
-    undo?.stopCapturing();
-    shared.transact(f);
-    undo?.stopCapturing();
+    undoableStep(shared, f);
   }
 
   private _mark(args: Record<string, unknown>): JSONObject {

@@ -4,8 +4,10 @@
  */
 
 import { LabIcon, buildIcon, searchIcon } from '@jupyterlab/ui-components';
+import type { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
 import { AgentConnection } from './connection';
+import { ICodeActions, MarkdownView } from './markdownView';
 import { Entry, contextItem, gaugeItems } from './model';
 import { diffLines } from './preview';
 import { phaseLabel } from './protocol';
@@ -39,6 +41,10 @@ export class AgentPanel extends Widget {
   private _settings: IPanelSettings = { showReasoning: true, sendOnEnter: true };
   private _frame = 0;
   private _rendered = new Map<string, { node: HTMLElement; rev: number }>();
+  /** Assistant entries' Markdown views, kept across revs so a delta does not start from scratch. */
+  private _views = new Map<string, MarkdownView>();
+  private _rendermime: IRenderMimeRegistry | null;
+  private _codeActions: ICodeActions | null = null;
   private _notebookName = '';
 
   private _title: HTMLElement;
@@ -53,8 +59,10 @@ export class AgentPanel extends Widget {
   private _sendButton: HTMLButtonElement;
   private _stopButton: HTMLButtonElement;
 
-  constructor() {
+  /** `rendermime`: assistant text as sanitised Markdown; without it, plain text. */
+  constructor(options: { rendermime?: IRenderMimeRegistry | null } = {}) {
     super();
+    this._rendermime = options.rendermime ?? null;
     this.addClass('jp-AgentPanel');
     const header = el('div', 'jp-AgentPanel-header');
     this._title = el('div', 'jp-AgentPanel-title', 'Agent');
@@ -98,6 +106,11 @@ export class AgentPanel extends Widget {
     this._render();
   }
 
+  /** What the code-block buttons (Insert below, Run) do; null hides them. */
+  set codeActions(value: ICodeActions | null) {
+    this._codeActions = value;
+  }
+
   get connection(): AgentConnection | null {
     return this._connection;
   }
@@ -121,6 +134,7 @@ export class AgentPanel extends Widget {
     this._connection = connection;
     this._notebookName = notebookName;
     this._rendered.clear();
+    this._clearViews();
     this._messages.textContent = '';
     if (connection) {
       connection.model.changed.connect(this._schedule, this);
@@ -130,10 +144,18 @@ export class AgentPanel extends Widget {
 
   dispose(): void {
     this._connection?.model.changed.disconnect(this._schedule, this);
+    this._clearViews();
     if (this._frame) {
       cancelAnimationFrame(this._frame);
     }
     super.dispose();
+  }
+
+  private _clearViews(): void {
+    for (const view of this._views.values()) {
+      view.dispose();
+    }
+    this._views.clear();
   }
 
   private _onKey(ev: KeyboardEvent): void {
@@ -267,6 +289,12 @@ export class AgentPanel extends Widget {
         this._rendered.delete(key);
       }
     }
+    for (const [key, view] of this._views) {
+      if (!seen.has(key)) {
+        view.dispose();
+        this._views.delete(key);
+      }
+    }
     if (entries.length === 0) {
       box.append(this._empty);
     } else {
@@ -296,11 +324,13 @@ export class AgentPanel extends Widget {
           node.append(badge);
           node.dataset.phase = String(entry.phase);
         }
-        const text = el('div', 'jp-AgentPanel-text', entry.text);
-        if (!entry.done) {
-          text.classList.add('jp-mod-streaming');
+        let view = this._views.get(entry.key);
+        if (!view) {
+          view = new MarkdownView(this._rendermime, () => this._codeActions);
+          this._views.set(entry.key, view);
         }
-        node.append(text);
+        view.update(entry.text, Boolean(entry.done));
+        node.append(view.node);
         break;
       }
       case 'reasoning':

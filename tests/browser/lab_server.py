@@ -44,6 +44,8 @@ CHROMIUM_ARGS = [
 ]
 CANARY_ENV = "JUPYTER_AGENT_TEST_CANARY_KEY"
 CANARY = f"sk-canary-browser-{secrets.token_hex(12)}"
+#: The Agent side panel of the labextension.
+PANEL = "#jupyter-agent-panel"
 PROVIDER_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT")
 
 
@@ -157,6 +159,36 @@ def jupyter_server(
     assert_no_leak_under(root)
 
 
+@contextmanager
+def lab_page(
+    url: str, *, viewport: tuple[int, int] = (1400, 900), permissions: Sequence[str] = ()
+) -> Iterator[tuple[Any, list[str]]]:
+    """Headless Chromium on a JupyterLab ``url`` that opens a notebook, once the splash is gone and
+    the notebook's session context exists. Yields the page and the page errors seen so far (the
+    list keeps growing); ``permissions`` are granted to the context (e.g. ``clipboard-read``)."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        if permissions:
+            context.grant_permissions(list(permissions))
+        pg = context.new_page()
+        pg.set_default_timeout(30_000)
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(url)
+        pg.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
+        pg.wait_for_function(
+            "window.jupyterapp && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext"
+        )
+        try:
+            yield pg, errors
+        finally:
+            browser.close()
+
+
 def wait_until_serving(proc: subprocess.Popen[bytes], request: Any, log_path: Path, what: str) -> None:
     """Poll ``request`` (a URL or ``urllib.request.Request``) until the server answers (60 s)."""
     deadline = time.monotonic() + 60
@@ -199,3 +231,58 @@ def assert_no_canary(page: Any) -> None:
         CANARY,
     )
     assert found == [], f"the API key is visible in the page: {found}"
+
+
+# --- the Agent panel in JupyterLab: helpers shared by the panel tests -----------------------
+
+
+def notebook(*sources: str) -> dict[str, Any]:
+    """A Python 3 notebook (nbformat JSON) with one code cell per source."""
+    cells = [
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src} for src in sources
+    ]
+    return {
+        "cells": cells,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def shot(pg: Any, name: str) -> Path:
+    """Save a screenshot of the page as test-artifacts/<name>.png."""
+    path = ARTIFACTS / f"{name}.png"
+    pg.screenshot(path=str(path))
+    return path
+
+
+def run_all_cells(pg: Any) -> None:
+    """Run every cell of the current notebook and wait until its kernel is idle again."""
+    pg.evaluate("""async () => {
+        const nb = window.jupyterapp.shell.currentWidget;
+        await nb.sessionContext.ready;
+        await window.jupyterapp.commands.execute('notebook:run-all-cells');
+    }""")
+    pg.wait_for_function("""() => {
+        const nb = window.jupyterapp.shell.currentWidget;
+        const cells = nb.content.widgets;
+        return cells.every(c => c.model.type !== 'code' || c.model.executionCount !== null)
+            && nb.sessionContext.session.kernel.status === 'idle';
+    }""")
+
+
+def open_panel(pg: Any) -> None:
+    """Show the Agent side panel (click its side-bar tab unless it is visible)."""
+    if not pg.locator(PANEL).is_visible():
+        pg.click(f".lm-TabBar-tab[data-id='{PANEL[1:]}']")
+    pg.wait_for_selector(PANEL, state="visible")
+
+
+def send(pg: Any, text: str) -> None:
+    """Type ``text`` into the panel's input and press Enter."""
+    pg.fill(f"{PANEL} .jp-AgentPanel-input", text)
+    pg.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
+
+
+def panel_status(pg: Any) -> str:
+    return pg.get_attribute(PANEL, "data-status") or ""
