@@ -342,7 +342,12 @@ export class AgentPanel extends Widget {
         break;
       case 'tool':
         node.dataset.status = entry.status ?? '';
-        node.append(iconNode(buildIcon), el('code', 'jp-AgentPanel-text', entry.text));
+        {
+          // A call's arguments can be a whole cell: the row shows three lines, the tooltip all of it.
+          const call = el('code', 'jp-AgentPanel-text', entry.text);
+          call.title = entry.text;
+          node.append(iconNode(buildIcon), call);
+        }
         break;
       case 'approval': {
         node.append(el('div', 'jp-AgentPanel-role', 'Approval needed'), el('code', 'jp-AgentPanel-text', entry.text));

@@ -79,6 +79,11 @@ def page(lab: str) -> Iterator[Any]:
         pg.wait_for_function(
             "window.jupyterapp && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext"
         )
+        # Every test starts from a connected agent and an open panel, so each can also run alone.
+        _run_all(pg)
+        if not pg.locator(PANEL).is_visible():
+            pg.click(f".lm-TabBar-tab[data-id='{PANEL[1:]}']")
+        pg.wait_for_selector(f"{PANEL}[data-status='connected']")
         yield pg
         assert_no_canary(pg)
         browser.close()
@@ -110,11 +115,7 @@ def _append_cell(pg: Any, source: str) -> None:
 
 
 def test_panel_turn_reads_the_live_document(page: Any, module_server: ScriptedServer) -> None:
-    _run_all(page)
     _append_cell(page, "# typed, never run\nmean = sum(x) / len(x)")
-    if not page.locator(PANEL).is_visible():
-        page.click(f".lm-TabBar-tab[data-id='{PANEL[1:]}']")
-    page.wait_for_selector(f"{PANEL}[data-status='connected']")
     module_server.add_response(function_call_reply("read_notebook", "{}", call_id="nb_1"))
     module_server.add_response(text_reply("Your notebook sums x and draws a 64x32 figure.", phase="final_answer"))
     page.fill(f"{PANEL} .jp-AgentPanel-input", "What is in my notebook?")
@@ -295,17 +296,23 @@ def test_running_a_plot_cell_sends_the_image_to_the_model(page: Any, module_serv
     page.screenshot(path=str(ARTIFACTS / "notebook_tools_plot_image.png"))
 
 
+def _failing_cell(pg: Any, source: str) -> tuple[int, Any]:
+    """Append a cell that raises ZeroDivisionError and run it; its index and locator."""
+    _append_cell(pg, source)
+    n = len(_doc(pg)) - 1
+    cell = pg.locator(".jp-Notebook .jp-Cell").nth(n)
+    cell.locator(".jp-InputArea-editor").click()
+    pg.keyboard.press("Control+Enter")
+    cell.locator(".jp-OutputArea-output").get_by_text("ZeroDivisionError").first.wait_for()
+    return n, cell
+
+
 def test_fix_this_error_from_the_cell_menu_proposes_an_edit_shown_as_a_diff(
     page: Any, module_server: ScriptedServer
 ) -> None:
-    _append_cell(page, "total = sum(x)\nshare = total / 0")
-    n = len(_doc(page)) - 1
-    cell = page.locator(".jp-Notebook .jp-Cell").nth(n)
-    cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Control+Enter")
-    cell.locator(".jp-OutputArea-output").get_by_text("ZeroDivisionError").first.wait_for()
+    n, cell = _failing_cell(page, "x = [1, 3, 8]\ntotal = sum(x)\nshare = total / 0")
     cell_id = _doc(page)[n]["id"]
-    fixed = "total = sum(x)\nshare = total / len(x)"
+    fixed = "x = [1, 3, 8]\ntotal = sum(x)\nshare = total / len(x)"
     module_server.add_response(
         function_call_reply("edit_cell", json.dumps({"cell": cell_id, "source": fixed}), call_id="fix_1")
     )
@@ -327,15 +334,14 @@ def test_fix_this_error_from_the_cell_menu_proposes_an_edit_shown_as_a_diff(
     assert _doc(page)[n]["source"] == fixed
     assert outputs(module_server.requests[-1].json)["fix_1"] == f"Edited cell id={cell_id} index={n}."
     _undo(page)  # one Undo reverts the fix
-    assert _doc(page)[n]["source"] == "total = sum(x)\nshare = total / 0"
+    assert _doc(page)[n]["source"] == "x = [1, 3, 8]\ntotal = sum(x)\nshare = total / 0"
 
 
 def test_agent_fix_in_a_cell_shows_the_diff_on_its_approval_card(page: Any, module_server: ScriptedServer) -> None:
-    """The last exception is the previous test's ZeroDivisionError (its cell shows it again after the Undo)."""
-    failing = next(i for i, c in enumerate(_doc(page)) if c["source"] == "total = sum(x)\nshare = total / 0")
+    failing, _cell = _failing_cell(page, "values = [2, 4]\nmean = sum(values) / 0")
     cell_id = _doc(page)[failing]["id"]
     _append_cell(page, "%agent fix divide by the number of values")
-    fixed = "total = sum(x)\nshare = total / len(x)"
+    fixed = "values = [2, 4]\nmean = sum(values) / len(values)"
     module_server.add_response(
         function_call_reply("edit_cell", json.dumps({"cell": cell_id, "source": fixed}), call_id="fix_2")
     )
@@ -350,7 +356,7 @@ def test_agent_fix_in_a_cell_shows_the_diff_on_its_approval_card(page: Any, modu
     approve.wait_for(timeout=45_000)
     prompt = module_server.requests[asked].json["input"][-1]["content"][0]["text"]
     assert f"edit_cell call on cell {cell_id}" in prompt and prompt.endswith("divide by the number of values")
-    assert "-share = total / 0" in out.inner_text() and "+share = total / len(x)" in out.inner_text()
+    assert "-mean = sum(values) / 0" in out.inner_text() and "+mean = sum(values) / len(values)" in out.inner_text()
     page.screenshot(path=str(ARTIFACTS / "notebook_tools_fix_cell_approval.png"))
     approve.click()
     out.get_by_text("Fixed: it divides by len(x).").wait_for(timeout=45_000)
