@@ -166,4 +166,5 @@ def test_gauge_colours_follow_the_rate_limit_thresholds() -> None:
     assert 'data-level="warn"' in context_html(gauge(700, 1000))
     assert 'data-level="critical"' in context_html(gauge(950, 1000))
     assert "window unknown" in context_html(gauge(950, None))
-    assert context_line(gauge(250, 1000)).startswith("Context: " + "█" * 15 + "░" * 5 + " 25% used")
+    assert context_line(gauge(250, 1000)).startswith("Context: " + "█" * 5 + "░" * 15 + " 25% used")
+    assert 'style="width:25.0%;' in context_html(gauge(250, 1000))  # fills as the context fills

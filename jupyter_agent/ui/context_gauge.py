@@ -17,7 +17,8 @@ def context_line(e: ContextGauge) -> str:
     if e.window is None:
         return f"Context: {e.input_tokens:,} tokens used; window unknown ({e.source})"
     used = e.used_percent or 0.0
-    return f"Context: {bar(100.0 - used)} {used:.0f}% used ({e.input_tokens:,} / {e.window:,} tokens; {e.source})"
+    # The bar fills as the context fills (as in the panel), unlike the rate-limit bars that show what is left.
+    return f"Context: {bar(used)} {used:.0f}% used ({e.input_tokens:,} / {e.window:,} tokens; {e.source})"
 
 
 def totals_line(u: Usage) -> str:
@@ -37,11 +38,11 @@ def context_html(e: ContextGauge) -> str:
         gauge = ""
     else:
         figures = f"{used:.0f}% used ({e.input_tokens:,} / {e.window:,} tokens)"
-        rem = max(0.0, 100.0 - used)
+        fill = min(100.0, max(0.0, used))
         gauge = (
             f'<div title="{used:.0f}% used" style="width:120px;height:9px;background:#8884;border-radius:3px;'
             f'overflow:hidden;display:inline-block;vertical-align:middle">'
-            f'<div style="width:{rem:.1f}%;height:100%;background:{COLORS[level]}"></div></div>'
+            f'<div style="width:{fill:.1f}%;height:100%;background:{COLORS[level]}"></div></div>'
         )
     return (
         f'<div class="jpa-context jpa-gauge-{level}" data-level="{level}" title="{html.escape(e.source)}" '

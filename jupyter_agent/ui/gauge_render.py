@@ -185,9 +185,9 @@ def exhausted_text(snapshots: Mapping[str, RateLimitSnapshot], now: float | None
 # --- renderings -------------------------------------------------------------------------
 
 
-def bar(remaining_percent: float) -> str:
-    """20-segment bar of the REMAINING percent."""
-    filled = round(min(100.0, max(0.0, remaining_percent)) / 100.0 * BAR_SEGMENTS)
+def bar(percent: float) -> str:
+    """20-segment bar filled to ``percent`` (rate limits pass what is left, the context gauge what is used)."""
+    filled = round(min(100.0, max(0.0, percent)) / 100.0 * BAR_SEGMENTS)
     return "█" * filled + "░" * (BAR_SEGMENTS - filled)
 
 
