@@ -1,6 +1,12 @@
 /**
  * jupyter-agent: the Agent side panel. It follows the active notebook and chats with the
  * jupyter_agent session in that notebook's kernel over a Jupyter comm (no server extension).
+ *
+ * Works in JupyterLab and in Notebook 7: only the generic `app.shell` is used (both shells take
+ * widgets in their 'left'/'right' areas and show them with `activateById`). Every open notebook
+ * gets its connection and document bridge when it opens, whether the panel is shown or not. In
+ * Notebook 7, whose pages hold one document each, the panel joins the side area only on a page
+ * with a notebook; Notebook 7 then lists it under View → Right Sidebar and in the palette.
  */
 
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -36,16 +42,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'A side panel that chats with the jupyter_agent session in the active notebook kernel.',
   autoStart: true,
-  requires: [ILabShell, INotebookTracker],
-  optional: [ISettingRegistry, ICommandPalette, IRenderMimeRegistry],
+  requires: [INotebookTracker],
+  optional: [ILabShell, ISettingRegistry, ICommandPalette, IRenderMimeRegistry],
   activate: (
     app: JupyterFrontEnd,
-    shell: ILabShell,
     tracker: INotebookTracker,
+    labShell: ILabShell | null,
     registry: ISettingRegistry | null,
     palette: ICommandPalette | null,
     rendermime: IRenderMimeRegistry | null
   ) => {
+    const shell = app.shell;
     const settings: ISettings = { ...DEFAULTS };
     const panel = new AgentPanel({ rendermime });
     panel.id = PANEL_ID;
@@ -53,7 +60,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     panel.title.caption = 'Agent';
     panel.title.label = '';
     let area: 'left' | 'right' = settings.position;
-    shell.add(panel, area, { rank: 1000 });
+    let placed = false;
+    const place = (): void => {
+      shell.add(panel, area, { rank: 1000 });
+      placed = true;
+    };
+    if (labShell) {
+      place(); // JupyterLab: there from the start, like its other side panels
+    }
 
     const connections = new Map<NotebookPanel, AgentConnection>();
     /** Run code cell `index` of `nb` on the main shell, as the user would (outputs, count, Undo). */
@@ -129,12 +143,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
       panel.setConnection(connectionFor(nb), nb.context.localPath.split('/').pop() ?? '');
     };
+    // The bridge serves the kernel's notebook tools for every open notebook, panel shown or not.
+    const track = (nb: NotebookPanel): void => {
+      connectionFor(nb);
+      if (!placed) {
+        place(); // Notebook 7: a notebook page
+      }
+    };
+    tracker.forEach(track);
+    tracker.widgetAdded.connect((_, nb) => track(nb));
     tracker.currentChanged.connect((_, nb) => follow(nb));
     void app.restored.then(() => follow(tracker.currentWidget));
 
     app.commands.addCommand(TOGGLE_COMMAND, {
       label: 'Agent: Show the Agent panel',
       icon: agentIcon,
+      isEnabled: () => placed,
       execute: () => {
         shell.activateById(PANEL_ID);
         return undefined;
@@ -169,7 +193,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       panel.settings = { showReasoning: settings.showReasoning, sendOnEnter: settings.sendOnEnter };
       if (settings.position !== area) {
         area = settings.position;
-        shell.add(panel, area, { rank: 1000 });
+        if (placed) {
+          place();
+        }
       }
     };
     if (registry) {
