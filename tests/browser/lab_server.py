@@ -124,7 +124,7 @@ def jupyter_server(
             "--LabApp.expose_app_in_browser=True",
         ]
     elif app == "notebook":
-        cmd = [str(bin_dir / "jupyter-notebook")]
+        cmd = [str(bin_dir / "jupyter-notebook"), "--JupyterNotebookApp.expose_app_in_browser=True"]
     else:
         raise ValueError(f"unknown app {app!r}")
     if shutil.which(cmd[0]) is None:
