@@ -25,7 +25,7 @@ REQUEST_TIMEOUT = 10.0
 _ids = itertools.count(1)
 
 DOCUMENT_PREAMBLE = (
-    "Source: the live notebook document (as open in JupyterLab now, unsaved edits included). "
+    "Source: the live notebook document (as open in the notebook frontend now, unsaved edits included). "
     "Cell ids are the document's; outputs are summarised."
 )
 
