@@ -336,6 +336,35 @@ def test_agent_panel_in_notebook7_streams_an_answer(tools_page: Any, module_serv
     page.screenshot(path=str(ARTIFACTS / "notebook7_panel.png"))
 
 
+def test_panel_turn_runs_an_inserted_cell_in_notebook7(tools_page: Any, module_server: ScriptedServer) -> None:
+    """From the panel the cell runs on the main shell, as the user's Run would (an execute_result)."""
+    from playwright.sync_api import expect
+
+    page = tools_page
+    before = _doc(page)
+    module_server.add_response(
+        function_call_reply("insert_cell", json.dumps({"source": 'df["y"].sum()', "after": before[1]["id"]}), "ins_p7")
+    )
+    module_server.add_response(function_call_reply("run_cell", json.dumps({"cell": "2"}), call_id="run_p7"))
+    module_server.add_response(text_reply("The sum of y is 7.0.", phase="final_answer"))
+    page.fill(f"{PANEL} .jp-AgentPanel-input", "add a cell with the sum of y in df and run it")
+    page.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
+    card = page.locator(f"{PANEL} .jp-AgentPanel-entry[data-kind='approval']:has-text('run_cell')").last
+    card.locator(".jp-AgentPanel-approve").click()
+    page.locator(PANEL).get_by_text("The sum of y is 7.0.").wait_for(timeout=45_000)
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    expect(cells.nth(2).locator(".jp-OutputArea-output")).to_contain_text("7.0")
+    ran = outputs(module_server.requests[-1].json)["run_p7"]
+    assert "(in the notebook): ok" in ran and "[result] " in ran and "7.0" in ran, ran
+    page.screenshot(path=str(ARTIFACTS / "notebook7_panel_ran.png"))
+    # Z in command mode (Notebook 7's shortcut for Undo Cell Operation) removes the cell.
+    cells.nth(2).locator(".jp-InputPrompt").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("z")
+    expect(cells).to_have_count(3)
+    assert [c["id"] for c in _doc(page)] == [c["id"] for c in before]
+
+
 def test_kernel_restart_in_notebook7_reconnects_panel_and_bridge(
     tools_page: Any, module_server: ScriptedServer
 ) -> None:
