@@ -2,9 +2,10 @@
  * One notebook's link to its kernel's agent: opens the `jupyter_agent` comm, offers to load the
  * extension when the target is missing, reconnects after a kernel restart or kernel change.
  *
- * Restarts come two ways: a bare `kernel.restart()` only changes the kernel's status, while
- * JupyterLab's Kernel menu and toolbar (`SessionContext.restartKernel`) also emit `kernelChanged`
- * with the same connection as old and new value; that one is not a kernel change and is ignored.
+ * Restarts come two ways: a bare `kernel.restart()` only changes the kernel's status, while the
+ * Kernel menu and toolbar of JupyterLab and Notebook 7 (`SessionContext.restartKernel`) also emit
+ * `kernelChanged` with the same connection as old and new value; that one is not a kernel change
+ * and is ignored.
  * A kernel that stops answering (seen after restarts through Kernel Gateway) must not leave the
  * panel `loading` for ever: loading times out, and is retried when the websocket reconnects
  * (Kernel → Reconnect to Kernel).

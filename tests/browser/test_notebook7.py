@@ -266,6 +266,7 @@ def test_agent_cell_reads_inserts_and_runs_a_cell_in_notebook7(tools_page: Any, 
     from playwright.sync_api import expect
 
     page = tools_page
+    expect(page.locator(PANEL)).to_be_hidden()  # the bridge does not need the panel shown
     before = _doc(page)
     assert len(before) == 3
     df_cell = before[1]["id"]
