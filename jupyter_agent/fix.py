@@ -29,7 +29,7 @@ NO_EXCEPTION = (
     "No exception to fix: no cell has raised an error in this kernel yet. Run the failing cell, then `%agent fix`."
 )
 NO_BRIDGE_NOTE = (
-    "Note: the agent cannot edit cells here (that needs JupyterLab with the jupyter-agent extension); "
+    "Note: the agent cannot edit cells here (that needs JupyterLab or Notebook 7 with the jupyter-agent extension); "
     "it explains the error and gives the corrected code to copy."
 )
 

@@ -80,8 +80,8 @@ HELP = """\
 %agent compact              replace older history by a summary now (also automatic at
                             Agent.compact_threshold of the context window)
 %agent fix [instructions]   explain the last exception and propose the fix: an edit of the
-                            failing cell you approve (diff shown; JupyterLab with the extension),
-                            else the corrected code to paste
+                            failing cell you approve (diff shown; JupyterLab or Notebook 7
+                            with the extension), else the corrected code to paste
 %agent tools                tools and their approval policies
 %agent approve ask|auto|never [TOOL]
                             approval policy (default: every code-running tool)
