@@ -8,7 +8,9 @@ search, a final answer, rate-limit headers and an ``openai-model`` other than th
 The labextension works in Notebook 7 too (second notebook, connected to this process's scripted
 server): a ``%%agent`` cell reads the live document, inserts a cell and runs it after approval, the
 cell and its output show in the notebook, and Undo removes it; the Agent panel opens from View →
-Right Sidebar and streams an answer; a kernel restart from the Kernel menu reconnects it.
+Right Sidebar and streams an answer, and runs an inserted cell from a panel turn; "Agent: Fix this
+error" in a failing cell's context menu proposes an edit shown as a diff; a kernel restart from the
+Kernel menu reconnects panel and bridge.
 Screenshots go to ``test-artifacts/``.
 """
 
@@ -364,6 +366,36 @@ def test_panel_turn_runs_an_inserted_cell_in_notebook7(tools_page: Any, module_s
     page.keyboard.press("z")
     expect(cells).to_have_count(3)
     assert [c["id"] for c in _doc(page)] == [c["id"] for c in before]
+
+
+def test_fix_this_error_from_the_cell_menu_in_notebook7(tools_page: Any, module_server: ScriptedServer) -> None:
+    from playwright.sync_api import expect
+
+    page = tools_page
+    page.evaluate("""() => {
+        const shared = window.jupyterapp.shell.currentWidget.content.model.sharedModel;
+        shared.insertCell(shared.cells.length, {cell_type: 'code', source: 'share = sum(df["x"].tolist()) / 0'});
+    }""")
+    n = len(_doc(page)) - 1
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(n)
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    cell.locator(".jp-OutputArea-output").get_by_text("ZeroDivisionError").first.wait_for()
+    cell_id = _doc(page)[n]["id"]
+    fixed = 'share = sum(df["x"].tolist()) / len(df)'
+    module_server.add_response(
+        function_call_reply("edit_cell", json.dumps({"cell": cell_id, "source": fixed}), call_id="fix_nb7")
+    )
+    module_server.add_response(text_reply("It divided by 0; it now divides by len(df).", phase="final_answer"))
+    cell.locator(".jp-InputPrompt").click(button="right")
+    page.locator(".lm-Menu-itemLabel", has_text="Agent: Fix this error").click()
+    card = page.locator(f"{PANEL} .jp-AgentPanel-entry[data-kind='approval']:has-text('{cell_id}')")
+    expect(card.locator(".jp-AgentPanel-preview.jp-mod-diff .jp-mod-add")).to_contain_text("len(df)")
+    page.screenshot(path=str(ARTIFACTS / "notebook7_fix_approval.png"))
+    card.locator(".jp-AgentPanel-approve").click()
+    page.locator(PANEL).get_by_text("It divided by 0; it now divides by len(df).").wait_for()
+    assert _doc(page)[n]["source"] == fixed
+    assert outputs(module_server.requests[-1].json)["fix_nb7"] == f"Edited cell id={cell_id} index={n}."
 
 
 def test_kernel_restart_in_notebook7_reconnects_panel_and_bridge(
