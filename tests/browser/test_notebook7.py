@@ -331,11 +331,14 @@ def test_agent_panel_in_notebook7_streams_an_answer(tools_page: Any, module_serv
     expect(panel.locator(".jp-AgentPanel-title")).to_contain_text(TOOLS_NOTEBOOK)
     page.wait_for_selector(f"{PANEL}[data-status='connected']")
     module_server.add_response(
-        text_reply("Notebook 7 has the Agent panel as well.", phase="final_answer", chunks=6, delay=0.1)
+        text_reply("**Notebook 7** has the Agent panel as well.", phase="final_answer", chunks=6, delay=0.1)
     )
     page.fill(f"{PANEL} .jp-AgentPanel-input", "Do you work in Notebook 7?")
     page.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
-    panel.locator(".jp-AgentPanel-assistant").get_by_text("Notebook 7 has the Agent panel as well.").wait_for()
+    answer = panel.locator(".jp-AgentPanel-assistant").filter(has_text="has the Agent panel as well.")
+    answer.wait_for()
+    # Notebook 7 provides the rendermime registry too: the answer is rendered Markdown.
+    expect(answer.locator(".jp-RenderedMarkdown strong")).to_have_text("Notebook 7")
     page.screenshot(path=str(ARTIFACTS / "notebook7_panel.png"))
 
 
