@@ -30,6 +30,7 @@ def capture_run(code: str, namespace: dict[str, Any]) -> list[dict[str, Any]]:
 
     outputs: list[dict[str, Any]] = []
     error: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
     with capture_output() as cap:
         try:
             tree = ast.parse(code, filename="<agent-run-cell>", mode="exec")
@@ -40,8 +41,10 @@ def capture_run(code: str, namespace: dict[str, Any]) -> list[dict[str, Any]]:
             exec(compile(tree, "<agent-run-cell>", "exec"), namespace)  # the tool's purpose: run the cell
             if last is not None:
                 value = eval(compile(ast.Expression(last), "<agent-run-cell>", "eval"), namespace)  # its value
-                if value is not None:
-                    display(value)
+                if value is not None and not code.rstrip().endswith(";"):  # a trailing ; hides it, as in IPython
+                    result = _execute_result(value)
+                    if result is None:
+                        display(value)
             _flush_figures()
         except KeyboardInterrupt:
             raise
@@ -54,9 +57,26 @@ def capture_run(code: str, namespace: dict[str, Any]) -> list[dict[str, Any]]:
     for rich in cap.outputs:
         data = {k: base64.b64encode(v).decode() if isinstance(v, bytes) else v for k, v in rich.data.items()}
         outputs.append({"output_type": "display_data", "data": data, "metadata": rich.metadata or {}})
+    if result is not None:
+        outputs.append(result)
     if error is not None:
         outputs.append(error)
     return outputs
+
+
+def _execute_result(value: Any) -> dict[str, Any] | None:
+    """The cell's value as the kernel's displayhook would show it (an ``execute_result``), or None
+    outside IPython. No execution count: the kernel did not run this cell as an execute request."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return None
+    data, metadata = shell.display_formatter.format(value)
+    if not data:
+        return None
+    data = {k: base64.b64encode(v).decode() if isinstance(v, bytes) else v for k, v in data.items()}
+    return {"output_type": "execute_result", "data": data, "metadata": metadata or {}, "execution_count": None}
 
 
 def _flush_figures() -> None:

@@ -86,7 +86,15 @@ def test_capture_run_in_a_kernel_gives_nbformat_outputs_with_images_and_errors(t
         got = json.loads(ran.text.strip().splitlines()[-1])
         assert got["outs"][0] == {"output_type": "stream", "name": "stdout", "text": "hello\n"}
         assert got["images"] == [["image/png", PNG]]
-        assert got["outs"][-1]["data"]["text/plain"] == "42"
+        # The value is the cell's result, as the notebook shows an executed cell's (no count: not an execute request).
+        assert got["outs"][-1] == {
+            "output_type": "execute_result",
+            "data": {"text/plain": "42"},
+            "metadata": {},
+            "execution_count": None,
+        }
+        hidden = driver.run("print(capture_run('6 * 7;', globals()))")
+        assert hidden.text.strip() == "[]", hidden.text  # a trailing ; hides the value, as in IPython
         assert got["err"]["output_type"] == "error" and got["err"]["ename"] == "ZeroDivisionError"
     finally:
         driver.shutdown()
