@@ -17,13 +17,20 @@ from jupyter_agent.testing import ScriptedServer
 from jupyter_agent.testing.replies import function_call_reply, text_reply
 
 from ..tool_support import outputs
-from .lab_server import ARTIFACTS, CANARY_ENV, CHROMIUM, assert_no_canary, jupyter_server
-from .lab_server import CHROMIUM_ARGS as ARGS
+from .lab_server import (
+    ARTIFACTS,
+    CANARY_ENV,
+    PANEL,
+    assert_no_canary,
+    jupyter_server,
+    lab_page,
+    open_panel,
+    run_all_cells,
+)
 
 pytestmark = pytest.mark.browser
 
 TOKEN = "nbtools-token"
-PANEL = "#jupyter-agent-panel"
 #: Draws a 64x32 PNG with the standard library only and displays it.
 PLOT = """import struct, zlib
 from IPython.display import Image, display
@@ -67,39 +74,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory, module_server: ScriptedServer)
 
 @pytest.fixture(scope="module")
 def page(lab: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 950})
-        pg.set_default_timeout(30_000)
-        pg.goto(f"{lab}/lab/tree/sales.ipynb?token={TOKEN}&reset")
-        pg.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
-        pg.wait_for_function(
-            "window.jupyterapp && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext"
-        )
+    with lab_page(f"{lab}/lab/tree/sales.ipynb?token={TOKEN}&reset", viewport=(1400, 950)) as (pg, _errors):
         # Every test starts from a connected agent and an open panel, so each can also run alone.
-        _run_all(pg)
-        if not pg.locator(PANEL).is_visible():
-            pg.click(f".lm-TabBar-tab[data-id='{PANEL[1:]}']")
+        run_all_cells(pg)
+        open_panel(pg)
         pg.wait_for_selector(f"{PANEL}[data-status='connected']")
         yield pg
         assert_no_canary(pg)
-        browser.close()
-
-
-def _run_all(pg: Any) -> None:
-    pg.evaluate("""async () => {
-        const nb = window.jupyterapp.shell.currentWidget;
-        await nb.sessionContext.ready;
-        await window.jupyterapp.commands.execute('notebook:run-all-cells');
-    }""")
-    pg.wait_for_function("""() => {
-        const nb = window.jupyterapp.shell.currentWidget;
-        return nb.content.widgets.every(c => c.model.type !== 'code' || c.model.executionCount !== null)
-            && nb.sessionContext.session.kernel.status === 'idle';
-    }""")
 
 
 def _append_cell(pg: Any, source: str) -> None:
