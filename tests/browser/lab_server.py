@@ -160,33 +160,47 @@ def jupyter_server(
 
 
 @contextmanager
-def lab_page(
-    url: str, *, viewport: tuple[int, int] = (1400, 900), permissions: Sequence[str] = ()
+def browser_page(
+    *, viewport: tuple[int, int] = (1400, 900), permissions: Sequence[str] = ()
 ) -> Iterator[tuple[Any, list[str]]]:
-    """Headless Chromium on a JupyterLab ``url`` that opens a notebook, once the splash is gone and
-    the notebook's session context exists. Yields the page and the page errors seen so far (the
-    list keeps growing); ``permissions`` are granted to the context (e.g. ``clipboard-read``)."""
+    """A page in headless Chromium (30 s default timeout). Yields it and the page errors seen so far
+    (the list keeps growing); ``permissions`` are granted to the context (e.g. ``clipboard-read``)."""
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
-        if permissions:
-            context.grant_permissions(list(permissions))
-        pg = context.new_page()
-        pg.set_default_timeout(30_000)
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+            if permissions:
+                context.grant_permissions(list(permissions))
+            pg = context.new_page()
+            pg.set_default_timeout(30_000)
+            errors: list[str] = []
+            pg.on("pageerror", lambda e: errors.append(str(e)))
+            yield pg, errors
+        finally:
+            browser.close()
+
+
+@contextmanager
+def lab_page(
+    url: str, *, viewport: tuple[int, int] = (1400, 900), permissions: Sequence[str] = ()
+) -> Iterator[tuple[Any, list[str]]]:
+    """`browser_page` on a JupyterLab ``url`` that opens a notebook, once the splash is gone and the
+    notebook's session context exists."""
+    with browser_page(viewport=viewport, permissions=permissions) as (pg, errors):
         pg.goto(url)
         pg.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
         pg.wait_for_function(
             "window.jupyterapp && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext"
         )
-        try:
-            yield pg, errors
-        finally:
-            browser.close()
+        yield pg, errors
+
+
+def agent_errors(errors: list[str]) -> list[str]:
+    """The page errors that come from this extension (others are JupyterLab's own)."""
+    return [e for e in errors if "jupyter-agent" in e or "AgentPanel" in e]
 
 
 def wait_until_serving(proc: subprocess.Popen[bytes], request: Any, log_path: Path, what: str) -> None:

@@ -15,13 +15,10 @@ import pytest
 from .lab_server import (
     ARTIFACTS,
     CANARY_ENV,
-    CHROMIUM,
     assert_no_canary,
+    browser_page,
     jupyter_server,
     write_notebook,
-)
-from .lab_server import (
-    CHROMIUM_ARGS as ARGS,
 )
 
 pytestmark = pytest.mark.browser
@@ -79,12 +76,9 @@ def lab(tmp_path_factory):
 
 
 def test_agent_cell_renders_phases_search_gauges_and_warning(lab):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 1100})
+    with browser_page(viewport=(1300, 1100)) as (page, _errors):
         try:
             page.goto(f"{lab}/lab/tree/cell_ui.ipynb?token={TOKEN}&reset")
             page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
@@ -145,5 +139,3 @@ def test_agent_cell_renders_phases_search_gauges_and_warning(lab):
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "cell_ui_failure.png"))
             raise
-        finally:
-            browser.close()

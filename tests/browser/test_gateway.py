@@ -36,13 +36,11 @@ from .lab_server import (
     ARTIFACTS,
     CANARY,
     CANARY_ENV,
-    CHROMIUM,
+    agent_errors,
     assert_no_canary,
+    browser_page,
     jupyter_server,
     write_notebook,
-)
-from .lab_server import (
-    CHROMIUM_ARGS as ARGS,
 )
 
 pytestmark = pytest.mark.browser
@@ -91,15 +89,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, server: ScriptedServer) -> I
 
 @pytest.fixture(scope="module")
 def page(stack: dict[str, Any]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(30_000)
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
+    with browser_page(viewport=(1400, 1000)) as (pg, errors):
         pg.goto(stack["lab"].url(f"lab/tree/{NOTEBOOK}") + "&reset")
         pg.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
         wait_for_idle_kernel(pg)
@@ -108,8 +98,7 @@ def page(stack: dict[str, Any]) -> Iterator[Any]:
         finally:
             pg.screenshot(path=str(ARTIFACTS / "gateway-final.png"))
             assert_no_canary(pg)
-            browser.close()
-    assert not [e for e in errors if "jupyter-agent" in e or "AgentPanel" in e], errors
+    assert not agent_errors(errors), errors
 
 
 def kernel_output(pg: Any, code: str) -> str:

@@ -32,13 +32,11 @@ from ..tool_support import outputs
 from .lab_server import (
     ARTIFACTS,
     CANARY_ENV,
-    CHROMIUM,
+    agent_errors,
     assert_no_canary,
+    browser_page,
     jupyter_server,
     write_notebook,
-)
-from .lab_server import (
-    CHROMIUM_ARGS as ARGS,
 )
 
 pytestmark = pytest.mark.browser
@@ -151,12 +149,9 @@ def run_first_cell(page: Any, cells: Any) -> None:
 
 
 def test_agent_cell_live_view_in_notebook7(notebook7):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 1100})
+    with browser_page(viewport=(1300, 1100)) as (page, _errors):
         try:
             # The Notebook 7 file browser lists the notebook.
             page.goto(f"{notebook7}/tree?token={TOKEN}")
@@ -224,8 +219,6 @@ def test_agent_cell_live_view_in_notebook7(notebook7):
             page.screenshot(path=str(ARTIFACTS / "notebook7_failure.png"))
             (ARTIFACTS / "notebook7_failure.html").write_text(page.content())
             raise
-        finally:
-            browser.close()
 
 
 # -- the labextension in Notebook 7: document bridge, cell tools, panel, restart ----------------------
@@ -234,15 +227,7 @@ def test_agent_cell_live_view_in_notebook7(notebook7):
 @pytest.fixture(scope="module")
 def tools_page(notebook7: str) -> Iterator[Any]:
     """The tools notebook open in Notebook 7, its connect and data cells run."""
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(30_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with browser_page(viewport=(1400, 1000)) as (page, errors):
         try:
             cells = open_notebook(page, notebook7, TOOLS_NOTEBOOK)
             run_first_cell(page, cells)
@@ -253,9 +238,7 @@ def tools_page(notebook7: str) -> Iterator[Any]:
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "notebook7_tools_failure.png"))
             raise
-        finally:
-            browser.close()
-        assert not [e for e in errors if "jupyter-agent" in e or "AgentPanel" in e], errors
+        assert not agent_errors(errors), errors
 
 
 def _doc(page: Any) -> list[dict[str, Any]]:

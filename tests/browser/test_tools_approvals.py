@@ -18,13 +18,10 @@ from .lab_server import (
     ARTIFACTS,
     CANARY,
     CANARY_ENV,
-    CHROMIUM,
     assert_no_canary,
+    browser_page,
     jupyter_server,
     write_notebook,
-)
-from .lab_server import (
-    CHROMIUM_ARGS as ARGS,
 )
 
 pytestmark = pytest.mark.browser
@@ -56,7 +53,7 @@ def lab(tmp_path_factory, module_server):
 
 
 def test_mean_of_x_with_approval_survives_a_kernel_restart(lab, module_server):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base, root = lab
     module_server.add_response(
@@ -66,10 +63,7 @@ def test_mean_of_x_with_approval_survives_a_kernel_restart(lab, module_server):
     )
     module_server.add_response(function_call_reply("run_python", '{"code": "df[\\"x\\"].mean()"}', call_id="call_2"))
     module_server.add_response(text_reply("The mean of column x is 3.0.", phase="final_answer"))
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 1100})
+    with browser_page(viewport=(1300, 1100)) as (page, _errors):
         try:
             page.goto(f"{base}/lab/tree/analysis.ipynb?token={TOKEN}&reset")
             page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
@@ -131,8 +125,6 @@ def test_mean_of_x_with_approval_survives_a_kernel_restart(lab, module_server):
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "tools_approval_failure.png"))
             raise
-        finally:
-            browser.close()
     last = module_server.requests[-1].json["input"]
     calls = [i for i in last if i.get("type") == "function_call"]
     assert [c["name"] for c in calls] == ["describe_variable", "run_python"]
