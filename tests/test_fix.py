@@ -95,7 +95,7 @@ def test_no_exception_no_turn(monkeypatch, capsys):
 
 def test_a_cell_of_only_agent_fix_becomes_an_awaited_turn():
     (line,) = agent_cell_transform(["# why?\n", "%agent fix  use numpy\n"])
-    assert line.startswith("await __import__('jupyter_agent.magics'") and "run_agent_fix('use numpy')" in line
+    assert line.startswith("await __import__('jupyter_agent.cell_turns'") and "run_agent_fix('use numpy')" in line
     assert "run_agent_fix('')" in agent_cell_transform(["%agent fix"])[0]
     mixed = ["x = 1\n", "%agent fix\n"]
     assert agent_cell_transform(mixed) == mixed  # among other code: the line magic (blocking)
