@@ -68,6 +68,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, module_server: ScriptedServer)
         "nbformat_minor": 5,
     }
     (root / "sales.ipynb").write_text(json.dumps(nb))
+    (root / "data.csv").write_text("x,y\n" + "".join(f"{v},{i}\n" for i, v in enumerate([1, 2, 2, 3, 3, 3, 4, 4, 5])))
     with jupyter_server(root, token=TOKEN, env={"JUPYTER_AGENT_HISTORY_DIR": str(root / "_history")}) as server:
         yield server.base
 
@@ -275,6 +276,76 @@ def test_running_a_plot_cell_sends_the_image_to_the_model(page: Any, module_serv
     images = [p for p in sent if p["type"] == "input_image"]
     assert len(images) == 1 and images[0]["image_url"].startswith("data:image/png;base64,iVBORw0KGgo")
     page.screenshot(path=str(ARTIFACTS / "notebook_tools_plot_image.png"))
+
+
+HISTOGRAM = """import pandas as pd
+import matplotlib.pyplot as plt
+df = pd.read_csv("data.csv")
+df["x"].hist(bins=5)
+plt.show()"""
+
+
+def test_load_data_and_plot_a_histogram_end_to_end(page: Any, module_server: ScriptedServer) -> None:
+    """The issue's scenario: the agent reads the notebook, inserts a cell, the user approves running it,
+    the plot appears in the notebook, the next request carries it as input_image, the answer streams,
+    and Undo removes the inserted cell."""
+    before = _doc(page)
+    index = len(before)  # insert_cell without an anchor appends
+    module_server.add_response(function_call_reply("read_notebook", "{}", call_id="hist_rd"))
+    module_server.add_response(function_call_reply("insert_cell", json.dumps({"source": HISTOGRAM}), call_id="hist_in"))
+    module_server.add_response(function_call_reply("run_cell", json.dumps({"cell": str(index)}), call_id="hist_run"))
+    answer = "The histogram of x peaks at 3: most values are in the middle of the range."
+    module_server.add_response(text_reply(answer, phase="final_answer"))
+    page.fill(f"{PANEL} .jp-AgentPanel-input", "load data.csv and plot a histogram of x")
+    page.press(f"{PANEL} .jp-AgentPanel-input", "Enter")
+    card = page.locator(f"{PANEL} .jp-AgentPanel-entry[data-kind='approval']:has-text('run_cell')").last
+    card.wait_for()
+    assert 'df["x"].hist(bins=5)' in card.locator(".jp-AgentPanel-preview").inner_text()  # the code to run
+    assert _doc(page)[index]["source"] == HISTOGRAM and _doc(page)[index]["meta"] is not None  # visible, marked
+    assert _outputs_text(page, index) == "[]"  # not run before the approval
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_histogram_approval.png"))
+    card.locator(".jp-AgentPanel-approve").click()
+    # The first matplotlib import may build its font cache: allow for it.
+    plot = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea-output img")
+    plot.wait_for(timeout=120_000)
+    page.locator(PANEL).get_by_text(answer).wait_for(timeout=60_000)
+    sent = outputs(module_server.requests[-1].json)["hist_run"]
+    assert isinstance(sent, list) and sent[0]["type"] == "input_text" and "(in the notebook): ok" in sent[0]["text"]
+    images = [part for part in sent if part["type"] == "input_image"]
+    assert len(images) == 1 and images[0]["image_url"].startswith("data:image/png;base64,iVBORw0KGgo")
+    read = outputs(module_server.requests[-3].json)["hist_rd"]
+    assert read.startswith(DOCUMENT_PREAMBLE)
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_histogram.png"))
+    _undo(page)
+    assert [c["id"] for c in _doc(page)] == [c["id"] for c in before]
+
+
+def test_agent_cell_plots_a_histogram_into_a_new_cell_and_sends_it_as_an_image(
+    page: Any, module_server: ScriptedServer
+) -> None:
+    """The same scenario from a running %%agent cell: the cell runs on the kernel thread (matplotlib's
+    inline figures are flushed into its outputs), the plot lands in the new cell and goes to the model."""
+    _append_cell(page, "%%agent\nload data.csv and plot a histogram of y")
+    n = len(_doc(page))
+    source = HISTOGRAM.replace('df["x"]', 'df["y"]')
+    module_server.add_response(function_call_reply("insert_cell", json.dumps({"source": source}), call_id="hist_in2"))
+    module_server.add_response(function_call_reply("run_cell", json.dumps({"cell": str(n)}), call_id="hist_run2"))
+    module_server.add_response(text_reply("The values of y are spread evenly.", phase="final_answer"))
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    agent_cell = cells.nth(cells.count() - 1)
+    agent_cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    out = agent_cell.locator(".jp-Cell-outputArea")
+    approve = out.get_by_role("button", name="Approve", exact=True)
+    approve.wait_for(timeout=45_000)
+    approve.click()
+    out.get_by_text("The values of y are spread evenly.").wait_for(timeout=120_000)
+    page.locator(".jp-Notebook .jp-Cell").nth(n).locator(".jp-OutputArea-output img").wait_for()
+    sent = outputs(module_server.requests[-1].json)["hist_run2"]
+    assert isinstance(sent, list) and "on the kernel thread: a cell holds the shell" in sent[0]["text"]
+    images = [part for part in sent if part["type"] == "input_image"]
+    assert len(images) == 1 and images[0]["image_url"].startswith("data:image/png;base64,iVBORw0KGgo")
+    page.screenshot(path=str(ARTIFACTS / "notebook_tools_histogram_cell.png"))
 
 
 def _failing_cell(pg: Any, source: str) -> tuple[int, Any]:
