@@ -28,19 +28,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import events as ev
+from .block_widgets import BlockWidgets
 from .context_gauge import context_html
 from .gauges import gauges_html
-from .transcript import (
-    DECISION_TEXT,
-    Block,
-    ReasoningBlock,
-    SearchBlock,
-    TextBlock,
-    ToolBlock,
-    TurnViewState,
-    block_markdown,
-    usage_text,
-)
+from .transcript import DECISION_TEXT, Block, TurnViewState, usage_text
 from .turn_view_parts import (
     _CSS,
     SEGMENT_CHARS,
@@ -91,7 +82,7 @@ class TurnView:
         self._finished = False
         self._root: Any = None
         self._w: dict[str, Any] = {}
-        self._block_widgets: dict[int, tuple[Block, Any, int]] = {}
+        self._blocks = BlockWidgets(self._set, self.stats.count, self.approve)
         self._pushed: dict[str, Any] = {}
         self._structure_pushed = -1
         self._stopping = False
@@ -262,10 +253,7 @@ class TurnView:
         )
         if s.structure_version != self._structure_pushed:
             self._sync_structure()
-        for key, (block, widget, pushed) in list(self._block_widgets.items()):
-            if block.version != pushed:
-                self._render_block(block, widget)
-                self._block_widgets[key] = (block, widget, block.version)
+        self._blocks.render_changed(done=s.done)
         self._push_value("status", f'<div class="jpa-status">{html.escape(s.status)}</div>' if s.status else "")
         self._push_value(
             "errors",
@@ -311,123 +299,22 @@ class TurnView:
         return f'<span class="jpa-head">{" · ".join(bits)}</span>'
 
     def _sync_structure(self) -> None:
-        alive = {b.key for b in self.state.blocks}
-        for key in [k for k in self._block_widgets if k not in alive]:
-            _block, widget, _v = self._block_widgets.pop(key)
-            widget.close()
-        children = []
-        for block in self.state.blocks:
-            entry = self._block_widgets.get(block.key)
-            if entry is None:
-                widget = self._make_block_widget(block)
-                entry = (block, widget, -1)
-                self._block_widgets[block.key] = entry
-            children.append(entry[1])
-        self._set(self._w["transcript"], "children", tuple(children))
+        self._set(self._w["transcript"], "children", self._blocks.sync(self.state.blocks))
         self._structure_pushed = self.state.structure_version
 
-    def _make_block_widget(self, block: Block) -> Any:
-        import ipywidgets as W
-
-        if isinstance(block, SearchBlock):
-            return W.HTML(value="")
-        if isinstance(block, ReasoningBlock):
-            out = W.Output()
-            acc = W.Accordion(
-                children=[out],
-                titles=("Reasoning summary" if block.kind == "summary" else "Reasoning",),
-                selected_index=None,
-            )
-            acc._jpa_out = out
-            return acc
-        if isinstance(block, ToolBlock):
-            out = W.Output()
-            buttons = []
-            for decision, label, style in (
-                ("approve", "Approve", "success"),
-                ("approve_always", "Approve always", "info"),
-                ("deny", "Deny", "danger"),
-            ):
-                b = W.Button(description=label, button_style=style, layout=W.Layout(width="auto"))
-                b.on_click(lambda _b, d=decision, c=block.call_id: self.approve(c, d))
-                buttons.append(b)
-            bar = W.HBox(buttons, layout=W.Layout(display="none"))
-            box = W.VBox([out, bar])
-            box._jpa_out = out
-            box._jpa_bar = bar
-            return box
-        box = W.VBox([])
-        box._jpa_seg = _Segments()
-        return box
-
-    def _render_block(self, block: Block, widget: Any) -> None:
-        if isinstance(block, SearchBlock):
-            self._set(
-                widget,
-                "value",
-                f'<div class="jpa-search" data-status="{html.escape(block.event.status)}">'
-                f"• {html.escape(block.text, quote=False)}</div>",
-            )
-            return
-        md = block_markdown(block)
-        if isinstance(block, ReasoningBlock):
-            self._set(widget._jpa_out, "outputs", _md_output(block.text))
-            return
-        if isinstance(block, ToolBlock):
-            self._set(widget._jpa_out, "outputs", _md_output(md))
-            want = "flex" if block.approval == "pending" and not self.state.done else "none"
-            bar = widget._jpa_bar
-            if bar.layout.display != want:
-                bar.layout.display = want
-                self.stats.count({"display": want})
-            return
-        assert isinstance(block, TextBlock)
-        self._render_text(block, widget)
-
-    def _render_text(self, block: TextBlock, box: Any) -> None:
-        """Long messages stream as segments split at paragraph breaks outside code fences:
-        finished segments are sent once, each frame re-sends only the last one."""
-        import ipywidgets as W
-
-        seg: _Segments = box._jpa_seg
-        text = block.text
-        if seg.phase != block.phase or not text.startswith(seg.frozen_text):
-            for w in seg.widgets:
-                w.close()
-            box._jpa_seg = seg = _Segments(phase=block.phase)
-        new_splits = seg.scan(text)
-        for i in range(max(0, min(len(seg.widgets) - 1, len(seg.splits) - 1 - new_splits)), len(seg.splits)):
-            if i >= len(seg.widgets):
-                seg.widgets.append(W.Output())
-            body = seg.body(text, i)
-            if seg.sent.get(i) != body:
-                seg.sent[i] = body
-                self._set(seg.widgets[i], "outputs", _md_output(_text_md(block.phase, body, first=i == 0)))
-        if len(box.children) != len(seg.widgets):
-            self._set(box, "children", tuple(seg.widgets))
+    @property
+    def _block_widgets(self) -> dict[int, tuple[Block, Any, int]]:
+        return self._blocks.entries
 
     def _close_widgets(self) -> None:
         # Empty the big values first: nbclient stores the last state of every widget (closed
         # ones too) in the notebook metadata, and the final rendering already has the content.
-        for _block, widget, _v in self._block_widgets.values():
-            target = getattr(widget, "_jpa_out", widget)
-            if hasattr(target, "outputs") and target.outputs:
-                target.outputs = ()
-            elif isinstance(getattr(target, "value", None), str) and target.value:
-                target.value = ""
+        self._blocks.empty()
         for name in ("footer", "gauges", "notices", "errors"):
             w = self._w.get(name)
             if w is not None and w.value:
                 w.value = ""
-        for _block, widget, _v in self._block_widgets.values():
-            for attr in ("_jpa_out", "_jpa_bar"):
-                child = getattr(widget, attr, None)
-                if child is not None:
-                    for grandchild in getattr(child, "children", ()):
-                        grandchild.close()
-                    child.close()
-            widget.close()
-        self._block_widgets.clear()
+        self._blocks.close()
         if self._root is not None:
             for child in self._root.children:
                 for c in getattr(child, "children", ()):
