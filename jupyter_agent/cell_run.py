@@ -55,8 +55,7 @@ def capture_run(code: str, namespace: dict[str, Any]) -> list[dict[str, Any]]:
     if cap.stderr:
         outputs.append({"output_type": "stream", "name": "stderr", "text": cap.stderr})
     for rich in cap.outputs:
-        data = {k: base64.b64encode(v).decode() if isinstance(v, bytes) else v for k, v in rich.data.items()}
-        outputs.append({"output_type": "display_data", "data": data, "metadata": rich.metadata or {}})
+        outputs.append({"output_type": "display_data", "data": _json_data(rich.data), "metadata": rich.metadata or {}})
     if result is not None:
         outputs.append(result)
     if error is not None:
@@ -75,8 +74,17 @@ def _execute_result(value: Any) -> dict[str, Any] | None:
     data, metadata = shell.display_formatter.format(value)
     if not data:
         return None
-    data = {k: base64.b64encode(v).decode() if isinstance(v, bytes) else v for k, v in data.items()}
-    return {"output_type": "execute_result", "data": data, "metadata": metadata or {}, "execution_count": None}
+    return {
+        "output_type": "execute_result",
+        "data": _json_data(data),
+        "metadata": metadata or {},
+        "execution_count": None,
+    }
+
+
+def _json_data(data: dict[str, Any]) -> dict[str, Any]:
+    """A mime bundle as nbformat stores it: binary values (PNG, JPEG) base64-encoded."""
+    return {k: base64.b64encode(v).decode() if isinstance(v, bytes) else v for k, v in data.items()}
 
 
 def _flush_figures() -> None:

@@ -14,11 +14,9 @@ import pytest
 from jupyter_agent import comm as C
 from jupyter_agent import fix, notebook_bridge
 from jupyter_agent.magics import agent_cell_transform, run_agent_fix
-from jupyter_agent.testing import ScriptedServer
 from jupyter_agent.testing.replies import text_reply
 from jupyter_agent.tools.notebook import CELL_TOOLS, Cell
 
-from .kernel_driver import KernelDriver
 from .test_comm import FakeComm
 from .test_notebook_bridge import Shell, answer_requests
 
@@ -169,15 +167,9 @@ def test_a_fix_without_the_notebook_bridge_is_refused():
 
 
 @pytest.mark.kernel
-def test_agent_fix_in_a_kernel_without_a_frontend(tmp_path):
-    server = ScriptedServer().start()
-    driver = KernelDriver(cwd=str(tmp_path), env={"JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history")})
+def test_agent_fix_in_a_kernel_without_a_frontend(tmp_path, server, start_kernel):
+    driver = start_kernel(server, cwd=tmp_path, env={"JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history")})
     try:
-        setup = driver.run(
-            "%load_ext jupyter_agent\n"
-            f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-test --transport sse\n"
-        )
-        assert setup.status == "ok", setup.text
         nothing = driver.run("%agent fix")
         assert nothing.status == "ok" and fix.NO_EXCEPTION in nothing.text
         assert not server.requests
@@ -198,4 +190,3 @@ def test_agent_fix_in_a_kernel_without_a_frontend(tmp_path):
         assert not names & set(CELL_TOOLS)  # no bridge: no edit tools offered
     finally:
         driver.shutdown()
-        server.stop()

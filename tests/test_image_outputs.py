@@ -15,7 +15,6 @@ from jupyter_agent.agent.images import IMAGE_OMITTED
 from jupyter_agent.cell_run import MAX_IMAGE_B64, with_images
 from jupyter_agent.testing.replies import error_reply, function_call_reply, text_reply
 
-from .kernel_driver import KernelDriver
 from .tool_support import outputs
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAghzBTwAAAABJRU5ErkJggg=="
@@ -69,8 +68,8 @@ def test_a_400_not_about_images_is_still_an_error(server, make_agent):
 
 
 @pytest.mark.kernel
-def test_capture_run_in_a_kernel_gives_nbformat_outputs_with_images_and_errors(tmp_path):
-    driver = KernelDriver(cwd=str(tmp_path))
+def test_capture_run_in_a_kernel_gives_nbformat_outputs_with_images_and_errors(tmp_path, start_kernel):
+    driver = start_kernel(cwd=tmp_path)
     try:
         code = (
             "import base64\nfrom IPython.display import Image, display\n"

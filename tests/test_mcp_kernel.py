@@ -7,28 +7,20 @@ import sys
 
 import pytest
 
-from jupyter_agent.testing import ScriptedServer
 from jupyter_agent.testing.replies import text_reply
 
-from .kernel_driver import KernelDriver
 from .mcp_support import wait_gone
 from .tool_support import calls_reply, outputs
 
 pytestmark = pytest.mark.kernel
 
 
-def test_mcp_add_and_a_cell_that_uses_the_tool(tmp_path):
+def test_mcp_add_and_a_cell_that_uses_the_tool(tmp_path, server, start_kernel):
     (tmp_path / ".git").mkdir()
     (tmp_path / "AGENTS.md").write_text("Always cite the tool you used.")
     pid_file = tmp_path / "mcp.pid"
-    server = ScriptedServer().start()
-    driver = KernelDriver(cwd=str(tmp_path), env={"JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history")})
+    driver = start_kernel(server, cwd=tmp_path, env={"JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history")})
     try:
-        setup = driver.run(
-            "%load_ext jupyter_agent\n"
-            f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-test --transport sse\n"
-        )
-        assert setup.status == "ok", setup.text
         added = driver.run(
             f"%agent mcp add demo --approval auto -- {sys.executable} -m jupyter_agent.testing.mcp_server "
             f"--pid-file {pid_file}"
@@ -61,5 +53,4 @@ def test_mcp_add_and_a_cell_that_uses_the_tool(tmp_path):
         # A clean shutdown (shutdown_request), as JupyterLab's "Shut Down Kernel" does.
         driver.kc.stop_channels()
         driver.km.shutdown_kernel(now=False)
-        server.stop()
     assert wait_gone(pid, 15), "the MCP server outlived the kernel"

@@ -10,7 +10,6 @@ import zlib
 
 import pytest
 
-from jupyter_agent.testing import ScriptedServer
 from jupyter_agent.testing.replies import text_reply
 from jupyter_agent.tools.notebook import (
     CELL_TOOLS,
@@ -22,7 +21,6 @@ from jupyter_agent.tools.notebook import (
     summarise_output,
 )
 
-from .kernel_driver import KernelDriver
 from .tool_support import calls_reply, outputs
 
 
@@ -82,15 +80,9 @@ def test_find_cell_by_id_index_and_error():
 
 
 @pytest.mark.kernel
-def test_read_notebook_in_a_kernel_returns_history_with_the_last_traceback(tmp_path):
-    server = ScriptedServer().start()
-    driver = KernelDriver(cwd=str(tmp_path), env={"JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history")})
+def test_read_notebook_in_a_kernel_returns_history_with_the_last_traceback(tmp_path, server, start_kernel):
+    driver = start_kernel(server, cwd=tmp_path, env={"JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history")})
     try:
-        setup = driver.run(
-            "%load_ext jupyter_agent\n"
-            f"%agent connect --base-url {server.base_url} --provider compatible --model gpt-test --transport sse\n"
-        )
-        assert setup.status == "ok", setup.text
         assert driver.run("data = [3, 4, 5]\nsum(data)").status == "ok"
         failed = driver.run("def ratio(a, b):\n    return a / b\n\nratio(sum(data), 0)")
         assert failed.status == "error"
@@ -124,8 +116,8 @@ def test_read_notebook_in_a_kernel_returns_history_with_the_last_traceback(tmp_p
 
 
 @pytest.mark.kernel
-def test_an_error_raised_before_the_agent_loaded_is_attached_to_its_cell(tmp_path):
-    driver = KernelDriver(cwd=str(tmp_path), env={"JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history")})
+def test_an_error_raised_before_the_agent_loaded_is_attached_to_its_cell(tmp_path, start_kernel):
+    driver = start_kernel(cwd=tmp_path, env={"JUPYTER_AGENT_HISTORY_DIR": str(tmp_path / "history")})
     try:
         assert driver.run("{}['missing']").status == "error"
         read = driver.run(

@@ -135,9 +135,9 @@ class ToolsMixin:
             return "never"
         if not ctx.interactive:
             return "unavailable"
+        preview = await _preview(tool, call.arguments)  # before the wait is registered: a cancel here leaves nothing
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._approvals[call.call_id] = fut
-        preview = await _preview(tool, call.arguments)
         emit(
             ev.ApprovalRequest(
                 call_id=call.call_id,

@@ -237,6 +237,19 @@ def test_panel_adds_a_cell_runs_it_visibly_after_approval_and_undo_removes_it(
     assert [c["id"] for c in _doc(page)] == [c["id"] for c in before]
 
 
+def _run_last_cell_until_approval(pg: Any) -> tuple[Any, Any]:
+    """Run the notebook's last code cell (a turn) and wait for the Approve button in its output:
+    the output area and the button."""
+    cells = pg.locator(".jp-Notebook .jp-CodeCell")
+    cell = cells.nth(cells.count() - 1)
+    cell.locator(".jp-InputArea-editor").click()
+    pg.keyboard.press("Control+Enter")
+    out = cell.locator(".jp-Cell-outputArea")
+    approve = out.get_by_role("button", name="Approve", exact=True)
+    approve.wait_for(timeout=45_000)
+    return out, approve
+
+
 def test_agent_cell_adds_and_runs_a_cell_without_deadlock(page: Any, module_server: ScriptedServer) -> None:
     _append_cell(page, "%%agent\nadd a cell that prints the mean of x and run it")
     n = len(_doc(page))
@@ -245,13 +258,7 @@ def test_agent_cell_adds_and_runs_a_cell_without_deadlock(page: Any, module_serv
     )
     module_server.add_response(function_call_reply("run_cell", json.dumps({"cell": str(n)}), call_id="run_4"))
     module_server.add_response(text_reply("Printed the mean: 4.0.", phase="final_answer"))
-    cells = page.locator(".jp-Notebook .jp-CodeCell")
-    agent_cell = cells.nth(cells.count() - 1)
-    agent_cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Control+Enter")
-    out = agent_cell.locator(".jp-Cell-outputArea")
-    approve = out.get_by_role("button", name="Approve", exact=True)
-    approve.wait_for(timeout=45_000)
+    out, approve = _run_last_cell_until_approval(page)
     approve.click()
     out.get_by_text("Printed the mean: 4.0.").wait_for(timeout=45_000)
     assert "mean 4.0" in _outputs_text(page, n)  # the new cell shows what the kernel thread printed
@@ -334,13 +341,7 @@ def test_agent_cell_plots_a_histogram_into_a_new_cell_and_sends_it_as_an_image(
     module_server.add_response(function_call_reply("insert_cell", json.dumps({"source": source}), call_id="hist_in2"))
     module_server.add_response(function_call_reply("run_cell", json.dumps({"cell": str(n)}), call_id="hist_run2"))
     module_server.add_response(text_reply("The values of y are spread evenly.", phase="final_answer"))
-    cells = page.locator(".jp-Notebook .jp-CodeCell")
-    agent_cell = cells.nth(cells.count() - 1)
-    agent_cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Control+Enter")
-    out = agent_cell.locator(".jp-Cell-outputArea")
-    approve = out.get_by_role("button", name="Approve", exact=True)
-    approve.wait_for(timeout=45_000)
+    out, approve = _run_last_cell_until_approval(page)
     approve.click()
     out.get_by_text("The values of y are spread evenly.").wait_for(timeout=120_000)
     page.locator(".jp-Notebook .jp-Cell").nth(n).locator(".jp-OutputArea-output img").wait_for()
@@ -402,13 +403,7 @@ def test_agent_fix_in_a_cell_shows_the_diff_on_its_approval_card(page: Any, modu
     )
     module_server.add_response(text_reply("Fixed: it divides by len(x).", phase="final_answer"))
     asked = len(module_server.requests)
-    cells = page.locator(".jp-Notebook .jp-CodeCell")
-    fix_cell = cells.nth(cells.count() - 1)
-    fix_cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Control+Enter")
-    out = fix_cell.locator(".jp-Cell-outputArea")
-    approve = out.get_by_role("button", name="Approve", exact=True)
-    approve.wait_for(timeout=45_000)
+    out, approve = _run_last_cell_until_approval(page)
     prompt = module_server.requests[asked].json["input"][-1]["content"][0]["text"]
     assert f"edit_cell call on cell {cell_id}" in prompt and prompt.endswith("divide by the number of values")
     assert "-mean = sum(values) / 0" in out.inner_text() and "+mean = sum(values) / len(values)" in out.inner_text()
